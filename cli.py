@@ -1,0 +1,349 @@
+"""`cjm`: the front door. Thin by design: parse options, load settings, build objects, call one
+`journey` function, print. One error boundary (`main`) maps failures to exit codes:
+
+    0  ok          1  runtime / API failure          2  usage or configuration error
+
+Messages go to stderr, data (tables, JSON, file paths) to stdout. `--debug` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connectors.errors import ConnectorError
+from journey.errors import CjmError, ConfigError
+
+if TYPE_CHECKING:
+    from connectors.base import HelpdeskConnector
+    from journey.config import Settings, SourceConfig
+
+app = typer.Typer(
+    name="cjm",
+    help="Customer-journey miner: helpdesk tickets in, journey stages, pain themes and a map out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+themes_app = typer.Typer(help="Analyst queries over the theme database.", no_args_is_help=True)
+model_app = typer.Typer(help="Train, evaluate and run the miner's models.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Run a bundled helpdesk simulator.", no_args_is_help=True)
+app.add_typer(themes_app, name="themes")
+app.add_typer(model_app, name="model")
+app.add_typer(simulate_app, name="simulate")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass
+class Context:
+    config: Path | None
+    debug: bool
+    quiet: bool
+
+    def settings(self, *, required: bool = True) -> Any:
+        from journey.config import load_settings
+
+        return load_settings(self.config, os.environ, required=required)
+
+    def progress(self, message: str) -> None:
+        if not self.quiet:
+            err.print(f"[dim]{message}[/dim]", highlight=False)
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Path to cjm.toml (default: $CJM_CONFIG or ./cjm.toml)."),
+]
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and HTTP logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
+) -> None:
+    """Customer-journey miner for Zendesk and Freshdesk."""
+    ctx.obj = Context(config=config, debug=debug, quiet=quiet)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _ctx(ctx: typer.Context) -> Context:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Context)
+    return obj
+
+
+def build_connector(settings: Settings, source: SourceConfig) -> HelpdeskConnector:
+    """The one place that picks a concrete connector class for a configured source."""
+    if source.kind == "zendesk":
+        from connectors.zendesk import ZendeskConnector
+
+        return ZendeskConnector(settings.zendesk_settings(source))
+    raise ConfigError(f"sources.{source.name}.kind = {source.kind!r} is not supported yet")
+
+
+def _parse_date(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date: use YYYY-MM-DD") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ---- sync ------------------------------------------------------------------------------------
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Re-pull from this date (YYYY-MM-DD) instead of the cursor.")
+    ] = None,
+    no_writeback: Annotated[
+        bool, typer.Option("--no-writeback", help="Pull and mine, but write nothing back.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; call no write endpoint.")
+    ] = False,
+) -> None:
+    """The nightly job: pull changes, mine them, write stage and pain tags back."""
+    from journey.runner import run_sync
+
+    context = _ctx(ctx)
+    settings = context.settings()
+    reports = asyncio.run(
+        run_sync(
+            settings,
+            connector_factory=build_connector,
+            source=source,
+            since=_parse_date(since, "--since"),
+            writeback=not no_writeback,
+            dry_run=dry_run,
+            progress=context.progress,
+        )
+    )
+    _print_reports(reports)
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        for report in failed:
+            reason = report.error or f"{report.write_failures} ticket updates failed"
+            err.print(f"error: {report.source}: {reason}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _print_reports(reports: list[Any]) -> None:
+    table = Table(title="cjm sync", title_justify="left")
+    for column in (
+        "source",
+        "tickets",
+        "messages",
+        "mined",
+        "to write",
+        "written",
+        "failed",
+        "agent-set stages",
+        "API calls",
+        "429s",
+        "seconds",
+    ):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for r in reports:
+        table.add_row(
+            r.source,
+            str(r.conversations),
+            str(r.messages),
+            str(r.mined),
+            str(r.planned),
+            str(r.written),
+            str(r.write_failures),
+            str(r.stage_locked),
+            str(r.api_calls),
+            str(r.rate_limited),
+            f"{r.seconds:.1f}",
+        )
+    out.print(table)
+    for r in reports:
+        for note in r.notes:
+            out.print(f"  {r.source}: {note}", highlight=False)
+
+
+# ---- setup-fields ----------------------------------------------------------------------------
+
+
+@app.command("setup-fields")
+def setup_fields(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+) -> None:
+    """Create the Journey stage and confidence fields in the helpdesk (idempotent, admin)."""
+    from journey.runner import run_setup_fields
+
+    settings = _ctx(ctx).settings()
+    for name, fields in asyncio.run(
+        run_setup_fields(settings, connector_factory=build_connector, source=source)
+    ):
+        out.print(
+            f"{name}: Journey stage field {fields.stage}, confidence field {fields.confidence}",
+            highlight=False,
+        )
+
+
+# ---- map -------------------------------------------------------------------------------------
+
+
+@app.command("map")
+def journey_map(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Period start (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Period end, exclusive (YYYY-MM-DD).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="html, md or json.", case_sensitive=False)
+    ] = "html",
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Output file (default: cjm-map/journey-map.EXT).")
+    ] = None,
+) -> None:
+    """Render the journey map (stages × touchpoints × emotion × pain points × opportunities)."""
+    from journey.runner import run_map
+
+    settings = _ctx(ctx).settings()
+    written = run_map(
+        settings,
+        fmt=fmt.lower(),
+        since=_parse_date(since, "--since"),
+        until=_parse_date(until, "--until"),
+        out_path=out_path,
+    )
+    out.print(str(written), highlight=False)
+
+
+# ---- demo ------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    tickets: Annotated[int, typer.Option(min=10, help="Simulated tickets.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    workdir: Annotated[Path, typer.Option(help="Where the demo writes its files.")] = Path(
+        "cjm-demo"
+    ),
+) -> None:
+    """The whole nightly job against the bundled Zendesk simulator: no account, no network."""
+    from journey.demo import run_demo
+
+    result = run_demo(
+        workdir,
+        tickets=tickets,
+        seed=seed,
+        connector_factory=build_connector,
+        environ=os.environ,
+        progress=_ctx(ctx).progress,
+    )
+    _print_reports(result.reports)
+    out.print(
+        f"stage value on {result.staged_share:.1%} of open tickets with customer text "
+        f"({result.staged}/{result.open_with_text})",
+        highlight=False,
+    )
+    for path in result.maps:
+        out.print(f"journey map: {path}", highlight=False)
+
+
+# ---- simulate --------------------------------------------------------------------------------
+
+
+@simulate_app.command("zendesk")
+def simulate_zendesk(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8085,
+    tickets: Annotated[int, typer.Option(min=0, help="Tickets to generate.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed for the synthetic tickets.")] = 7,
+) -> None:
+    """Serve a Zendesk-shaped API on 127.0.0.1 (token: sim-token, email: lead@acme.example)."""
+    from connectors.simulator.server import run
+
+    from connectors.simulator import ZendeskSimulator, create_zendesk_app
+
+    sim = ZendeskSimulator.generate(tickets=tickets, seed=seed)
+    err.print(
+        f"Zendesk simulator on http://127.0.0.1:{port} with {tickets} tickets "
+        "(email lead@acme.example, token sim-token); Ctrl-C stops it",
+        highlight=False,
+    )
+    run(create_zendesk_app(sim), port)
+
+
+# ---- themes commands (journey map analyst queries) -------------------------------------------
+
+# ---- model commands (miner) ------------------------------------------------------------------
+
+
+# ---- the error boundary ----------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every failure becomes one line on stderr and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="cjm", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted", highlight=False)
+        sys.exit(130)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        exc.show()
+        sys.exit(2)
+    except ConfigError as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc}", highlight=False)
+        sys.exit(2)
+    except (CjmError, ConnectorError) as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
+        if debug:
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback, and please report it)",
+            highlight=False,
+        )
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

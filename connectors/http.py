@@ -1,0 +1,285 @@
+"""One HTTP client per helpdesk account: rate limiting, bounded retries, error mapping, counting.
+
+Why not httpx's own `retries=`: it only retries connect errors. 429 and 5xx need a policy that
+honours `Retry-After` (seconds or HTTP date; 60 s when missing), backs off exponentially with a
+cap, and gives up after a bounded number of attempts with a one-line error naming the fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from connectors.errors import (
+    ApiError,
+    AuthError,
+    ConnectorError,
+    NotFoundError,
+    RateLimitedError,
+    UnreachableError,
+)
+from connectors.settings import RateLimitSettings
+
+log = logging.getLogger("cjm.http")
+
+_SECRET_PARAMS = {"token", "access_token", "api_key", "apikey", "password", "key", "secret"}
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """Mask credentials in a URL before it reaches a log line or an error message."""
+    parts = urlsplit(str(url))
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode(
+        [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query)]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass
+class CallStats:
+    """What a sync reports about its API use (deterministic counts, not timings)."""
+
+    api_calls: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+    def count(self, endpoint: str) -> None:
+        self.api_calls += 1
+        self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+
+
+class RateLimiter:
+    """A sliding one-minute window shared by every request of one account (or one endpoint family).
+
+    `pause(seconds)` blocks all callers, so one 429 with `Retry-After` stops the whole account's
+    traffic, not just the request that got it.
+    """
+
+    def __init__(self, per_minute: float, clock: Clock, window: float = 60.0) -> None:
+        self.per_minute = max(1, int(per_minute))
+        self.window = window
+        self.clock = clock
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self.clock.monotonic() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock.monotonic()
+                if now < self._paused_until:
+                    await self.clock.sleep(self._paused_until - now)
+                    continue
+                while self._sent and self._sent[0] <= now - self.window:
+                    self._sent.popleft()
+                if len(self._sent) < self.per_minute:
+                    self._sent.append(now)
+                    return
+                await self.clock.sleep(self._sent[0] + self.window - now)
+
+
+def parse_retry_after(value: str | None, default: float) -> float:
+    """`Retry-After` as seconds; it may be a number or an HTTP date. Missing → `default`."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class ApiClient:
+    """Sends requests for one helpdesk account; the only place that looks at status codes."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        vendor: str,
+        credential_env: str,
+        base_url_hint: str,
+        limits: RateLimitSettings,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        self.vendor = vendor
+        self.credential_env = credential_env
+        self.base_url_hint = base_url_hint
+        self.limits = limits
+        self.clock = clock or SystemClock()
+        self.stats = CallStats()
+        budget = max(1.0, limits.requests_per_minute * limits.budget_share)
+        self.limiter = RateLimiter(budget, self.clock)
+        self.export_limiter = RateLimiter(limits.export_requests_per_minute, self.clock)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        export: bool = False,
+        not_found_ok: bool = False,
+    ) -> httpx.Response:
+        """Send with limits and retries; return the 2xx response (or a 404 if `not_found_ok`)."""
+        attempt = 0
+        while True:
+            if export:
+                await self.export_limiter.acquire()
+            await self.limiter.acquire()
+            self.stats.count(endpoint)
+            try:
+                response = await self.client.request(method, url, params=params, json=json)
+            except httpx.TimeoutException as exc:
+                attempt = await self._backoff(attempt, f"timeout on {endpoint}", exc)
+                continue
+            except httpx.TransportError as exc:
+                if attempt >= 2:
+                    raise UnreachableError(
+                        f"cannot reach {self.vendor} at {self.base_url_hint} "
+                        f"({type(exc).__name__}): check {self._url_setting()} and the network"
+                    ) from None
+                attempt = await self._backoff(attempt, f"connection error on {endpoint}", exc)
+                continue
+            status = response.status_code
+            if status < 400 or (status == 404 and not_found_ok):
+                self._observe_headers(response)
+                return response
+            if status in (429, 503):
+                self.stats.rate_limited += status == 429
+                wait = parse_retry_after(
+                    response.headers.get("Retry-After"), self.limits.default_retry_after
+                )
+                if attempt >= self.limits.max_retries:
+                    raise RateLimitedError(
+                        f"{status} from {self.vendor} on {endpoint} after {attempt} retries: "
+                        "the account's API budget is exhausted; run again later or lower "
+                        "budget_share in cjm.toml"
+                    )
+                (self.export_limiter if export else self.limiter).pause(wait)
+                log.info("%s %s: waiting %.0fs (Retry-After)", status, endpoint, wait)
+                attempt += 1
+                self.stats.retries += 1
+                continue
+            if status >= 500:
+                attempt = await self._backoff(attempt, f"{status} on {endpoint}", None, status)
+                continue
+            raise self._client_error(response, endpoint)
+
+    async def get_json(self, url: str, *, endpoint: str, **kwargs: Any) -> Any:
+        response = await self.request("GET", url, endpoint=endpoint, **kwargs)
+        return self.decode(response, endpoint)
+
+    def decode(self, response: httpx.Response, endpoint: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                f"{self.vendor} sent a body that is not JSON on {endpoint} "
+                f"(HTTP {response.status_code}); check base_url points at the {self.vendor} API",
+                response.status_code,
+            ) from None
+
+    async def _backoff(
+        self, attempt: int, what: str, exc: Exception | None, status: int | None = None
+    ) -> int:
+        if attempt >= self.limits.max_retries:
+            if status is not None:
+                raise ApiError(
+                    f"{status} from {self.vendor} ({what}) after {attempt} retries: the service is "
+                    "failing; nothing stored was lost, run again later",
+                    status,
+                )
+            raise UnreachableError(
+                f"{what} from {self.vendor} after {attempt} retries: check the network or raise "
+                "timeout_seconds in cjm.toml; nothing stored was lost"
+            ) from exc
+        delay = min(self.limits.max_backoff_seconds, 2.0**attempt) * (0.5 + random.random() / 2)
+        log.info("%s: retrying in %.1fs", what, delay)
+        self.stats.retries += 1
+        await self.clock.sleep(delay)
+        return attempt + 1
+
+    def _observe_headers(self, response: httpx.Response) -> None:
+        """Slow down before the server has to say 429 when the account is nearly spent."""
+        remaining = response.headers.get("X-Rate-Limit-Remaining") or response.headers.get(
+            "X-RateLimit-Remaining"
+        )
+        if remaining is None:
+            return
+        try:
+            left = int(remaining)
+        except ValueError:
+            return
+        if left <= 1:
+            reset = response.headers.get("ratelimit-reset")
+            self.limiter.pause(parse_retry_after(reset, 10.0))
+
+    def _url_setting(self) -> str:
+        return f"base_url/subdomain ({self.base_url_hint}) in cjm.toml"
+
+    def _client_error(self, response: httpx.Response, endpoint: str) -> ConnectorError:
+        status = response.status_code
+        if status == 401:
+            return AuthError(f"401 from {self.vendor}: check {self.credential_env}")
+        if status == 403:
+            return AuthError(
+                f"403 from {self.vendor} on {endpoint}: the user behind {self.credential_env} "
+                "lacks permission (write-back and setup-fields need an admin)"
+            )
+        if status == 404:
+            return NotFoundError(
+                f"404 from {self.vendor} on {endpoint}: check {self._url_setting()}"
+            )
+        detail = _error_detail(response)
+        return ApiError(f"{status} from {self.vendor} on {endpoint}: {detail}", status)
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].replace("\n", " ")
+    if isinstance(body, dict):
+        parts = [str(body.get(k)) for k in ("error", "description", "message") if body.get(k)]
+        if parts:
+            return ": ".join(parts)[:300]
+    return str(body)[:200]

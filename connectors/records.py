@@ -1,0 +1,107 @@
+"""Neutral records every connector produces and `journey/` stores.
+
+Raw helpdesk JSON becomes these frozen dataclasses in pure mapper functions, so the rest of cjm
+never sees a vendor shape. Timestamps are always timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Role = Literal["end_user", "agent", "system", "bot"]
+ConversationKind = Literal["ticket", "chat"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    """One ticket or chat as the helpdesk reports it now."""
+
+    external_id: str
+    kind: ConversationKind
+    channel: str
+    subject: str | None
+    status: str
+    requester_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    tags: tuple[str, ...] = ()
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    deleted: bool = False
+    from_messaging: bool = False
+    last_updater_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One comment, reply, note or chat line, with the raw body as the API gave it."""
+
+    external_id: str
+    conversation_id: str
+    author_id: str | None
+    public: bool
+    body: str
+    created_at: datetime
+    is_html: bool = False
+    author_role: Role | None = None
+    solicited: bool = False
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """An author: only the role matters to cjm (no names or addresses are kept)."""
+
+    external_id: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of one stream, with the checkpoint that resumes *after* it.
+
+    `journey/` commits the records and the checkpoint in one transaction, so a crash can only
+    repeat a page (at-least-once), never skip one.
+    """
+
+    stream: str
+    checkpoint: str | None
+    conversations: tuple[ConversationRecord, ...] = ()
+    messages: tuple[MessageRecord, ...] = ()
+    people: tuple[PersonRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldIds:
+    """Where cjm's own ticket fields live in one helpdesk account."""
+
+    stage: str | None = None
+    confidence: str | None = None
+    stage_options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TicketUpdate:
+    """The delta cjm wants applied to one ticket: never a full replacement."""
+
+    external_id: str
+    set_fields: tuple[tuple[str, str | None], ...] = ()
+    add_tags: frozenset[str] = frozenset()
+    remove_tags: frozenset[str] = frozenset()
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.set_fields or self.add_tags or self.remove_tags)
+
+    def delta_key(self) -> tuple[object, ...]:
+        """Tickets with the same key can share one bulk request."""
+        return (self.set_fields, tuple(sorted(self.add_tags)), tuple(sorted(self.remove_tags)))
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    external_id: str
+    ok: bool
+    error: str | None = None

@@ -1,0 +1,238 @@
+"""`cjm.toml` → typed settings, validated once; secrets come only from named environment variables.
+
+Every mistake becomes a ConfigError with one line that names the key and the fix, because the
+person reading it is usually looking at a cron mail, not a debugger.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from connectors.settings import RateLimitSettings, ZendeskSettings
+from journey.errors import ConfigError
+
+DEFAULT_CONFIG = "cjm.toml"
+DEFAULT_DATABASE_URL = "sqlite:///cjm.db"
+SECRET_KEYS = {"token", "api_key", "oauth_token", "password", "secret", "refresh_token"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Strict):
+    url: str = DEFAULT_DATABASE_URL
+
+
+class LimitsConfig(_Strict):
+    requests_per_minute: Annotated[int, Field(gt=0)] = 200
+    export_requests_per_minute: Annotated[int, Field(gt=0)] = 10
+    budget_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 6
+    timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+
+
+class SourceConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    kind: Literal["zendesk", "freshdesk"]
+    subdomain: str | None = None
+    domain: str | None = None
+    base_url: str | None = None
+    email: str | None = None
+    token_env: str | None = None
+    oauth_token_env: str | None = None
+    api_key_env: str | None = None
+    writeback: bool = True
+    start_date: str | None = None
+    limits: LimitsConfig = LimitsConfig()
+
+    @model_validator(mode="after")
+    def _where(self) -> SourceConfig:
+        if self.kind == "zendesk" and not (self.subdomain or self.base_url):
+            raise ValueError("needs subdomain or base_url")
+        if self.kind == "freshdesk" and not (self.domain or self.base_url):
+            raise ValueError("needs domain or base_url")
+        return self
+
+    def resolved_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        if self.kind == "zendesk":
+            return f"https://{self.subdomain}.zendesk.com"
+        return f"https://{self.domain}.freshdesk.com"
+
+
+class MinerConfig(_Strict):
+    taxonomy: str | None = None
+    model: str | None = None
+    redact_pii: bool = True
+    abstain_below: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class MapConfig(_Strict):
+    out_dir: str = "cjm-map"
+
+
+class FileConfig(_Strict):
+    database: DatabaseConfig = DatabaseConfig()
+    sources: list[SourceConfig] = []
+    miner: MinerConfig = MinerConfig()
+    map: MapConfig = MapConfig()
+
+
+class Settings(BaseModel):
+    """Everything a command needs, with paths resolved against the config file's folder."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    config_path: Path | None
+    database_url: str
+    sources: tuple[SourceConfig, ...]
+    miner: MinerConfig
+    map: MapConfig
+    environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
+
+    def source(self, name: str | None) -> list[SourceConfig]:
+        if name is None:
+            return list(self.sources)
+        for source in self.sources:
+            if source.name == name:
+                return [source]
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"no source named {name!r} in the config (known: {known})")
+
+    def resolve_path(self, value: str | None) -> Path | None:
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        if not path.is_absolute() and self.config_path is not None:
+            path = self.config_path.parent / path
+        return path
+
+    def zendesk_settings(self, source: SourceConfig) -> ZendeskSettings:
+        """Connection settings with the secret read from the variable the config names."""
+        oauth = self._secret(source, "oauth_token_env") if source.oauth_token_env else None
+        token = None
+        if oauth is None:
+            if not source.token_env:
+                raise ConfigError(
+                    f"sources.{source.name}: set token_env (API token) or oauth_token_env"
+                )
+            if not source.email:
+                raise ConfigError(
+                    f"sources.{source.name}.email is required with token_env (API-token auth)"
+                )
+            token = self._secret(source, "token_env")
+        limits = source.limits
+        return ZendeskSettings(
+            name=source.name,
+            base_url=source.resolved_base_url(),
+            email=source.email,
+            api_token=token,
+            oauth_token=oauth,
+            credential_env=source.oauth_token_env or source.token_env or "CJM_ZENDESK_TOKEN",
+            limits=RateLimitSettings(
+                requests_per_minute=limits.requests_per_minute,
+                export_requests_per_minute=limits.export_requests_per_minute,
+                budget_share=limits.budget_share,
+                max_retries=limits.max_retries,
+                timeout_seconds=limits.timeout_seconds,
+            ),
+        )
+
+    def _secret(self, source: SourceConfig, key: str) -> str:
+        variable = getattr(source, key)
+        value = self.environ.get(variable, "")
+        if not value:
+            raise ConfigError(
+                f"environment variable {variable} is not set "
+                f"(sources.{source.name}.{key}): export it before running cjm"
+            )
+        return value
+
+
+def load_settings(
+    path: str | Path | None, environ: Mapping[str, str], *, required: bool = True
+) -> Settings:
+    """Read, validate and resolve the config; only cli.py reads os.environ, and passes it in."""
+    chosen = path or environ.get("CJM_CONFIG") or None
+    config_path = Path(chosen) if chosen else Path(DEFAULT_CONFIG)
+    if not config_path.exists():
+        if chosen or required:
+            raise ConfigError(
+                f"config file {config_path} not found: create it (see README, 'Configuration') "
+                "or pass --config / set CJM_CONFIG"
+            )
+        raw: dict[str, Any] = {}
+        config_file: Path | None = None
+    else:
+        config_file = config_path.resolve()
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {config_path}: {exc.strerror}") from None
+    _refuse_literal_secrets(raw, config_path)
+    try:
+        parsed = FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, config_path, raw)) from None
+    names = [s.name for s in parsed.sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{config_path}: source name {duplicates[0]!r} is used twice")
+    database_url = environ.get("CJM_DATABASE_URL") or parsed.database.url
+    settings = Settings(
+        config_path=config_file,
+        database_url=database_url,
+        sources=tuple(parsed.sources),
+        miner=parsed.miner,
+        map=parsed.map,
+        environ=dict(environ),
+    )
+    if database_url.startswith("sqlite:///") and config_file is not None:
+        relative = database_url.removeprefix("sqlite:///")
+        if relative and not relative.startswith("/") and relative != ":memory:":
+            settings = settings.model_copy(
+                update={"database_url": f"sqlite:///{config_file.parent / relative}"}
+            )
+    return settings
+
+
+def _refuse_literal_secrets(raw: Mapping[str, Any], path: Path) -> None:
+    for index, source in enumerate(raw.get("sources") or ()):
+        if not isinstance(source, Mapping):
+            continue
+        for key in source:
+            if key in SECRET_KEYS:
+                raise ConfigError(
+                    f"{path}: sources[{index}].{key} holds a secret in the file; remove it and "
+                    f'name an environment variable instead ({key}_env = "CJM_...")'
+                )
+
+
+def _one_line(exc: ValidationError, path: Path, raw: Mapping[str, Any]) -> str:
+    error = exc.errors()[0]
+    location = list(error["loc"])
+    if location and location[0] == "sources" and len(location) > 1:
+        index = location[1]
+        try:
+            name = raw["sources"][index].get("name") or index
+        except (KeyError, IndexError, TypeError, AttributeError):
+            name = index
+        location = ["sources", str(name), *location[2:]]
+    key = ".".join(str(p) for p in location if not str(p).startswith(("function-", "literal")))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key {key!r}; remove it or check its spelling (see README)"
+    if kind == "missing":
+        return f"{path}: missing key {key!r}; add it (see README, 'Configuration')"
+    if kind == "literal_error":
+        return f"{path}: {key} = {error.get('input')!r} is not supported; {error['msg'].lower()}"
+    return f"{path}: {key}: {error['msg']}"

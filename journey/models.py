@@ -1,0 +1,218 @@
+"""The theme database: SQLModel tables (DESIGN §4). Migrations in journey/migrations mirror these.
+
+Times are stored as UTC and always come back timezone-aware, on SQLite and PostgreSQL alike.
+Customer text lives only in `message.text` (cleaned and redacted) and in `classification.evidence`
+and `theme_candidate.examples`; deleting a conversation's text purges all three.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Source(SQLModel, table=True):
+    """A configured helpdesk instance, plus what cjm learnt about it (field ids, own user)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    kind: str
+    base_url: str
+    self_user_id: str | None = None
+    stage_field_id: str | None = None
+    confidence_field_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SyncState(SQLModel, table=True):
+    """The resume point of one stream; committed together with the page it follows."""
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("source_id", "stream"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    stream: str
+    checkpoint: str | None = None
+    pages: int = 0
+    records: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Person(SQLModel, table=True):
+    """Authors' roles, cached so each helpdesk user is looked up once."""
+
+    __table_args__ = (UniqueConstraint("source_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    external_id: str
+    role: str
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id"),
+        Index("ix_conversation_created", "created_at"),
+        Index("ix_conversation_dirty", "needs_mining"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    external_id: str
+    kind: str = "ticket"
+    channel: str = "other"
+    subject: str | None = None
+    status: str = "unknown"
+    requester_id: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    deleted: bool = False
+    needs_mining: bool = True
+    synced_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id"),
+        Index("ix_message_conversation", "conversation_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    external_id: str
+    conversation_id: int = Field(foreign_key="conversation.id")
+    author_id: str | None = None
+    author_role: str | None = None
+    public: bool = True
+    solicited: bool = False
+    channel: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    text: str = ""
+    redacted: bool = True
+
+
+class Classification(SQLModel, table=True):
+    """The miner's latest answer for a conversation, with the text hash that produced it."""
+
+    __table_args__ = (Index("ix_classification_stage", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", unique=True)
+    model_version: str
+    stage: str | None = None
+    stage_confidence: float = 0.0
+    themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    theme_scores: dict[str, float] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sentiment: float = 0.0
+    language: str | None = None
+    text_hash: str
+    classified_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConversationTheme(SQLModel, table=True):
+    """One row per (conversation, theme): what SQL aggregation and analysts' views join on."""
+
+    __tablename__ = "conversation_theme"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "theme"),
+        Index("ix_conversation_theme_theme", "theme"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    theme: str
+    score: float
+
+
+class Writeback(SQLModel, table=True):
+    """The outbox: what cjm wants on the ticket vs what it last applied there."""
+
+    __table_args__ = (Index("ix_writeback_status", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", unique=True)
+    desired: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    applied: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = "pending"  # pending | applied | failed | skipped
+    stage_locked: bool = False  # an agent set the stage by hand: cjm no longer writes it
+    attempts: int = 0
+    last_error: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Label(SQLModel, table=True):
+    """Human labels: imported files or agents' corrections picked up from the helpdesk."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    origin: str  # agent | import
+    stage: str | None = None
+    themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    text: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ThemeCandidate(SQLModel, table=True):
+    __tablename__ = "theme_candidate"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    terms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    examples: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    size: int = 0
+    status: str = "new"  # new | accepted | rejected
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SyncRun(SQLModel, table=True):
+    __tablename__ = "sync_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int | None = Field(default=None, foreign_key="source.id")
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = "running"  # running | ok | failed
+    dry_run: bool = False
+    conversations: int = 0
+    messages: int = 0
+    mined: int = 0
+    written: int = 0
+    write_failures: int = 0
+    api_calls: int = 0
+    rate_limited: int = 0
+    error: str | None = None

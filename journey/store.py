@@ -1,0 +1,226 @@
+"""Repository functions over the theme database. Every write takes the caller's Session, so the
+caller decides the transaction (a page and its checkpoint commit together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from journey.models import (
+    Classification,
+    Conversation,
+    ConversationTheme,
+    Message,
+    Person,
+    Source,
+    SyncState,
+    utcnow,
+)
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """INSERT … ON CONFLICT for the dialect in use (SQLite and PostgreSQL share the syntax)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def ensure_source(session: Session, name: str, kind: str, base_url: str) -> Source:
+    source = session.execute(select(Source).where(Source.name == name)).scalars().first()
+    if source is None:
+        source = Source(name=name, kind=kind, base_url=base_url)
+        session.add(source)
+        session.flush()
+    elif source.base_url != base_url or source.kind != kind:
+        source.base_url, source.kind = base_url, kind
+        session.add(source)
+    return source
+
+
+def get_checkpoint(session: Session, source_id: int, stream: str) -> str | None:
+    row = session.execute(
+        select(SyncState.checkpoint).where(
+            SyncState.source_id == source_id, SyncState.stream == stream
+        )
+    ).first()
+    return row[0] if row else None
+
+
+def save_checkpoint(
+    session: Session, source_id: int, stream: str, checkpoint: str | None, records: int
+) -> None:
+    statement = _insert(session, SyncState.__table__).values(
+        source_id=source_id,
+        stream=stream,
+        checkpoint=checkpoint,
+        pages=1,
+        records=records,
+        updated_at=utcnow(),
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["source_id", "stream"],
+            set_={
+                "checkpoint": checkpoint,
+                "pages": SyncState.__table__.c.pages + 1,
+                "records": SyncState.__table__.c.records + records,
+                "updated_at": utcnow(),
+            },
+        )
+    )
+
+
+def known_roles(session: Session, source_id: int, ids: Iterable[str]) -> dict[str, str]:
+    wanted = list({i for i in ids if i})
+    roles: dict[str, str] = {}
+    for chunk in _chunks(wanted, 500):
+        rows = session.execute(
+            select(Person.external_id, Person.role).where(
+                Person.source_id == source_id,
+                Person.external_id.in_(chunk),  # type: ignore[attr-defined]
+            )
+        )
+        roles.update(dict(rows.all()))
+    return roles
+
+
+def upsert_people(session: Session, source_id: int, people: Sequence[tuple[str, str]]) -> None:
+    if not people:
+        return
+    rows = [{"source_id": source_id, "external_id": e, "role": r} for e, r in dict(people).items()]
+    statement = _insert(session, Person.__table__).values(rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["source_id", "external_id"], set_={"role": statement.excluded.role}
+        )
+    )
+
+
+def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or refresh conversations; new ones are marked for mining."""
+    if not rows:
+        return
+    now = utcnow()
+    values = [{**row, "source_id": source_id, "synced_at": now} for row in rows]
+    statement = _insert(session, Conversation.__table__).values(values)
+    refreshed = {
+        name: getattr(statement.excluded, name)
+        for name in (
+            "kind",
+            "channel",
+            "subject",
+            "status",
+            "requester_id",
+            "created_at",
+            "updated_at",
+            "tags",
+            "custom_fields",
+            "deleted",
+            "synced_at",
+        )
+    }
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["source_id", "external_id"], set_=refreshed)
+    )
+
+
+def conversation_ids(
+    session: Session, source_id: int, external_ids: Iterable[str]
+) -> dict[str, int]:
+    wanted = list(set(external_ids))
+    found: dict[str, int] = {}
+    for chunk in _chunks(wanted, 500):
+        rows = session.execute(
+            select(Conversation.external_id, Conversation.id).where(
+                Conversation.source_id == source_id,
+                Conversation.external_id.in_(chunk),  # type: ignore[attr-defined]
+            )
+        )
+        found.update(dict(rows.all()))
+    return found
+
+
+def ensure_stub_conversations(
+    session: Session, source_id: int, first_seen: dict[str, datetime]
+) -> dict[str, int]:
+    """Messages can arrive before their ticket (created after the ticket pass): keep a stub that
+    the next ticket pass fills in, rather than dropping the messages."""
+    ids = conversation_ids(session, source_id, first_seen)
+    missing = [e for e in first_seen if e not in ids]
+    if missing:
+        stubs = [
+            {
+                "external_id": external_id,
+                "created_at": first_seen[external_id],
+                "updated_at": first_seen[external_id],
+                "status": "unknown",
+                "tags": [],
+                "custom_fields": {},
+            }
+            for external_id in missing
+        ]
+        statement = _insert(session, Conversation.__table__).values(
+            [{**s, "source_id": source_id, "synced_at": utcnow()} for s in stubs]
+        )
+        session.execute(
+            statement.on_conflict_do_nothing(index_elements=["source_id", "external_id"])
+        )
+        ids.update(conversation_ids(session, source_id, missing))
+    return ids
+
+
+def upsert_messages(session: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or refresh messages (a redaction re-pull replaces the text); returns rows written."""
+    if not rows:
+        return 0
+    values = [{**row, "source_id": source_id} for row in rows]
+    statement = _insert(session, Message.__table__).values(values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["source_id", "external_id"],
+            set_={
+                name: getattr(statement.excluded, name)
+                for name in ("text", "public", "author_role", "author_id", "redacted")
+            },
+        )
+    )
+    touched = {row["conversation_id"] for row in rows}
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_(touched))  # type: ignore[union-attr]
+        .values(needs_mining=True)
+    )
+    return len(rows)
+
+
+def purge_conversations(session: Session, conversation_ids_: Iterable[int]) -> int:
+    """Tombstone: keep the row (marked deleted) but remove every piece of its text."""
+    ids = list(conversation_ids_)
+    if not ids:
+        return 0
+    session.execute(delete(Message).where(Message.conversation_id.in_(ids)))  # type: ignore[attr-defined]
+    session.execute(
+        delete(ConversationTheme).where(ConversationTheme.conversation_id.in_(ids))  # type: ignore[attr-defined]
+    )
+    session.execute(delete(Classification).where(Classification.conversation_id.in_(ids)))  # type: ignore[attr-defined]
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_(ids))  # type: ignore[union-attr]
+        .values(subject=None, deleted=True, needs_mining=False)
+    )
+    return len(ids)
+
+
+def count(session: Session, model: Any, *where: Any) -> int:
+    return int(session.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

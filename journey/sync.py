@@ -1,0 +1,401 @@
+"""The nightly job for one source: pull → store → mine → outbox → write back → sync_run row.
+
+Crash safety comes from ordering, not from luck: each page commits together with the checkpoint
+that follows it; mining clears a conversation's `needs_mining` flag in the same transaction as its
+classification; the outbox records a write only after the helpdesk confirmed it. Killing the
+process at any point therefore repeats work on the next run but never skips or doubles it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from connectors.base import HelpdeskConnector
+from connectors.errors import ConnectorError
+from connectors.records import FieldIds, MessageRecord, Page, TicketUpdate
+from journey.db import session_scope
+from journey.errors import CjmError
+from journey.models import (
+    Classification,
+    Conversation,
+    ConversationTheme,
+    Message,
+    Source,
+    SyncRun,
+    utcnow,
+)
+from journey.store import (
+    ensure_source,
+    ensure_stub_conversations,
+    get_checkpoint,
+    known_roles,
+    purge_conversations,
+    save_checkpoint,
+    upsert_conversations,
+    upsert_messages,
+    upsert_people,
+)
+from journey.writeback import refresh_outbox, write_back
+from miner import (
+    ConversationMiner,
+    MessageIn,
+    Prediction,
+    clean_message,
+    customer_text,
+    redact,
+)
+
+Progress = Callable[[str], None]
+MINE_BATCH = 500
+
+
+@dataclass
+class SyncOptions:
+    since: datetime | None = None
+    writeback: bool = True
+    dry_run: bool = False
+    redact_pii: bool = True
+    progress: Progress = field(default=lambda _message: None)
+
+
+@dataclass
+class SourceReport:
+    source: str
+    conversations: int = 0
+    messages: int = 0
+    mined: int = 0
+    planned: int = 0
+    written: int = 0
+    write_failures: int = 0
+    skipped_closed: int = 0
+    stage_locked: int = 0
+    api_calls: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.write_failures == 0
+
+
+async def sync_source(
+    engine: Engine,
+    connector: HelpdeskConnector,
+    miner: ConversationMiner,
+    *,
+    base_url: str,
+    options: SyncOptions,
+) -> SourceReport:
+    """Run the whole job for one source and record it as a `sync_run` row."""
+    report = SourceReport(source=connector.name)
+    started = time.monotonic()
+    with session_scope(engine) as session:
+        source = ensure_source(session, connector.name, connector.kind, base_url)
+        run = SyncRun(source_id=source.id, dry_run=options.dry_run)
+        session.add(run)
+    assert source.id is not None
+    try:
+        await _pull_all(engine, source.id, connector, options, report)
+        report.mined = _mine(engine, source.id, miner, options.progress)
+        if options.writeback:
+            await _write_back(engine, source, connector, options, report)
+    except (ConnectorError, CjmError) as exc:
+        report.error = str(exc)
+    finally:
+        report.api_calls = connector.stats.api_calls
+        report.rate_limited = connector.stats.rate_limited
+        report.seconds = time.monotonic() - started
+        with session_scope(engine) as session:
+            run.finished_at = utcnow()
+            run.status = "ok" if report.ok else "failed"
+            run.conversations, run.messages = report.conversations, report.messages
+            run.mined, run.written = report.mined, report.written
+            run.write_failures = report.write_failures
+            run.api_calls, run.rate_limited = report.api_calls, report.rate_limited
+            run.error = report.error
+            session.add(run)
+    return report
+
+
+async def _pull_all(
+    engine: Engine,
+    source_id: int,
+    connector: HelpdeskConnector,
+    options: SyncOptions,
+    report: SourceReport,
+) -> None:
+    start = options.since or datetime.fromtimestamp(0, UTC)
+    clean = _cleaner(options.redact_pii)
+    for stream in connector.streams:
+        with session_scope(engine) as session:
+            checkpoint = None if options.since else get_checkpoint(session, source_id, stream)
+        async for page in connector.pull(stream, checkpoint, start):
+            roles = await _resolve_roles(engine, source_id, connector, page)
+            with session_scope(engine) as session:
+                _store_page(session, source_id, page, roles, clean, report)
+                records = len(page.conversations) + len(page.messages)
+                save_checkpoint(session, source_id, stream, page.checkpoint, records)
+            options.progress(
+                f"{connector.name}: {stream} → {report.conversations} tickets, "
+                f"{report.messages} messages"
+            )
+
+
+async def _resolve_roles(
+    engine: Engine, source_id: int, connector: HelpdeskConnector, page: Page
+) -> dict[str, str]:
+    """Roles of this page's authors: sideloaded, cached, or looked up 100 at a time."""
+    roles = {p.external_id: p.role for p in page.people}
+    authors = {m.author_id for m in page.messages if m.author_id and m.author_role is None}
+    unknown = authors - roles.keys()
+    if unknown:
+        with session_scope(engine) as session:
+            roles.update(known_roles(session, source_id, unknown))
+        missing = unknown - roles.keys()
+        if missing:
+            looked_up = await connector.lookup_people(missing)
+            roles.update({p.external_id: p.role for p in looked_up})
+            for author in missing - roles.keys():
+                roles[author] = "end_user"  # deleted users come back from nowhere: customers
+    return roles
+
+
+def _store_page(
+    session: Session,
+    source_id: int,
+    page: Page,
+    roles: dict[str, str],
+    clean: Callable[[MessageRecord], str],
+    report: SourceReport,
+) -> None:
+    upsert_people(session, source_id, sorted(roles.items()))
+    if page.conversations:
+        upsert_conversations(
+            session,
+            source_id,
+            [
+                {
+                    "external_id": c.external_id,
+                    "kind": c.kind,
+                    "channel": c.channel,
+                    "subject": redact(c.subject) if c.subject else None,
+                    "status": c.status,
+                    "requester_id": c.requester_id,
+                    "created_at": c.created_at,
+                    "updated_at": c.updated_at,
+                    "tags": list(c.tags),
+                    "custom_fields": dict(c.custom_fields),
+                    "deleted": c.deleted,
+                }
+                for c in page.conversations
+            ],
+        )
+        report.conversations += len(page.conversations)
+        deleted = [c.external_id for c in page.conversations if c.deleted]
+        if deleted:
+            ids = ensure_stub_conversations(
+                session, source_id, {e: datetime.now(UTC) for e in deleted}
+            )
+            purge_conversations(session, ids.values())
+    if page.messages:
+        first_seen: dict[str, datetime] = {}
+        for m in page.messages:
+            first_seen.setdefault(m.conversation_id, m.created_at)
+        ids = ensure_stub_conversations(session, source_id, first_seen)
+        tombstones = _deleted_ids(session, list(ids.values()))
+        rows = [
+            {
+                "external_id": m.external_id,
+                "conversation_id": ids[m.conversation_id],
+                "author_id": m.author_id,
+                "author_role": m.author_role or roles.get(m.author_id or "", "end_user"),
+                "public": m.public,
+                "solicited": m.solicited,
+                "channel": m.channel,
+                "created_at": m.created_at,
+                "text": clean(m),
+                "redacted": True,
+            }
+            for m in page.messages
+            if ids[m.conversation_id] not in tombstones
+        ]
+        report.messages += upsert_messages(session, source_id, rows)
+
+
+def _deleted_ids(session: Session, ids: Sequence[int]) -> set[int]:
+    if not ids:
+        return set()
+    rows = session.execute(
+        select(Conversation.id).where(Conversation.id.in_(ids), Conversation.deleted)  # type: ignore[union-attr,arg-type]
+    )
+    return {row[0] for row in rows}
+
+
+def _cleaner(redact_pii: bool) -> Callable[[MessageRecord], str]:
+    def clean(message: MessageRecord) -> str:
+        text = clean_message(message.body, html=message.is_html)
+        return redact(text) if redact_pii else text
+
+    return clean
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _mine(engine: Engine, source_id: int, miner: ConversationMiner, progress: Progress) -> int:
+    """Classify conversations whose customer text (or the model) changed since last time."""
+    mined = 0
+    last_id = 0
+    while True:
+        with session_scope(engine) as session:
+            conversations = (
+                session.execute(
+                    select(Conversation.id)
+                    .where(
+                        Conversation.source_id == source_id,
+                        Conversation.needs_mining,
+                        Conversation.id > last_id,
+                    )
+                    .order_by(Conversation.id)
+                    .limit(MINE_BATCH)
+                )
+                .scalars()
+                .all()
+            )
+            if not conversations:
+                return mined
+            last_id = conversations[-1]
+            texts = _customer_texts(session, conversations)
+            previous = {
+                c.conversation_id: c
+                for c in session.execute(
+                    select(Classification).where(
+                        Classification.conversation_id.in_(conversations)  # type: ignore[attr-defined]
+                    )
+                ).scalars()
+            }
+            todo = [
+                (cid, text)
+                for cid, text in texts.items()
+                if text
+                and not (
+                    cid in previous
+                    and previous[cid].text_hash == text_hash(text)
+                    and previous[cid].model_version == miner.version
+                )
+            ]
+            predictions = miner.predict([text for _, text in todo]) if todo else []
+            for (cid, text), prediction in zip(todo, predictions, strict=True):
+                row = previous.get(cid) or Classification(
+                    conversation_id=cid, model_version=miner.version, text_hash=""
+                )
+                row.model_version = miner.version
+                row.stage = prediction.stage
+                row.stage_confidence = float(prediction.stage_confidence)
+                row.themes = list(prediction.themes)
+                row.theme_scores = {k: float(v) for k, v in prediction.theme_scores.items()}
+                row.evidence = list(prediction.evidence)
+                row.sentiment = float(prediction.sentiment)
+                row.language = prediction.language
+                row.text_hash = text_hash(text)
+                row.classified_at = utcnow()
+                session.add(row)
+            _replace_themes(
+                session, [(cid, p) for (cid, _), p in zip(todo, predictions, strict=True)]
+            )
+            session.execute(
+                Conversation.__table__.update()  # type: ignore[attr-defined]
+                .where(Conversation.__table__.c.id.in_(conversations))  # type: ignore[attr-defined]
+                .values(needs_mining=False)
+            )
+            mined += len(todo)
+        if todo:
+            refresh_outbox(engine, source_id, [cid for cid, _ in todo])
+        progress(f"mined {mined} conversations")
+
+
+def _customer_texts(session: Session, conversation_ids: Sequence[int]) -> dict[int, str]:
+    messages: dict[int, list[MessageIn]] = {cid: [] for cid in conversation_ids}
+    rows = session.execute(
+        select(
+            Message.conversation_id,
+            Message.author_role,
+            Message.public,
+            Message.text,
+            Message.solicited,
+        )
+        .where(Message.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
+        .order_by(Message.conversation_id, Message.created_at, Message.id)
+    )
+    for cid, role, public, text, solicited in rows:
+        messages[cid].append(
+            MessageIn(role=role or "end_user", public=public, text=text, solicited=solicited)
+        )
+    return {cid: customer_text(msgs) for cid, msgs in messages.items()}
+
+
+def _replace_themes(session: Session, mined: Sequence[tuple[int, Prediction]]) -> None:
+    if not mined:
+        return
+    ids = [cid for cid, _ in mined]
+    session.execute(
+        ConversationTheme.__table__.delete().where(  # type: ignore[attr-defined]
+            ConversationTheme.__table__.c.conversation_id.in_(ids)  # type: ignore[attr-defined]
+        )
+    )
+    rows = [
+        {"conversation_id": cid, "theme": theme, "score": float(p.theme_scores.get(theme, 1.0))}
+        for cid, p in mined
+        for theme in p.themes
+    ]
+    if rows:
+        session.execute(ConversationTheme.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+async def _write_back(
+    engine: Engine,
+    source: Source,
+    connector: HelpdeskConnector,
+    options: SyncOptions,
+    report: SourceReport,
+) -> None:
+    fields = await connector.discover_fields()
+    if not fields.stage:
+        report.error = (
+            f"the Journey stage field does not exist in {connector.name}: "
+            f"run `cjm setup-fields --source {connector.name}` once (needs an admin)"
+        )
+        return
+    assert source.id is not None
+    result = await write_back(engine, source.id, connector, fields, dry_run=options.dry_run)
+    report.planned = result.planned
+    report.written = result.written
+    report.write_failures = result.failed
+    report.skipped_closed = result.skipped_closed
+    report.stage_locked = result.stage_locked
+    report.notes.extend(result.errors)
+    if options.dry_run:
+        report.notes.extend(_describe(u) for u in result.preview)
+
+
+def _describe(update: TicketUpdate) -> str:
+    parts = [f"ticket {update.external_id}:"]
+    parts += [f"set field {k}={v}" for k, v in update.set_fields]
+    parts += [f"+{t}" for t in sorted(update.add_tags)]
+    parts += [f"-{t}" for t in sorted(update.remove_tags)]
+    return " ".join(parts)
+
+
+def field_ids_for(source: Source) -> FieldIds:
+    return FieldIds(stage=source.stage_field_id, confidence=source.confidence_field_id)

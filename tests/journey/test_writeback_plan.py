@@ -1,0 +1,96 @@
+"""The write-back rules, as pure decisions: minimal deltas, agents win, our prefixes only."""
+
+from __future__ import annotations
+
+from connectors.records import FieldIds
+from journey.writeback import plan_update
+
+FIELDS = FieldIds(stage="100", confidence="200")
+DESIRED = {
+    "stage": "stage__delivery",
+    "confidence": "stage_confidence__high",
+    "pain": ["pain__delivery_problems"],
+}
+
+
+def plan(**kwargs):  # type: ignore[no-untyped-def]
+    args = {
+        "current_tags": ["vip"],
+        "current_fields": {},
+        "desired": DESIRED,
+        "applied": {},
+        "stage_locked": False,
+        "fields": FIELDS,
+    }
+    args.update(kwargs)
+    return plan_update("42", **args)
+
+
+def test_first_write_sets_fields_and_adds_tags_without_touching_agents_tags() -> None:
+    result = plan()
+    assert dict(result.update.set_fields) == {
+        "100": "stage__delivery",
+        "200": "stage_confidence__high",
+    }
+    assert result.update.add_tags == {"pain__delivery_problems"}
+    assert result.update.remove_tags == frozenset()
+    assert not result.stage_locked
+
+
+def test_nothing_to_send_when_the_ticket_already_matches() -> None:
+    result = plan(
+        current_tags=["vip", "pain__delivery_problems", "stage__delivery"],
+        current_fields={"100": "stage__delivery", "200": "stage_confidence__high"},
+        applied=DESIRED,
+    )
+    assert result.update.is_empty
+
+
+def test_agent_changed_stage_wins_and_is_recorded() -> None:
+    result = plan(
+        current_tags=["pain__delivery_problems"],
+        current_fields={"100": "stage__purchase", "200": "stage_confidence__high"},
+        applied=DESIRED,
+        desired={**DESIRED, "stage": "stage__support"},
+    )
+    assert result.stage_locked
+    assert result.agent_stage == "stage__purchase"
+    assert result.update.is_empty
+
+
+def test_stage_set_by_agent_before_cjm_is_never_overwritten() -> None:
+    result = plan(current_fields={"100": "stage__consideration"})
+    assert result.stage_locked and result.agent_stage == "stage__consideration"
+    assert "100" not in dict(result.update.set_fields)
+    assert result.update.add_tags == {"pain__delivery_problems"}
+
+
+def test_locked_stage_stays_locked_even_when_field_matches_again() -> None:
+    result = plan(current_fields={"100": "stage__delivery"}, stage_locked=True, applied=DESIRED)
+    assert result.stage_locked and not result.update.set_fields
+
+
+def test_theme_no_longer_found_is_removed_only_if_cjm_added_it() -> None:
+    result = plan(
+        current_tags=["pain__delivery_problems", "pain__refunds_and_returns", "pain__agent_made"],
+        current_fields={"100": "stage__delivery", "200": "stage_confidence__high"},
+        applied={**DESIRED, "pain": ["pain__delivery_problems", "pain__refunds_and_returns"]},
+    )
+    assert result.update.remove_tags == {"pain__refunds_and_returns"}
+    assert result.update.add_tags == frozenset()
+
+
+def test_tag_an_agent_removed_is_not_added_again() -> None:
+    result = plan(
+        current_tags=["vip"],
+        current_fields={"100": "stage__delivery", "200": "stage_confidence__high"},
+        applied=DESIRED,
+    )
+    assert result.update.is_empty
+    assert result.suppressed == ("pain__delivery_problems",)
+
+
+def test_without_fields_only_tags_are_planned() -> None:
+    result = plan(fields=FieldIds())
+    assert result.update.set_fields == ()
+    assert result.update.add_tags == {"pain__delivery_problems"}
