@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -309,17 +308,23 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="cjm", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        code = app(args=args, prog_name="cjm", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("aborted", highlight=False)
         sys.exit(130)
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value …
         if debug:
             raise
-        exc.show()
-        sys.exit(2)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc.format_message()}", highlight=False)
+        sys.exit(exc.exit_code if exc.exit_code in (1, 2) else 2)
     except ConfigError as exc:
         if debug:
             raise

@@ -38,6 +38,7 @@ from connectors.zendesk_mapping import (
 
 log = logging.getLogger("cjm.zendesk")
 T = TypeVar("T")
+_WARNED_TOKEN_RETIREMENT: set[str] = set()  # warn once per source and process
 
 TICKETS_EXPORT = "/api/v2/incremental/tickets/cursor.json"
 EVENTS_EXPORT = "/api/v2/incremental/ticket_events.json"
@@ -97,6 +98,9 @@ class ZendeskConnector:
         if settings.oauth_token:
             return _BearerAuth(settings.oauth_token)
         if settings.api_token and settings.email:
+            if settings.name in _WARNED_TOKEN_RETIREMENT:
+                return httpx.BasicAuth(f"{settings.email}/token", settings.api_token)
+            _WARNED_TOKEN_RETIREMENT.add(settings.name)
             log.warning(
                 "Zendesk API tokens stop working on %s: switch %s to OAuth (oauth_token_env)",
                 TOKEN_RETIREMENT,

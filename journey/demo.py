@@ -18,7 +18,8 @@ from journey.db import open_database
 from journey.runner import ConnectorFactory, run_map, run_setup_fields, run_sync
 from journey.sync import Progress, SourceReport
 
-TOKEN_ENV = "CJM_DEMO_ZENDESK_TOKEN"
+TOKEN_ENV = "CJM_DEMO_ZENDESK_OAUTH"
+DEMO_OAUTH_TOKEN = "demo-oauth-access-token"
 STAGE_FIELD_TITLE = "Journey stage"
 OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 
@@ -31,8 +32,7 @@ url = "sqlite:///cjm.db"
 name = "acme-demo"
 kind = "zendesk"
 base_url = "{base_url}"
-email = "{email}"
-token_env = "{token_env}"
+oauth_token_env = "{token_env}"
 
 [map]
 out_dir = "map"
@@ -65,15 +65,17 @@ def run_demo(
     for stale in workdir.glob("cjm.db*"):
         stale.unlink()
     progress(f"generating {tickets} simulated Zendesk tickets (seed {seed})")
-    sim = ZendeskSimulator.generate(tickets=tickets, seed=seed)
+    sim = ZendeskSimulator.generate(
+        tickets=tickets, seed=seed, api_token=None, oauth_token=DEMO_OAUTH_TOKEN
+    )
     server = serve_in_thread(create_zendesk_app(sim))
     try:
         config = workdir / "cjm.toml"
         config.write_text(
-            CONFIG_TEMPLATE.format(base_url=server.url, email=sim.email, token_env=TOKEN_ENV),
+            CONFIG_TEMPLATE.format(base_url=server.url, token_env=TOKEN_ENV),
             encoding="utf-8",
         )
-        settings = load_settings(config, {**environ, TOKEN_ENV: sim.api_token})
+        settings = load_settings(config, {**environ, TOKEN_ENV: DEMO_OAUTH_TOKEN})
         engine = open_database(settings.database_url)
         progress("creating the Journey stage fields")
         asyncio.run(run_setup_fields(settings, connector_factory=connector_factory, engine=engine))
@@ -101,5 +103,7 @@ def run_demo(
 def staged_open_tickets(sim: ZendeskSimulator) -> tuple[int, int]:
     """(open tickets with customer text, how many of them hold a Journey stage value)."""
     candidates = list(sim.open_tickets_with_customer_text())
-    staged = sum(1 for ticket_id in candidates if sim.ticket(ticket_id).field(STAGE_FIELD_TITLE))
+    staged = sum(
+        1 for ticket_id in candidates if sim.ticket(ticket_id).fields.get(STAGE_FIELD_TITLE)
+    )
     return len(candidates), staged

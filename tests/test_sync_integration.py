@@ -1,0 +1,160 @@
+"""The real connector and pipeline against the simulator over real HTTP (in-process ASGI):
+what a support lead and an agent would see in Zendesk after `cjm sync`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from connectors.simulator import ZendeskSimulator, create_zendesk_app
+from connectors.zendesk import ZendeskConnector
+from journey.config import Settings, SourceConfig, load_settings
+from journey.db import session_scope
+from journey.models import Conversation, Label, SyncState
+from journey.runner import run_setup_fields, run_sync
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+UPDATE_MANY = "PUT /api/v2/tickets/update_many.json"
+
+
+@dataclass
+class World:
+    sim: ZendeskSimulator
+    settings: Settings
+    engine: Engine
+
+    def factory(self, settings: Settings, source: SourceConfig) -> ZendeskConnector:
+        transport = httpx.ASGITransport(app=create_zendesk_app(self.sim))
+        return ZendeskConnector(
+            settings.zendesk_settings(source), transport=transport, job_poll_seconds=0
+        )
+
+    def sync(self, **kwargs):  # type: ignore[no-untyped-def]
+        reports = asyncio.run(
+            run_sync(self.settings, connector_factory=self.factory, engine=self.engine, **kwargs)
+        )
+        assert all(r.error is None for r in reports), [r.error for r in reports]
+        return reports[0]
+
+    def stage(self, ticket_id: int) -> str | None:
+        return self.sim.ticket(ticket_id).fields.get("Journey stage")
+
+    def writes(self) -> int:
+        return self.sim.requests[UPDATE_MANY]
+
+
+@pytest.fixture
+def world(tmp_path: Path, engine: Engine) -> Iterator[World]:
+    sim = ZendeskSimulator.generate(tickets=250, seed=11, now=NOW)
+    sim.now = NOW
+    config = tmp_path / "cjm.toml"
+    config.write_text(
+        '[[sources]]\nname = "acme"\nkind = "zendesk"\nbase_url = "http://zendesk.test"\n'
+        'email = "lead@acme.example"\ntoken_env = "CJM_ZENDESK_TOKEN"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config, {"CJM_ZENDESK_TOKEN": "sim-token"})
+    w = World(sim, settings, engine)
+    asyncio.run(run_setup_fields(settings, connector_factory=w.factory, engine=engine))
+    yield w
+
+
+def test_first_sync_tags_open_tickets_and_second_sync_writes_nothing(world: World) -> None:
+    first = world.sync()
+    candidates = world.sim.open_tickets_with_customer_text()
+    english = [t for t in candidates if world.sim.truth(t)[2] == "en"]
+    staged = [t for t in english if world.stage(t)]
+    assert len(staged) / len(english) >= 0.95
+    # Non-English conversations are flagged, not forced into English labels.
+    assert not [t for t in candidates if world.sim.truth(t)[2] != "en" and world.stage(t)]
+    assert first.written > 0 and first.write_failures == 0
+    # Every pain tag on a ticket comes with cjm's stage, never replaces an agent's tags.
+    some = world.sim.ticket(staged[0])
+    assert any(t.startswith("stage__") for t in some.tags)
+
+    writes_before = world.writes()
+    world.sim.advance(600)
+    second = world.sync()
+    assert second.planned == 0 and second.written == 0
+    assert world.writes() == writes_before
+
+
+def test_dry_run_calls_no_write_endpoint(world: World) -> None:
+    report = world.sync(dry_run=True)
+    assert report.planned > 0 and report.written == 0
+    assert world.writes() == 0
+    assert any(note.startswith("ticket ") for note in report.notes)
+
+
+def test_no_writeback_mines_but_never_writes(world: World) -> None:
+    report = world.sync(writeback=False)
+    assert report.mined > 0 and world.writes() == 0
+
+
+def test_agent_stage_change_survives_and_becomes_a_label(world: World) -> None:
+    world.sync()
+    ticket_id = next(t for t in world.sim.open_tickets_with_customer_text() if world.stage(t))
+    ours = world.stage(ticket_id)
+    theirs = "stage__purchase" if ours != "stage__purchase" else "stage__support"
+    world.sim.advance(60)
+    world.sim.agent_set_field(ticket_id, "Journey stage", theirs)
+    world.sim.add_comment(
+        ticket_id, world.sim.ticket(ticket_id).requester_id, "Still no refund for my broken kettle"
+    )
+    world.sim.advance(600)
+    report = world.sync()
+    assert world.stage(ticket_id) == theirs
+    assert report.stage_locked == 1
+    with session_scope(world.engine) as session:
+        labels = session.execute(select(Label)).scalars().all()
+    assert [(label.origin, label.stage) for label in labels] == [
+        ("agent", theirs.removeprefix("stage__"))
+    ]
+
+
+def test_incremental_run_pulls_only_what_changed(world: World) -> None:
+    world.sync()
+    world.sim.advance(600)
+    world.sync()  # our own writes come back once; nothing to write
+    with session_scope(world.engine) as session:
+        checkpoints = dict(
+            session.execute(select(SyncState.stream, SyncState.checkpoint)).tuples().all()
+        )
+    assert checkpoints["tickets"] and checkpoints["ticket_events"]
+    ticket_id = world.sim.open_tickets_with_customer_text()[0]
+    world.sim.advance(60)
+    world.sim.add_comment(
+        ticket_id, world.sim.ticket(ticket_id).requester_id, "Any news on my order please?"
+    )
+    world.sim.advance(600)
+    report = world.sync()
+    assert report.conversations == 1
+    assert report.mined == 1
+
+
+def test_deleted_ticket_becomes_a_tombstone_without_text(world: World) -> None:
+    world.sync()
+    ticket_id = world.sim.open_tickets_with_customer_text()[0]
+    world.sim.advance(60)
+    world.sim.delete_ticket(ticket_id)
+    world.sim.advance(600)
+    world.sync()
+    with session_scope(world.engine) as session:
+        row = session.execute(
+            select(Conversation).where(Conversation.external_id == str(ticket_id))
+        ).scalar_one()
+        assert row.deleted and row.subject is None
+        from journey.models import Message
+
+        assert (
+            session.execute(select(Message).where(Message.conversation_id == row.id)).first()
+            is None
+        )
