@@ -23,6 +23,7 @@ from rich.table import Table
 
 from connectors.errors import ConnectorError
 from journey.errors import CjmError, ConfigError
+from journey.secrets import ScrubbingFilter, scrub
 
 if TYPE_CHECKING:
     from connectors.base import HelpdeskConnector
@@ -82,6 +83,8 @@ def _options(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(ScrubbingFilter())
     if not debug:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -149,7 +152,7 @@ def sync(
     if failed:
         for report in failed:
             reason = report.error or f"{report.write_failures} ticket updates failed"
-            err.print(f"error: {report.source}: {reason}", highlight=False)
+            _fail(f"error: {report.source}: {reason}")
         raise typer.Exit(1)
 
 
@@ -282,9 +285,8 @@ def simulate_zendesk(
     seed: Annotated[int, typer.Option(help="Seed for the synthetic tickets.")] = 7,
 ) -> None:
     """Serve a Zendesk-shaped API on 127.0.0.1 (token: sim-token, email: lead@acme.example)."""
-    from connectors.simulator.server import run
-
     from connectors.simulator import ZendeskSimulator, create_zendesk_app
+    from connectors.simulator.server import run
 
     sim = ZendeskSimulator.generate(tickets=tickets, seed=seed)
     err.print(
@@ -301,6 +303,11 @@ def simulate_zendesk(
 
 
 # ---- the error boundary ----------------------------------------------------------------------
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, never a secret, never markup interpretation."""
+    err.print(scrub(message), highlight=False, markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -328,12 +335,12 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         if debug:
             raise
-        err.print(f"error: {exc}", highlight=False)
+        _fail(f"error: {exc}")
         sys.exit(2)
     except (CjmError, ConnectorError) as exc:
         if debug:
             raise
-        err.print(f"error: {exc}", highlight=False)
+        _fail(f"error: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted", highlight=False)
@@ -341,10 +348,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
         if debug:
             raise
-        err.print(
+        _fail(
             f"internal error: {type(exc).__name__}: {exc} "
-            "(run again with --debug for the traceback, and please report it)",
-            highlight=False,
+            "(run again with --debug for the traceback, and please report it)"
         )
         sys.exit(1)
     sys.exit(0)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from connectors.settings import RateLimitSettings, ZendeskSettings
 from journey.errors import ConfigError
+from journey.secrets import remember
 
 DEFAULT_CONFIG = "cjm.toml"
 DEFAULT_DATABASE_URL = "sqlite:///cjm.db"
@@ -148,6 +149,7 @@ class Settings(BaseModel):
     def _secret(self, source: SourceConfig, key: str) -> str:
         variable = getattr(source, key)
         value = self.environ.get(variable, "")
+        remember(value)
         if not value:
             raise ConfigError(
                 f"environment variable {variable} is not set "

@@ -6,7 +6,7 @@ depends only on the connector protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -17,12 +17,20 @@ from connectors.base import HelpdeskConnector
 from connectors.records import FieldIds
 from journey.config import Settings, SourceConfig
 from journey.db import open_database, session_scope
-from journey.errors import ConfigError
+from journey.errors import ConfigError, SyncLockedError
+from journey.lock import sync_lock
 from journey.models import Source
 from journey.store import ensure_source
 from journey.sync import Progress, SourceReport, SyncOptions, sync_source
 from journey.writeback import CONFIDENCE_PREFIX, stage_option
-from miner import ConversationMiner, Taxonomy, TaxonomyError, default_taxonomy, load_taxonomy
+from miner import (
+    ConversationMiner,
+    Prediction,
+    Taxonomy,
+    TaxonomyError,
+    default_taxonomy,
+    load_taxonomy,
+)
 
 ConnectorFactory = Callable[[Settings, SourceConfig], HelpdeskConnector]
 CONFIDENCE_LABELS = (("high", "High"), ("medium", "Medium"), ("low", "Low"))
@@ -50,6 +58,27 @@ def load_miner(settings: Settings) -> ConversationMiner:
     return ConversationMiner(taxonomy, model=load_model(model_path, taxonomy))
 
 
+class LazyMiner:
+    """Loads the miner on first use, so a wrong token fails in a second, not after the model
+    has been read from disk."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._miner: ConversationMiner | None = None
+
+    def _get(self) -> ConversationMiner:
+        if self._miner is None:
+            self._miner = load_miner(self._settings)
+        return self._miner
+
+    @property
+    def version(self) -> str:
+        return self._get().version
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        return self._get().predict(texts)
+
+
 async def run_sync(
     settings: Settings,
     *,
@@ -65,16 +94,16 @@ async def run_sync(
     if not sources:
         raise ConfigError("no [[sources]] in the config: add one (see README, 'Configuration')")
     engine = engine or open_database(settings.database_url)
-    miner = load_miner(settings)
+    miner = LazyMiner(settings)
     reports = []
     for config in sources:
         connector = connector_factory(settings, config)
         try:
-            reports.append(
-                await sync_source(
+            with sync_lock(engine, config.name):
+                report = await sync_source(
                     engine,
                     connector,
-                    miner,
+                    miner,  # type: ignore[arg-type]
                     base_url=config.resolved_base_url(),
                     options=SyncOptions(
                         since=since,
@@ -84,9 +113,11 @@ async def run_sync(
                         progress=progress,
                     ),
                 )
-            )
+        except SyncLockedError as exc:
+            report = SourceReport(source=config.name, error=str(exc))
         finally:
             await connector.aclose()
+        reports.append(report)
     return reports
 
 
