@@ -43,7 +43,8 @@ app.add_typer(themes_app, name="themes")
 app.add_typer(model_app, name="model")
 app.add_typer(simulate_app, name="simulate")
 
-out = Console(soft_wrap=True)
+# Piped output (cron mail, CI logs) gets 120 columns instead of rich's 80, so tables stay legible.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -156,8 +157,8 @@ def sync(
         raise typer.Exit(1)
 
 
-def _print_reports(reports: list[Any]) -> None:
-    table = Table(title="cjm sync", title_justify="left")
+def _print_reports(reports: list[Any], title: str = "cjm sync") -> None:
+    table = Table(title=title, title_justify="left")
     for column in (
         "source",
         "tickets",
@@ -166,7 +167,7 @@ def _print_reports(reports: list[Any]) -> None:
         "to write",
         "written",
         "failed",
-        "agent-set stages",
+        "agent stage",
         "API calls",
         "429s",
         "seconds",
@@ -265,7 +266,8 @@ def demo(
         environ=os.environ,
         progress=_ctx(ctx).progress,
     )
-    _print_reports(result.reports)
+    _print_reports(result.reports, "first sync")
+    _print_reports(result.second_run, "second sync (nothing changed: nothing is written)")
     out.print(
         f"stage value on {result.staged_share:.1%} of open tickets with customer text "
         f"({result.staged}/{result.open_with_text})",
