@@ -378,7 +378,9 @@ async def _write_back(
         )
         return
     assert source.id is not None
-    result = await write_back(engine, source.id, connector, fields, dry_run=options.dry_run)
+    result = await write_back(
+        engine, source.id, connector, fields, dry_run=options.dry_run, progress=options.progress
+    )
     report.planned = result.planned
     report.written = result.written
     report.write_failures = result.failed

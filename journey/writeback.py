@@ -7,7 +7,7 @@ recorded as a training label; closed and deleted tickets are never written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +158,7 @@ async def write_back(
     *,
     dry_run: bool = False,
     batch_size: int = 1000,
+    progress: Callable[[str], None] = lambda _message: None,
 ) -> WritebackReport:
     """Plan deltas for every outbox row and send them; the outbox row records the result."""
     report = WritebackReport()
@@ -204,6 +205,7 @@ async def write_back(
             continue
         if not plans:
             continue
+        progress(f"write-back: sending {len(plans)} ticket updates")
         results = await connector.apply_updates([p.update for _, _, p in plans.values()])
         with session_scope(engine) as session:
             for result in results:
