@@ -1,0 +1,208 @@
+"""kill -9 at many points of a real `cjm sync`, then run it again: the database and the helpdesk
+must end exactly as after one uninterrupted run — nothing lost, nothing duplicated, and no
+write applied twice in a way an agent could see.
+
+The sync runs as a subprocess (so it can really be killed); the simulator runs in this process
+on a localhost port, so its state survives the kill and can be inspected afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from connectors.simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
+from journey.db import make_engine, session_scope
+from journey.models import Classification, Conversation, Message, Writeback
+
+pytestmark = pytest.mark.slow
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+TICKETS = 1200
+SEED = 21
+CONFIG = """
+[database]
+url = "sqlite:///cjm.db"
+
+[[sources]]
+name = "acme"
+kind = "zendesk"
+base_url = "{url}"
+email = "lead@acme.example"
+token_env = "CJM_ZENDESK_TOKEN"
+"""
+
+
+@dataclass
+class Run:
+    workdir: Path
+    sim: ZendeskSimulator
+    url: str
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            sys.executable,
+            "-c",
+            "from cli import main; main()",
+            "--config",
+            str(self.workdir / "cjm.toml"),
+            *args,
+        ]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "CJM_ZENDESK_TOKEN": "sim-token", "COLUMNS": "200"}
+
+    def cjm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=self.workdir,
+        )
+
+    def sync_killed_at(self, marker: str, occurrence: int) -> bool:
+        """Start a sync; SIGKILL it when the `occurrence`-th progress line containing `marker`
+        appears. Returns False when the sync finished before reaching that point."""
+        with subprocess.Popen(
+            self.command("sync"),
+            env=self.env(),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            cwd=self.workdir,
+        ) as process:
+            assert process.stderr is not None
+            seen = 0
+            for line in process.stderr:
+                if marker in line:
+                    seen += 1
+                    if seen == occurrence:
+                        process.send_signal(signal.SIGKILL)
+                        process.wait(60)
+                        return True
+            process.wait(60)
+        return False
+
+
+def start(tmp_path: Path, name: str) -> Run:
+    sim = ZendeskSimulator.generate(tickets=TICKETS, seed=SEED, now=NOW)
+    server = serve_in_thread(create_zendesk_app(sim))
+    workdir = tmp_path / name
+    workdir.mkdir()
+    (workdir / "cjm.toml").write_text(CONFIG.format(url=server.url), encoding="utf-8")
+    run = Run(workdir, sim, server.url)
+    run.stop = server.stop  # type: ignore[attr-defined]
+    result = run.cjm("setup-fields")
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+def database_snapshot(run: Run) -> dict[str, Any]:
+    engine = make_engine(f"sqlite:///{run.workdir / 'cjm.db'}")
+    with session_scope(engine) as session:
+        conversations = sorted(
+            (c.external_id, c.status, c.deleted)
+            for c in session.execute(select(Conversation)).scalars()
+        )
+        messages = sorted(
+            (m.external_id, m.text, m.author_role, m.public)
+            for m in session.execute(select(Message)).scalars()
+        )
+        by_id = {c.id: c.external_id for c in session.execute(select(Conversation)).scalars()}
+        classifications = sorted(
+            (by_id[c.conversation_id], c.stage, tuple(c.themes))
+            for c in session.execute(select(Classification)).scalars()
+        )
+        outbox = sorted(
+            (by_id[w.conversation_id], w.status, str(sorted(w.applied.get("pain", []))))
+            for w in session.execute(select(Writeback)).scalars()
+        )
+    engine.dispose()
+    return {
+        "conversations": conversations,
+        "messages": messages,
+        "classifications": classifications,
+        "outbox": outbox,
+    }
+
+
+def helpdesk_snapshot(run: Run) -> tuple[dict[int, Any], Counter[int]]:
+    """Every ticket's tags and fields, and how many audits cjm's integration user made on it."""
+    tickets = {
+        tid: (
+            run.sim.ticket(tid).status,
+            tuple(sorted(run.sim.ticket(tid).tags)),
+            tuple(sorted((k, str(v)) for k, v in run.sim.ticket(tid).fields.items())),
+        )
+        for tid in run.sim.ticket_ids()
+    }
+    audits: Counter[int] = Counter()
+    start_time = 0
+    with httpx.Client(base_url=run.url, auth=("lead@acme.example/token", "sim-token")) as client:
+        while True:
+            body = client.get(
+                "/api/v2/incremental/ticket_events.json",
+                params={"start_time": start_time, "per_page": 1000},
+            ).json()
+            for event in body["ticket_events"]:
+                if event["updater_id"] == run.sim.integration_user_id:
+                    audits[(event["ticket_id"], event["id"])] += 1
+            if body["end_of_stream"]:
+                break
+            start_time = body["end_time"]
+    per_ticket: Counter[int] = Counter(ticket for ticket, _ in audits)
+    return tickets, per_ticket
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Any]:
+    run = start(tmp_path_factory.mktemp("kill"), "reference")
+    try:
+        result = run.cjm("sync")
+        assert result.returncode == 0, result.stderr
+        return database_snapshot(run), helpdesk_snapshot(run)
+    finally:
+        run.stop()  # type: ignore[attr-defined]
+
+
+KILL_POINTS = [
+    ("tickets →", 1),  # after the first page of tickets is committed
+    ("ticket_events →", 1),  # while comments are being pulled
+    ("ticket_events →", 3),
+    ("mined", 1),  # in the middle of mining
+    ("write-back:", 1),  # with update jobs in flight
+]
+
+
+@pytest.mark.parametrize(("marker", "occurrence"), KILL_POINTS)
+def test_kill_and_rerun_ends_like_an_uninterrupted_run(
+    tmp_path: Path, reference: tuple[dict[str, Any], Any], marker: str, occurrence: int
+) -> None:
+    run = start(tmp_path, "killed")
+    try:
+        assert run.sync_killed_at(marker, occurrence), f"the sync never reached {marker!r}"
+        result = run.cjm("sync")
+        assert result.returncode == 0, result.stderr
+        database, (tickets, cjm_audits) = database_snapshot(run), helpdesk_snapshot(run)
+    finally:
+        run.stop()  # type: ignore[attr-defined]
+    expected_database, (expected_tickets, expected_audits) = reference
+    for table in ("conversations", "messages", "classifications", "outbox"):
+        assert database[table] == expected_database[table], table
+    assert tickets == expected_tickets
+    # No ticket got cjm's update twice: at most one audit by the integration user per ticket.
+    assert max(cjm_audits.values(), default=0) <= 1
+    assert sum(cjm_audits.values()) == sum(expected_audits.values())
