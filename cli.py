@@ -101,7 +101,24 @@ def build_connector(settings: Settings, source: SourceConfig) -> HelpdeskConnect
     if source.kind == "zendesk":
         from connectors.zendesk import ZendeskConnector
 
-        return ZendeskConnector(settings.zendesk_settings(source))
+        zendesk = settings.zendesk_settings(source)
+        if zendesk.oauth_refresh_token:
+            # OAuth rotation: start from the newest stored pair; persist each new one,
+            # encrypted, before it is used (journey/credentials.py).
+            from journey.credentials import with_token_vault
+            from journey.db import open_database
+
+            zendesk = with_token_vault(
+                open_database(settings.database_url),
+                zendesk,
+                key=settings.credential_key(source),
+                key_env=source.credential_key_env or "",
+            )
+        return ZendeskConnector(zendesk)
+    if source.kind == "freshdesk":
+        from connectors.freshdesk import FreshdeskConnector
+
+        return FreshdeskConnector(settings.freshdesk_settings(source))
     raise ConfigError(f"sources.{source.name}.kind = {source.kind!r} is not supported yet")
 
 
@@ -228,6 +245,14 @@ def journey_map(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Output file (default: cjm-map/journey-map.EXT).")
     ] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Only this touchpoint (email, web, chat, phone, …).")
+    ] = None,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(help="FIELD=VALUE on a ticket field (brand, plan, region…); repeatable."),
+    ] = None,
 ) -> None:
     """Render the journey map (stages × touchpoints × emotion × pain points × opportunities)."""
     from journey.runner import run_map
@@ -239,6 +264,9 @@ def journey_map(
         since=_parse_date(since, "--since"),
         until=_parse_date(until, "--until"),
         out_path=out_path,
+        source=source,
+        channel=channel,
+        segment=segment,
     )
     out.print(str(written), highlight=False)
 
@@ -299,7 +327,159 @@ def simulate_zendesk(
     run(create_zendesk_app(sim), port)
 
 
+@simulate_app.command("freshdesk")
+def simulate_freshdesk(
+    port: Annotated[int, typer.Option(help="Freshdesk port on 127.0.0.1 (Freshchat: +1).")] = 8086,
+    tickets: Annotated[int, typer.Option(min=0, help="Tickets to generate.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed for the synthetic tickets.")] = 7,
+) -> None:
+    """Serve Freshdesk- and Freshchat-shaped APIs on 127.0.0.1 (API key: sim-key)."""
+    from connectors.simulator import FreshdeskSimulator, create_freshchat_app, create_freshdesk_app
+    from connectors.simulator.server import run, serve_in_thread
+
+    sim = FreshdeskSimulator.generate(tickets=tickets, seed=seed)
+    chat = serve_in_thread(create_freshchat_app(sim), port + 1)
+    err.print(
+        f"Freshdesk simulator on http://127.0.0.1:{port} with {tickets} tickets (API key "
+        f"sim-key), Freshchat on {chat.url} (token sim-freshchat-token); Ctrl-C stops it",
+        highlight=False,
+    )
+    try:
+        run(create_freshdesk_app(sim), port)
+    finally:
+        chat.stop()
+
+
 # ---- themes commands (journey map analyst queries) -------------------------------------------
+
+ThemeSince = Annotated[str | None, typer.Option("--since", help="Period start (YYYY-MM-DD).")]
+ThemeUntil = Annotated[
+    str | None, typer.Option("--until", help="Period end, exclusive (YYYY-MM-DD).")
+]
+ThemeSource = Annotated[str | None, typer.Option("--source", help="Only this source (by name).")]
+ThemeChannel = Annotated[
+    str | None, typer.Option("--channel", help="Only this channel (email, chat, phone, …).")
+]
+ThemeSegment = Annotated[
+    list[str] | None,
+    typer.Option("--segment", help="FIELD=VALUE on a ticket field, e.g. plan=pro (repeatable)."),
+]
+ThemeStage = Annotated[str | None, typer.Option("--stage", help="Only this journey stage.")]
+ThemeLimit = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows/themes.")]
+AsJson = Annotated[bool, typer.Option("--json", help="JSON rows on stdout.")]
+AsCsv = Annotated[bool, typer.Option("--csv", help="CSV with a header on stdout.")]
+
+
+def _theme_query(
+    ctx: typer.Context, kind: str, as_json: bool, as_csv: bool, **options: Any
+) -> None:
+    """Shared body of the `themes` queries: build the query, run it in journey/, print."""
+    from journey.db import open_database
+    from journey.journey_map import queries
+    from journey.journey_map.filters import parse_segment
+    from journey.runner import load_taxonomy_for
+
+    if as_json and as_csv:
+        raise ConfigError("--json and --csv exclude each other")
+    settings = _ctx(ctx).settings()
+    query = queries.Query(
+        since=_parse_date(options.pop("since"), "--since"),
+        until=_parse_date(options.pop("until"), "--until"),
+        segment=parse_segment(options.pop("segment")),
+        **options,
+    )
+    run = {
+        "top": queries.top_themes,
+        "trend": queries.theme_trend,
+        "verbatims": queries.theme_verbatims,
+    }[kind]
+    rows = run(open_database(settings.database_url), load_taxonomy_for(settings), query)
+    if as_json:
+        sys.stdout.write(queries.to_json(rows))
+    elif as_csv:
+        sys.stdout.write(queries.to_csv(rows))
+    else:
+        _print_rows(rows, title=f"cjm themes {kind}")
+
+
+def _print_rows(rows: list[dict[str, Any]], *, title: str) -> None:
+    if not rows:
+        err.print("no conversations match", highlight=False)
+        return
+    table = Table(title=title, title_justify="left")
+    hidden = {"since", "until", "theme", "theme_label"} if "label" in rows[0] else {"theme_label"}
+    columns = [c for c in rows[0] if c not in hidden]
+    for column in columns:
+        numeric = isinstance(rows[0][column], int | float) and column != "text"
+        table.add_column(column.replace("_", " "), justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*("–" if row[c] is None else str(row[c]) for c in columns))
+    out.print(table)
+
+
+@themes_app.command("top")
+def themes_top(
+    ctx: typer.Context,
+    since: ThemeSince = None,
+    until: ThemeUntil = None,
+    source: ThemeSource = None,
+    channel: ThemeChannel = None,
+    segment: ThemeSegment = None,
+    stage: ThemeStage = None,
+    limit: ThemeLimit = 20,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+) -> None:
+    """Top pain themes in a period (default: the last 4 weeks of data), with change."""
+    _theme_query(
+        ctx, "top", as_json, as_csv, since=since, until=until, source=source, channel=channel,
+        segment=segment, stage=stage, limit=limit,
+    )  # fmt: skip
+
+
+@themes_app.command("trend")
+def themes_trend(
+    ctx: typer.Context,
+    theme: Annotated[str | None, typer.Argument(help="One theme (default: the top ones).")] = None,
+    since: ThemeSince = None,
+    until: ThemeUntil = None,
+    source: ThemeSource = None,
+    channel: ThemeChannel = None,
+    segment: ThemeSegment = None,
+    stage: ThemeStage = None,
+    limit: ThemeLimit = 10,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+) -> None:
+    """Conversations per theme and week (default: the last 12 weeks of data)."""
+    _theme_query(
+        ctx, "trend", as_json, as_csv, since=since, until=until, source=source, channel=channel,
+        segment=segment, stage=stage, theme=theme, limit=limit,
+    )  # fmt: skip
+
+
+@themes_app.command("verbatims")
+def themes_verbatims(
+    ctx: typer.Context,
+    theme: Annotated[str | None, typer.Argument(help="The theme to quote.")] = None,
+    since: ThemeSince = None,
+    until: ThemeUntil = None,
+    source: ThemeSource = None,
+    channel: ThemeChannel = None,
+    segment: ThemeSegment = None,
+    stage: ThemeStage = None,
+    limit: ThemeLimit = 10,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+) -> None:
+    """Redacted customer quotes for a theme and/or stage, most typical and negative first."""
+    if theme is None and stage is None:
+        raise ConfigError("name a THEME or a --stage to quote")
+    _theme_query(
+        ctx, "verbatims", as_json, as_csv, since=since, until=until, source=source,
+        channel=channel, segment=segment, stage=stage, theme=theme, limit=limit,
+    )  # fmt: skip
+
 
 # ---- model commands (miner) ------------------------------------------------------------------
 

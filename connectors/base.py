@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from connectors.http import CallStats
-from connectors.records import FieldIds, Page, PersonRecord, TicketUpdate, UpdateResult
+from connectors.records import (
+    FieldIds,
+    MessageRecord,
+    Page,
+    PersonRecord,
+    TicketUpdate,
+    UpdateResult,
+)
 
 
 class HelpdeskConnector(Protocol):
@@ -46,3 +53,20 @@ class HelpdeskConnector(Protocol):
     async def apply_updates(self, updates: Sequence[TicketUpdate]) -> list[UpdateResult]: ...
 
     async def aclose(self) -> None: ...
+
+
+# ---- optional capabilities (additive; Freshdesk) -----------------------------------------------
+
+
+@runtime_checkable
+class FetchesMessages(Protocol):
+    """A helpdesk without a bulk message export (Freshdesk: one conversations call per ticket).
+
+    Pages flagged `messages_on_demand` carry conversations only; the pipeline decides which of
+    them changed (it alone sees the database) and asks for just those. The connector runs the
+    calls concurrently under the account's limiter and returns every message of each conversation
+    (the ticket description included, as its first customer message), authors' roles resolved.
+    A conversation that vanished meanwhile (404) is left out, not an error.
+    """
+
+    async def fetch_messages(self, conversation_ids: Sequence[str]) -> list[MessageRecord]: ...

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -68,6 +68,9 @@ class CallStats:
     rate_limited: int = 0
     retries: int = 0
     by_endpoint: dict[str, int] = field(default_factory=dict)
+    server_errors: int = 0
+    token_refreshes: int = 0
+    waited_seconds: float = 0.0  # time spent waiting on limits and Retry-After (clock seconds)
 
     def count(self, endpoint: str) -> None:
         self.api_calls += 1
@@ -85,6 +88,7 @@ class RateLimiter:
         self.per_minute = max(1, int(per_minute))
         self.window = window
         self.clock = clock
+        self.waited = 0.0
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -92,19 +96,27 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self.clock.monotonic() + seconds)
 
+    def set_rate(self, per_minute: float) -> None:
+        """Adopt a new rate (e.g. the plan limit the server announced), never below 1/min."""
+        self.per_minute = max(1, int(per_minute))
+
     async def acquire(self) -> None:
         async with self._lock:
             while True:
                 now = self.clock.monotonic()
                 if now < self._paused_until:
-                    await self.clock.sleep(self._paused_until - now)
+                    await self._sleep(self._paused_until - now)
                     continue
                 while self._sent and self._sent[0] <= now - self.window:
                     self._sent.popleft()
                 if len(self._sent) < self.per_minute:
                     self._sent.append(now)
                     return
-                await self.clock.sleep(self._sent[0] + self.window - now)
+                await self._sleep(self._sent[0] + self.window - now)
+
+    async def _sleep(self, seconds: float) -> None:
+        self.waited += seconds
+        await self.clock.sleep(seconds)
 
 
 def parse_retry_after(value: str | None, default: float) -> float:
@@ -136,6 +148,8 @@ class ApiClient:
         base_url_hint: str,
         limits: RateLimitSettings,
         clock: Clock | None = None,
+        stats: CallStats | None = None,
+        on_unauthorized: Callable[[httpx.Response], Awaitable[bool]] | None = None,
     ) -> None:
         self.client = client
         self.vendor = vendor
@@ -143,10 +157,14 @@ class ApiClient:
         self.base_url_hint = base_url_hint
         self.limits = limits
         self.clock = clock or SystemClock()
-        self.stats = CallStats()
+        self.stats = stats or CallStats()
+        # Called once per request on a 401; True means "credentials were renewed, send again"
+        # (OAuth refresh-token rotation). Without it a 401 is an AuthError at once.
+        self.on_unauthorized = on_unauthorized
         budget = max(1.0, limits.requests_per_minute * limits.budget_share)
         self.limiter = RateLimiter(budget, self.clock)
         self.export_limiter = RateLimiter(limits.export_requests_per_minute, self.clock)
+        self._plan_limit: int | None = None
 
     async def request(
         self,
@@ -158,17 +176,27 @@ class ApiClient:
         json: Any = None,
         export: bool = False,
         not_found_ok: bool = False,
+        raise_on: frozenset[int] = frozenset(),
     ) -> httpx.Response:
-        """Send with limits and retries; return the 2xx response (or a 404 if `not_found_ok`)."""
+        """Send with limits and retries; return the 2xx response (or a 404 if `not_found_ok`).
+
+        Statuses in `raise_on` are raised as ApiError at once instead of retried, for callers
+        that have a better answer than waiting (a 504 on a big export page → a smaller page).
+        """
         attempt = 0
+        refreshed = False
         while True:
+            started = self.clock.monotonic()
             if export:
                 await self.export_limiter.acquire()
             await self.limiter.acquire()
+            self.stats.waited_seconds += self.clock.monotonic() - started
             self.stats.count(endpoint)
             try:
                 response = await self.client.request(method, url, params=params, json=json)
             except httpx.TimeoutException as exc:
+                if 504 in raise_on:  # a read timeout on a big page is the same symptom
+                    raise ApiError(f"timeout on {endpoint}", 504) from None
                 attempt = await self._backoff(attempt, f"timeout on {endpoint}", exc)
                 continue
             except httpx.TransportError as exc:
@@ -181,10 +209,21 @@ class ApiClient:
                 continue
             status = response.status_code
             if status < 400 or (status == 404 and not_found_ok):
-                self._observe_headers(response)
+                self._observe_headers(response, export)
                 return response
+            if status in raise_on:
+                self.stats.server_errors += status >= 500
+                raise ApiError(
+                    f"{status} from {self.vendor} on {endpoint}: {_error_detail(response)}",
+                    status,
+                )
+            if status == 401 and self.on_unauthorized is not None and not refreshed:
+                refreshed = True
+                if await self.on_unauthorized(response):
+                    continue
             if status in (429, 503):
                 self.stats.rate_limited += status == 429
+                self.stats.server_errors += status == 503
                 wait = parse_retry_after(
                     response.headers.get("Retry-After"), self.limits.default_retry_after
                 )
@@ -194,12 +233,19 @@ class ApiClient:
                         "the account's API budget is exhausted; run again later or lower "
                         "budget_share in cjm.toml"
                     )
-                (self.export_limiter if export else self.limiter).pause(wait)
+                # A plan-limit 429 (or a 503) stops the whole account; an export 429 only the
+                # export family. Either way nothing is sent before Retry-After has passed.
+                if status == 503 or not export or _is_plan_limit(response):
+                    self.limiter.pause(wait)
+                if export:
+                    self.export_limiter.pause(wait)
                 log.info("%s %s: waiting %.0fs (Retry-After)", status, endpoint, wait)
                 attempt += 1
                 self.stats.retries += 1
                 continue
-            if status >= 500:
+            if status >= 500 or status == 409:
+                # 409: someone (an agent, a trigger) updated the same record concurrently.
+                self.stats.server_errors += status >= 500
                 attempt = await self._backoff(attempt, f"{status} on {endpoint}", None, status)
                 continue
             raise self._client_error(response, endpoint)
@@ -238,20 +284,28 @@ class ApiClient:
         await self.clock.sleep(delay)
         return attempt + 1
 
-    def _observe_headers(self, response: httpx.Response) -> None:
-        """Slow down before the server has to say 429 when the account is nearly spent."""
-        remaining = response.headers.get("X-Rate-Limit-Remaining") or response.headers.get(
-            "X-RateLimit-Remaining"
+    def _observe_headers(self, response: httpx.Response, export: bool = False) -> None:
+        """Follow the account's own numbers: adopt the plan limit it announces (times our
+        share), and slow down before the server has to say 429 when the account is nearly
+        spent, by us or by the agents' apps that share it."""
+        headers = response.headers
+        total = _int_header(headers, "X-Rate-Limit", "X-RateLimit-Total", "ratelimit-limit")
+        if total and total != self._plan_limit:
+            self._plan_limit = total
+            self.limiter.set_rate(total * self.limits.budget_share)
+        left = _int_header(
+            headers, "X-Rate-Limit-Remaining", "X-RateLimit-Remaining", "ratelimit-remaining"
         )
-        if remaining is None:
-            return
-        try:
-            left = int(remaining)
-        except ValueError:
-            return
-        if left <= 1:
-            reset = response.headers.get("ratelimit-reset")
+        if left is not None and left <= max(1, int((total or 0) * RESERVE_SHARE)):
+            reset = headers.get("ratelimit-reset")
             self.limiter.pause(parse_retry_after(reset, 10.0))
+        exports = headers.get("zendesk-ratelimit-incremental-exports")
+        if export and exports:
+            fields = dict(
+                part.strip().split("=", 1) for part in exports.split(";") if "=" in part
+            )
+            if fields.get("remaining") == "0":
+                self.export_limiter.pause(parse_retry_after(fields.get("resets"), 60.0))
 
     def _url_setting(self) -> str:
         return f"base_url/subdomain ({self.base_url_hint}) in cjm.toml"
@@ -271,6 +325,31 @@ class ApiClient:
             )
         detail = _error_detail(response)
         return ApiError(f"{status} from {self.vendor} on {endpoint}: {detail}", status)
+
+
+RESERVE_SHARE = 0.02  # below 2 % of the plan left in this minute: wait for the reset
+
+
+def _int_header(headers: httpx.Headers, *names: str) -> int | None:
+    for name in names:
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _is_plan_limit(response: httpx.Response) -> bool:
+    """An export call can also hit the account (plan) limit: then everything must wait."""
+    try:
+        body = response.json()
+    except ValueError:
+        return True
+    text = str(body.get("description", "")) if isinstance(body, dict) else ""
+    return "incremental export" not in text.lower()
 
 
 def _error_detail(response: httpx.Response) -> str:

@@ -32,6 +32,10 @@ class ConversationRecord:
     deleted: bool = False
     from_messaging: bool = False
     last_updater_id: str | None = None
+    # Freshdesk (additive): when the messages last changed, if the helpdesk reports it apart
+    # from `updated_at` (ticket `stats`); lets the pipeline skip a conversations call when the
+    # only change was cjm's own tag/field write-back. None = unknown: compare `updated_at`.
+    content_updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,10 @@ class Page:
     conversations: tuple[ConversationRecord, ...] = ()
     messages: tuple[MessageRecord, ...] = ()
     people: tuple[PersonRecord, ...] = ()
+    # Freshdesk (additive): the conversations arrive without their messages; the pipeline asks
+    # the connector's `fetch_messages` (base.FetchesMessages) for those that changed, and stores
+    # them in the same transaction as this page and its checkpoint.
+    messages_on_demand: bool = False
 
 
 @dataclass(frozen=True, slots=True)

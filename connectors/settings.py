@@ -6,6 +6,7 @@ stray log line or traceback cannot print them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -23,6 +24,21 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True)
+class OAuthTokens:
+    """An OAuth access/refresh pair. Zendesk rotates both on every refresh: the old refresh
+    token dies, so the new pair must be persisted before the new access token is used."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: float | None = None  # Unix seconds; None when the server did not say
+
+
+TokenStore = Callable[[OAuthTokens], None]
+"""Persists a rotated pair durably (and atomically) before it is used; raising aborts the sync
+with the old pair still valid on the server side only until its access token expires."""
+
+
+@dataclass(frozen=True)
 class ZendeskSettings:
     name: str
     base_url: str
@@ -35,4 +51,70 @@ class ZendeskSettings:
     events_per_page: int = 1000
     include_users: bool = True
     closed_status: str = "closed"
+    verify_tls: bool = True
+    # --- OAuth refresh-token rotation (all optional; without a refresh token a 401 is final)
+    oauth_refresh_token: str | None = field(default=None, repr=False)
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    oauth_expires_at: float | None = None
+    token_store: TokenStore | None = field(default=None, repr=False, compare=False)
+    # --- optional streams and pull behaviour
+    min_events_per_page: int = 50  # 504 halves the events page size down to this floor
+    satisfaction_ratings: bool = True  # CSAT comments, stored as solicited feedback
+    messaging_transcripts: bool = True  # conversation_log for from_messaging_channel tickets
+    repull_redacted: bool = True  # re-read a ticket's comments after a redaction event
+    chat_export: bool = False  # legacy Zendesk Chat: Chat API incremental export
+    chat_base_url: str = "https://www.zopim.com"
+    chat_oauth_token: str | None = field(default=None, repr=False)  # default: oauth_token
+    chat_requests_per_minute: int = 200
+    # --- write-back
+    max_jobs_in_flight: int = 10  # of the account's 30; agents' apps need the rest
+    retry_failed_updates: int = 1  # per-ticket failures inside a job are retried this often
+
+
+# ---- Freshdesk + Freshchat (additive) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FreshchatSettings:
+    """Freshchat chat transcripts, an option of a Freshdesk source (own host, bearer key)."""
+
+    base_url: str
+    token: str | None = field(default=None, repr=False)
+    credential_env: str = "CJM_FRESHCHAT_TOKEN"
+    requests_per_minute: int = 100
+    budget_share: float = 0.5
+    report_window_hours: int = 24  # one raw-report extract covers at most this much time
+    lookback_days: int = 90  # the first run reads this far back (reports keep ~15 months)
+    messages_per_page: int = 50
+    report_poll_seconds: float = 5.0
+
+
+def _freshdesk_limits() -> RateLimitSettings:
+    # Growth plan: 200 calls/min per account, 20/min on the tickets list.
+    return RateLimitSettings(requests_per_minute=200, export_requests_per_minute=20)
+
+
+@dataclass(frozen=True)
+class FreshdeskSettings:
+    """One Freshdesk account. `limits.requests_per_minute` is the plan's account limit and
+    `limits.export_requests_per_minute` its (lower) tickets-list limit; cjm uses at most
+    `limits.budget_share` of either, counting credits (each `include` costs 2 extra)."""
+
+    name: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    credential_env: str = "CJM_FRESHDESK_KEY"
+    limits: RateLimitSettings = field(default_factory=_freshdesk_limits)
+    tickets_per_page: int = 100
+    conversations_per_page: int = 100
+    max_page: int = 300  # Freshdesk answers 400 beyond page 300
+    restart_every_pages: int = 1  # restart `updated_since` from the last record every N pages
+    include_stats: bool = True  # stats tell a reply from cjm's own tag write (2 credits/call)
+    include_credits: int = 2
+    concurrency: int = 8  # conversations / updates in flight at once
+    tags_max_age_seconds: float = 900.0  # pulled tags younger than this spare a GET before PUT
+    tag_cache_size: int = 200_000
+    low_remaining_pause_seconds: float = 5.0
+    freshchat: FreshchatSettings | None = None
     verify_tls: bool = True

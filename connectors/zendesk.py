@@ -10,27 +10,38 @@ export limiter. Checkpoints are the API's own (`after_cursor`, event `start_time
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from connectors.errors import ApiError
+from connectors.errors import ApiError, AuthError, NotFoundError
 from connectors.http import ApiClient, CallStats, Clock, SystemClock
 from connectors.records import (
+    ConversationRecord,
     FieldIds,
+    MessageRecord,
     Page,
     PersonRecord,
     TicketUpdate,
     UpdateResult,
 )
-from connectors.settings import ZendeskSettings
+from connectors.settings import OAuthTokens, ZendeskSettings
 from connectors.zendesk_mapping import (
+    chat_to_records,
+    comment_to_message,
     events_to_messages,
+    log_events_to_messages,
+    messaging_ticket_ids,
+    rating_to_message,
+    redacted_ticket_ids,
     ticket_to_record,
     update_body,
     user_to_person,
@@ -48,12 +59,28 @@ TICKET_FIELDS = "/api/v2/ticket_fields.json"
 FIELD_OPTIONS = "/api/v2/ticket_fields/{id}/options.json"
 UPDATE_MANY = "/api/v2/tickets/update_many.json"
 JOB_STATUSES = "/api/v2/job_statuses/show_many.json"
+SATISFACTION_RATINGS = "/api/v2/satisfaction_ratings.json"
+CONVERSATION_LOG = "/api/v2/tickets/{id}/conversation_log"
+TICKET_COMMENTS = "/api/v2/tickets/{id}/comments.json"
+OAUTH_TOKENS = "/oauth/tokens"
+CHAT_EXPORT = "/api/v2/incremental/chats"
+
+CURSOR_PAGE_SIZE = 100  # cursor-paginated lists (ratings, comments, conversation log)
+CHAT_PAGE_SIZE = 1000
+CSAT_SCORE_FILTER = "received_with_comment"  # only ratings that carry text
+REFRESH_BEFORE_EXPIRY = 300.0  # seconds: refresh an access token this close to expiry
+MAX_JOBS_CAP = 25  # never more than this many of the account's 30 background jobs
+ENRICH_CONCURRENCY = 4  # conversation-log / comment re-pulls in flight (the limiter still rules)
+PERMANENT_UPDATE_ERRORS = ("TicketNotFound", "RecordNotFound", "RecordInvalid", "closed")
 
 STAGE_FIELD_TITLE = "Journey stage"
 CONFIDENCE_FIELD_TITLE = "Journey stage confidence"
 MAX_IDS_PER_CALL = 100
-MAX_JOBS_IN_FLIGHT = 10
-BULK_GROUP_MIN = 10  # a delta shared by this many tickets goes out in the `?ids=` bulk form
+MAX_JOBS_IN_FLIGHT = 10  # default of settings.max_jobs_in_flight
+# A delta shared by a full call's worth of tickets goes out in the `?ids=` bulk form (the form
+# Zendesk documents `additional_tags`/`remove_tags` for since the start); every remainder joins
+# the batch form, 100 tickets per call, so grouping never costs an extra call.
+BULK_GROUP_MIN = MAX_IDS_PER_CALL
 TOKEN_RETIREMENT = "2027-04-30"
 FIELD_DESCRIPTION = "Set by cjm, the customer-journey miner. Agents may correct it."
 
@@ -68,17 +95,30 @@ class ZendeskConnector:
         settings: ZendeskSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        chat_transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
         job_poll_seconds: float = 1.0,
+        wall_clock: Any = time.time,
     ) -> None:
         self.name = settings.name
         self.settings = settings
         self.job_poll_seconds = job_poll_seconds
         self._clock = clock or SystemClock()
+        self._wall = wall_clock  # Unix seconds, for OAuth expiry only
         self._self_user_id: str | None = None
+        self._self_checked = False
+        self._events_per_page = settings.events_per_page
+        self._logged: set[str] = set()  # tickets whose conversation log this run already read
+        self._refresh_lock = asyncio.Lock()
+        self._tokens: OAuthTokens | None = None
+        if settings.oauth_token:
+            self._tokens = OAuthTokens(
+                settings.oauth_token, settings.oauth_refresh_token, settings.oauth_expires_at
+            )
+        self._bearer = _BearerAuth(settings.oauth_token) if settings.oauth_token else None
         client = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
-            auth=self._auth(settings),
+            auth=self._bearer or self._auth(settings),
             timeout=httpx.Timeout(settings.limits.timeout_seconds, connect=10.0),
             transport=transport,
             verify=settings.verify_tls,
@@ -91,7 +131,34 @@ class ZendeskConnector:
             base_url_hint=settings.base_url,
             limits=settings.limits,
             clock=self._clock,
+            on_unauthorized=self._refresh_on_401 if self._can_refresh() else None,
         )
+        self.chat_api: ApiClient | None = None
+        if settings.chat_export:
+            chat_token = settings.chat_oauth_token or settings.oauth_token
+            self.chat_api = ApiClient(
+                httpx.AsyncClient(
+                    base_url=settings.chat_base_url.rstrip("/"),
+                    auth=_BearerAuth(chat_token) if chat_token else None,
+                    timeout=httpx.Timeout(settings.limits.timeout_seconds, connect=10.0),
+                    transport=chat_transport or transport,
+                    verify=settings.verify_tls,
+                    headers={"Accept": "application/json", "User-Agent": "cjm/0.1"},
+                ),
+                vendor="Zendesk Chat",
+                credential_env=settings.credential_env,
+                base_url_hint=settings.chat_base_url,
+                limits=replace(
+                    settings.limits,
+                    requests_per_minute=settings.chat_requests_per_minute,
+                ),
+                clock=self._clock,
+                stats=self.api.stats,
+            )
+
+    def _can_refresh(self) -> bool:
+        s = self.settings
+        return bool(s.oauth_token and s.oauth_refresh_token and s.oauth_client_id)
 
     @staticmethod
     def _auth(settings: ZendeskSettings) -> httpx.Auth | None:
@@ -111,7 +178,12 @@ class ZendeskConnector:
 
     @property
     def streams(self) -> tuple[str, ...]:
-        return ("tickets", "ticket_events")
+        streams = ["tickets", "ticket_events"]
+        if self.settings.satisfaction_ratings:
+            streams.append("satisfaction_ratings")
+        if self.settings.chat_export:
+            streams.append("chats")
+        return tuple(streams)
 
     @property
     def stats(self) -> CallStats:
@@ -123,6 +195,74 @@ class ZendeskConnector:
 
     async def aclose(self) -> None:
         await self.api.client.aclose()
+        if self.chat_api is not None:
+            await self.chat_api.client.aclose()
+
+    # ---- OAuth ------------------------------------------------------------------------------
+
+    async def _refresh_on_401(self, response: httpx.Response) -> bool:
+        """A 401 with a refreshable OAuth pair: rotate once (concurrent 401s share it)."""
+        sent = response.request.headers.get("Authorization")
+        async with self._refresh_lock:
+            if self._bearer is not None and sent != self._bearer.header:
+                return True  # another request already rotated the pair; just resend
+            await self._rotate_tokens()
+            return True
+
+    async def _ensure_fresh_token(self) -> None:
+        """Rotate before the access token expires, rather than after a failed request."""
+        tokens = self._tokens
+        if not self._can_refresh() or tokens is None or tokens.expires_at is None:
+            return
+        if tokens.expires_at - self._wall() > REFRESH_BEFORE_EXPIRY:
+            return
+        async with self._refresh_lock:
+            if self._tokens is tokens:
+                await self._rotate_tokens()
+
+    async def _rotate_tokens(self) -> None:
+        """POST /oauth/tokens (refresh_token grant). The new pair goes to `token_store`
+        *before* the new access token is used: the old refresh token is dead from now on, so a
+        crash after this point must still find the new one on disk."""
+        assert self._tokens is not None and self._bearer is not None
+        s = self.settings
+        await self.api.limiter.acquire()
+        self.api.stats.count("oauth/tokens")
+        try:
+            response = await self.api.client.post(
+                OAUTH_TOKENS,
+                json={
+                    "grant_type": "refresh_token",
+                    "refresh_token": self._tokens.refresh_token,
+                    "client_id": s.oauth_client_id,
+                    "client_secret": s.oauth_client_secret,
+                },
+                auth=None,  # the client authenticates with its secret in the body
+            )
+        except httpx.HTTPError as exc:
+            raise AuthError(
+                f"cannot refresh the Zendesk OAuth token ({type(exc).__name__}); "
+                "nothing was stored, run again"
+            ) from None
+        if response.status_code != 200:
+            raise AuthError(
+                f"{response.status_code} from Zendesk on oauth/tokens: the refresh token was "
+                f"rejected; re-authorise cjm and set {s.credential_env} and the refresh-token "
+                "variable again"
+            )
+        body = self.api.decode(response, "oauth/tokens")
+        expires_in = body.get("expires_in")
+        tokens = OAuthTokens(
+            access_token=str(body["access_token"]),
+            refresh_token=str(body.get("refresh_token") or self._tokens.refresh_token),
+            expires_at=self._wall() + float(expires_in) if expires_in else None,
+        )
+        if s.token_store is not None:
+            s.token_store(tokens)  # persisted (or raising) before the new token is used
+        self._tokens = tokens
+        self._bearer.set(tokens.access_token)
+        self.api.stats.token_refreshes += 1
+        log.info("Zendesk OAuth token for %s rotated", self.name)
 
     # ---- pull -------------------------------------------------------------------------------
 
@@ -131,10 +271,15 @@ class ZendeskConnector:
             return self._pull_tickets(checkpoint, start)
         if stream == "ticket_events":
             return self._pull_events(checkpoint, start)
+        if stream == "satisfaction_ratings":
+            return self._pull_ratings(checkpoint, start)
+        if stream == "chats":
+            return self._pull_chats(checkpoint, start)
         raise ValueError(f"unknown Zendesk stream {stream!r}")
 
     async def _pull_tickets(self, cursor: str | None, start: datetime) -> AsyncIterator[Page]:
         """Cursor export: only the first call carries `start_time`; stop on `end_of_stream`."""
+        await self._ensure_fresh_token()
         params: dict[str, Any] = {"per_page": self.settings.tickets_per_page}
         if self.settings.include_users:
             params["include"] = "users"
@@ -167,25 +312,43 @@ class ZendeskConnector:
         Zendesk repeats the boundary second on the next page, so a page may carry events we
         already stored: the store upserts on the comment id, so repeats are harmless.
         """
+        await self._ensure_fresh_token()
         start_time = int(checkpoint) if checkpoint else max(0, int(start.timestamp()))
-        per_page = self.settings.events_per_page
+        floor = max(1, self.settings.min_events_per_page)
         while True:
-            body = await self.api.get_json(
-                EVENTS_EXPORT,
-                endpoint="incremental/ticket_events",
-                params={
-                    "start_time": start_time,
-                    "include": "comment_events",
-                    "per_page": per_page,
-                },
-                export=True,
-            )
+            per_page = self._events_per_page
+            try:
+                body = await self.api.get_json(
+                    EVENTS_EXPORT,
+                    endpoint="incremental/ticket_events",
+                    params={
+                        "start_time": start_time,
+                        "include": "comment_events",
+                        "per_page": per_page,
+                    },
+                    export=True,
+                    raise_on=frozenset({504}) if per_page > floor else frozenset(),
+                )
+            except ApiError as exc:
+                if exc.status_code != 504:
+                    raise
+                # Big comment pages time out at Zendesk's gateway: halve and ask again (the
+                # smaller size holds for the rest of this run).
+                self._events_per_page = max(floor, per_page // 2)
+                log.warning(
+                    "Zendesk ticket_events timed out at per_page=%s; retrying with %s",
+                    per_page,
+                    self._events_per_page,
+                )
+                continue
             events = body.get("ticket_events") or []
             next_start = _next_start_time(body, start_time)
+            messages = list(events_to_messages(events))
+            messages.extend(await self._enrich(events))
             yield Page(
                 stream="ticket_events",
                 checkpoint=str(next_start),
-                messages=tuple(events_to_messages(events)),
+                messages=_dedupe(messages),
             )
             if body.get("end_of_stream") or not events:
                 return
@@ -194,6 +357,147 @@ class ZendeskConnector:
                 log.warning("Zendesk events did not advance past %s; skipping ahead", start_time)
                 next_start = start_time + 1
             start_time = next_start
+
+    async def _enrich(self, events: Sequence[dict[str, Any]]) -> list[MessageRecord]:
+        """Text the event export cannot carry: messaging transcripts (conversation log) of
+        tickets that got a new messaging comment from someone other than us, and the comments
+        of tickets where an agent redacted something. One call per such ticket, no more."""
+        wanted: list[tuple[str, str]] = []
+        if self.settings.messaging_transcripts and messaging_ticket_ids(events, None):
+            self_id = await self._identify_self_once()  # users/me, once, only when needed
+            fresh = messaging_ticket_ids(events, self_id) - self._logged
+            self._logged |= fresh
+            wanted.extend((ticket_id, "log") for ticket_id in sorted(fresh, key=_numeric))
+        if self.settings.repull_redacted:
+            redacted = redacted_ticket_ids(events)
+            wanted.extend((ticket_id, "comments") for ticket_id in sorted(redacted, key=_numeric))
+        if not wanted:
+            return []
+        gate = asyncio.Semaphore(ENRICH_CONCURRENCY)
+
+        async def one(ticket_id: str, kind: str) -> list[MessageRecord]:
+            async with gate:
+                if kind == "log":
+                    return await self.conversation_log(ticket_id)
+                return await self.ticket_comments(ticket_id)
+
+        batches = await asyncio.gather(*(one(t, k) for t, k in wanted))
+        return [m for batch in batches for m in batch]
+
+    async def _cursor_pages(
+        self, path: str, endpoint: str, key: str, params: dict[str, Any]
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], str | None, bool]]:
+        """Zendesk cursor pagination: `page[size]`, then `page[after]` until `has_more` is
+        false. Yields (items, after_cursor, has_more); a 404 (deleted ticket) yields nothing;
+        a 403 (a plan without the feature) is raised as ApiError for the caller to judge."""
+        query = {**params, "page[size]": CURSOR_PAGE_SIZE}
+        seen: set[str] = set()
+        while True:
+            response = await self.api.request(
+                "GET",
+                path,
+                endpoint=endpoint,
+                params=query,
+                not_found_ok=True,
+                raise_on=frozenset({403}),
+            )
+            if response.status_code == 404:
+                return
+            body = self.api.decode(response, endpoint)
+            meta = body.get("meta") or {}
+            after = meta.get("after_cursor")
+            more = bool(meta.get("has_more")) and bool(after) and after not in seen
+            yield list(body.get(key) or ()), after, more
+            if not more:
+                return
+            seen.add(after)
+            query = {**params, "page[size]": CURSOR_PAGE_SIZE, "page[after]": after}
+
+    async def conversation_log(self, ticket_id: str) -> list[MessageRecord]:
+        """A ticket's conversation log (messaging transcript), all pages."""
+        messages: list[MessageRecord] = []
+        async for items, _, _ in self._cursor_pages(
+            CONVERSATION_LOG.format(id=ticket_id), "tickets/conversation_log", "events", {}
+        ):
+            messages.extend(log_events_to_messages(ticket_id, items))
+        return messages
+
+    async def ticket_comments(self, ticket_id: str) -> list[MessageRecord]:
+        """A ticket's comments as they are now (after a redaction), all pages."""
+        messages: list[MessageRecord] = []
+        async for items, _, _ in self._cursor_pages(
+            TICKET_COMMENTS.format(id=ticket_id), "tickets/comments", "comments", {}
+        ):
+            messages.extend(comment_to_message(ticket_id, c) for c in items)
+        return messages
+
+    async def _pull_ratings(self, checkpoint: str | None, start: datetime) -> AsyncIterator[Page]:
+        """CSAT ratings with a comment, as solicited messages. Checkpoint `since|after`: the
+        run's start time plus the page cursor while paging, `max(updated_at)|` once done, so a
+        crash resumes on the page it stopped and a later edit of a rating comes back."""
+        since, _, after = (checkpoint or "").partition("|")
+        start_time = int(since) if since else max(0, int(start.timestamp()))
+        newest = start_time
+        params: dict[str, Any] = {"start_time": start_time, "score": CSAT_SCORE_FILTER}
+        if after:
+            params["page[after]"] = after
+        try:
+            async for items, cursor, more in self._cursor_pages(
+                SATISFACTION_RATINGS, "satisfaction_ratings", "satisfaction_ratings", params
+            ):
+                messages = [m for m in map(rating_to_message, items) if m is not None]
+                for item in items:
+                    stamp = item.get("updated_at") or item.get("created_at")
+                    if stamp:
+                        newest = max(newest, int(_parse_ts(stamp)))
+                resume = f"{start_time}|{cursor}" if more and cursor else f"{newest}|"
+                yield Page(
+                    stream="satisfaction_ratings", checkpoint=resume, messages=_dedupe(messages)
+                )
+        except ApiError as exc:
+            if exc.status_code != 403:
+                raise
+            log.warning("Zendesk satisfaction ratings are not available on %s: skipped", self.name)
+
+    async def _pull_chats(self, checkpoint: str | None, start: datetime) -> AsyncIterator[Page]:
+        """Legacy Zendesk Chat: the Chat API incremental export (`start_time` + `start_id`,
+        ≤1000 per page). Transcripts attach to the ticket each chat created."""
+        assert self.chat_api is not None
+        since, _, start_id = (checkpoint or "").partition("|")
+        start_time = int(since) if since else max(0, int(start.timestamp()))
+        while True:
+            params: dict[str, Any] = {
+                "start_time": start_time,
+                "limit": CHAT_PAGE_SIZE,
+                "fields": "chats(*)",
+            }
+            if start_id:
+                params["start_id"] = start_id
+            body = await self.chat_api.get_json(
+                CHAT_EXPORT, endpoint="chat/incremental/chats", params=params
+            )
+            chats = body.get("chats") or []
+            conversations: list[ConversationRecord] = []
+            messages: list[MessageRecord] = []
+            for chat in chats:
+                conversation, lines = chat_to_records(chat)
+                if conversation is not None:
+                    conversations.append(conversation)
+                messages.extend(lines)
+            end_time = int(body.get("end_time") or start_time)
+            end_id = str(body.get("end_id") or start_id or "")
+            yield Page(
+                stream="chats",
+                checkpoint=f"{end_time}|{end_id}",
+                conversations=tuple(conversations),
+                messages=_dedupe(messages),
+            )
+            if not body.get("next_page") or len(chats) < CHAT_PAGE_SIZE:
+                return
+            if (end_time, end_id) == (start_time, start_id):
+                log.warning("Zendesk Chat export repeated its position; stopping")
+                return
+            start_time, start_id = end_time, end_id
 
     async def lookup_people(self, ids: Iterable[str]) -> list[PersonRecord]:
         """Roles of comment authors, 100 per call (`users/show_many`)."""
@@ -211,6 +515,15 @@ class ZendeskConnector:
         body = await self.api.get_json(CURRENT_USER, endpoint="users/me")
         user = body.get("user") or {}
         self._self_user_id = str(user["id"]) if user.get("id") is not None else None
+        self._self_checked = True
+        return self._self_user_id
+
+    async def _identify_self_once(self) -> str | None:
+        if not self._self_checked:
+            try:
+                await self.identify_self()
+            except NotFoundError:
+                self._self_checked = True  # a proxy without users/me: no self-filtering
         return self._self_user_id
 
     # ---- fields -----------------------------------------------------------------------------
@@ -299,21 +612,61 @@ class ZendeskConnector:
         At most MAX_JOBS_IN_FLIGHT background jobs are open at once (the account allows 30, and
         agents' apps need some); job statuses are polled together with back-off.
         """
+        await self._ensure_fresh_token()
         pending = [u for u in updates if not u.is_empty]
+        by_id = {u.external_id: u for u in pending}
+        results = await self._run_jobs(list(_plan_requests(pending)), by_id)
+        for _ in range(max(0, self.settings.retry_failed_updates)):
+            again = [
+                by_id[i] for i, r in results.items() if not r.ok and _transient(r.error)
+            ]
+            if not again:
+                break
+            log.info("Zendesk: retrying %d ticket updates that failed inside a job", len(again))
+            results.update(await self._run_jobs(list(_plan_requests(again)), by_id))
+        return [results[u.external_id] for u in pending if u.external_id in results]
+
+    async def _run_jobs(
+        self,
+        requests: list[tuple[dict[str, str], dict[str, Any], list[str]]],
+        updates: dict[str, TicketUpdate],
+    ) -> dict[str, UpdateResult]:
+        """Send update_many requests with at most `max_jobs_in_flight` jobs open, poll their
+        statuses together (show_many) with back-off, and collect per-ticket results. A 422 on a
+        request (one bad ticket rejects the whole call) is split in halves until the bad ticket
+        stands alone and is reported, so the others still get written."""
+        slots = max(1, min(self.settings.max_jobs_in_flight, MAX_JOBS_CAP))
         results: dict[str, UpdateResult] = {}
-        requests = list(_plan_requests(pending))
         in_flight: dict[str, list[str]] = {}
         delay = self.job_poll_seconds
         while requests or in_flight:
-            while requests and len(in_flight) < MAX_JOBS_IN_FLIGHT:
+            while requests and len(in_flight) < slots:
                 params, body, ids = requests.pop(0)
-                response = await self.api.request(
-                    "PUT", UPDATE_MANY, endpoint="tickets/update_many", params=params, json=body
-                )
+                try:
+                    response = await self.api.request(
+                        "PUT",
+                        UPDATE_MANY,
+                        endpoint="tickets/update_many",
+                        params=params,
+                        json=body,
+                        raise_on=frozenset({422}),
+                    )
+                except ApiError as exc:
+                    if exc.status_code != 422:
+                        raise
+                    if len(ids) == 1:
+                        results[ids[0]] = UpdateResult(ids[0], False, str(exc))
+                        continue
+                    half = len(ids) // 2
+                    for part in (ids[:half], ids[half:]):
+                        requests[:0] = list(_plan_requests([updates[i] for i in part], bulk=False))
+                    continue
                 job = self.api.decode(response, "tickets/update_many").get("job_status") or {}
                 if not job.get("id"):
                     raise ApiError("Zendesk update_many answered without a job_status id")
                 in_flight[str(job["id"])] = ids
+            if not in_flight:
+                continue
             await self._clock.sleep(delay)
             body = await self.api.get_json(
                 JOB_STATUSES, endpoint="job_statuses/show_many", params={"ids": ",".join(in_flight)}
@@ -327,33 +680,40 @@ class ZendeskConnector:
                 ids = in_flight.pop(job_id)
                 results.update(_job_results(job, ids))
             delay = self.job_poll_seconds if finished else min(delay * 2 or 0.5, 10.0)
-        return [results[u.external_id] for u in pending if u.external_id in results]
+        return results
 
 
 class _BearerAuth(httpx.Auth):
+    """Bearer auth whose token can be swapped after a rotation (no I/O in the flow)."""
+
     def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
+        self.header = f"Bearer {token}"
+
+    def set(self, token: str) -> None:
+        self.header = f"Bearer {token}"
 
     def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
-        request.headers["Authorization"] = self._header
+        request.headers["Authorization"] = self.header
         yield request
 
 
 def _plan_requests(
-    updates: Sequence[TicketUpdate],
+    updates: Sequence[TicketUpdate], *, bulk: bool = True
 ) -> Iterable[tuple[dict[str, str], dict[str, Any], list[str]]]:
     groups: dict[tuple[object, ...], list[TicketUpdate]] = defaultdict(list)
     for update in updates:
         groups[update.delta_key()].append(update)
     leftovers: list[TicketUpdate] = []
     for members in groups.values():
-        if len(members) < BULK_GROUP_MIN:
+        if not bulk or len(members) < BULK_GROUP_MIN:
             leftovers.extend(members)
             continue
         body = {"ticket": update_body(members[0])}
-        for chunk in _chunks(members, MAX_IDS_PER_CALL):
+        full = len(members) - len(members) % MAX_IDS_PER_CALL
+        for chunk in _chunks(members[:full], MAX_IDS_PER_CALL):
             ids = [u.external_id for u in chunk]
             yield {"ids": ",".join(ids)}, body, ids
+        leftovers.extend(members[full:])
     for chunk in _chunks(leftovers, MAX_IDS_PER_CALL):
         tickets = [{"id": _ticket_id(u.external_id), **update_body(u)} for u in chunk]
         yield {}, {"tickets": tickets}, [u.external_id for u in chunk]
@@ -372,10 +732,30 @@ def _job_results(job: dict[str, Any], ids: list[str]) -> dict[str, UpdateResult]
         elif result.get("success", result.get("status") == "Updated"):
             out[ticket_id] = UpdateResult(ticket_id, True)
         else:
-            out[ticket_id] = UpdateResult(
-                ticket_id, False, str(result.get("errors") or result.get("status") or "failed")
-            )
+            detail = str(result.get("errors") or result.get("details") or "failed")
+            code = result.get("error")
+            out[ticket_id] = UpdateResult(ticket_id, False, f"{code}: {detail}" if code else detail)
     return out
+
+
+def _transient(error: str | None) -> bool:
+    """Worth one more try: not a closed/missing ticket or a value Zendesk will never take."""
+    text = error or ""
+    return not any(marker in text for marker in PERMANENT_UPDATE_ERRORS)
+
+
+def _dedupe(messages: Iterable[MessageRecord]) -> tuple[MessageRecord, ...]:
+    """One record per message id per page (the last, freshest wins): the store upserts a page
+    in one statement, and PostgreSQL refuses to touch one row twice in a statement."""
+    return tuple({m.external_id: m for m in messages}.values())
+
+
+def _numeric(value: str) -> tuple[int, str]:
+    return (len(value), value)
+
+
+def _parse_ts(value: Any) -> float:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
 def _next_start_time(body: dict[str, Any], current: int) -> int:

@@ -89,6 +89,144 @@ def events_to_messages(events: Iterable[Mapping[str, Any]]) -> Iterator[MessageR
             )
 
 
+MESSAGING_VIA = frozenset(
+    {"native_messaging", "messaging", "whatsapp", "sms", "instagram_dm", "line", "wechat"}
+)
+LOG_AUTHOR_ROLES: Mapping[str, Role] = {"user": "end_user", "agent": "agent", "bot": "bot"}
+
+
+def messaging_ticket_ids(events: Iterable[Mapping[str, Any]], self_id: str | None) -> set[str]:
+    """Tickets with a new comment arriving over a messaging channel from someone other than
+    the integration user: the ones whose conversation log can hold text no comment carries."""
+    found: set[str] = set()
+    for event in events:
+        if self_id is not None and str(event.get("updater_id")) == self_id:
+            continue
+        for child in event.get("child_events") or ():
+            if (child.get("event_type") or child.get("type")) != "Comment":
+                continue
+            via = child.get("via") or event.get("via") or {}
+            if str(via.get("channel") or "") in MESSAGING_VIA:
+                found.add(str(event["ticket_id"]))
+    return found
+
+
+def redacted_ticket_ids(events: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Tickets where an agent redacted a comment: their stored text must be read again."""
+    return {
+        str(event["ticket_id"])
+        for event in events
+        for child in event.get("child_events") or ()
+        if (child.get("event_type") or child.get("type")) == "CommentRedactionEvent"
+    }
+
+
+def comment_to_message(ticket_id: str, raw: Mapping[str, Any]) -> MessageRecord:
+    """A comment from `tickets/{id}/comments` (same id space as comment events)."""
+    via = raw.get("via") or {}
+    return MessageRecord(
+        external_id=str(raw["id"]),
+        conversation_id=ticket_id,
+        author_id=_str_or_none(raw.get("author_id")),
+        public=bool(raw.get("public", False)),
+        body=str(raw.get("plain_body") or raw.get("body") or ""),
+        created_at=parse_time(raw.get("created_at")),
+        channel=CHANNELS.get(str(via.get("channel") or ""), None),
+    )
+
+
+def log_events_to_messages(
+    ticket_id: str, events: Iterable[Mapping[str, Any]]
+) -> Iterator[MessageRecord]:
+    """Conversation-log events → messages. An event that mirrors a ticket comment
+    (`reference: zen:ticket_event:<id>`) keeps the comment's id, so the two never duplicate;
+    messaging-only events (the bot phase) get a `log:` id of their own."""
+    for event in events:
+        content = event.get("content") or {}
+        body = content.get("body") or content.get("text")
+        if not body:
+            continue
+        reference = str(event.get("reference") or "")
+        mirrored = reference.rsplit(":", 1)[-1] if reference.startswith("zen:ticket_event:") else ""
+        author = event.get("author") or {}
+        metadata = event.get("metadata") or {}
+        yield MessageRecord(
+            external_id=mirrored if mirrored.isdigit() else f"log:{event['id']}",
+            conversation_id=ticket_id,
+            author_id=_str_or_none(author.get("zen:support:user_id")),
+            author_role=LOG_AUTHOR_ROLES.get(str(author.get("type")), "system"),
+            public=bool(metadata.get("public", event.get("public", True))),
+            body=str(body),
+            created_at=parse_time(event.get("created_at")),
+            channel="messaging",
+        )
+
+
+def rating_to_message(raw: Mapping[str, Any]) -> MessageRecord | None:
+    """A CSAT survey comment: the requester's words, but *solicited* (kept out of the
+    unsolicited stream the miner reads). Ratings without a comment carry no text."""
+    comment = raw.get("comment")
+    if not comment or raw.get("ticket_id") is None:
+        return None
+    return MessageRecord(
+        external_id=f"csat:{raw['id']}",
+        conversation_id=str(raw["ticket_id"]),
+        author_id=_str_or_none(raw.get("requester_id")),
+        author_role="end_user",
+        public=True,
+        body=str(comment),
+        created_at=parse_time(raw.get("updated_at") or raw.get("created_at")),
+        solicited=True,
+        channel="survey",
+    )
+
+
+CHAT_ROLES: Mapping[str, Role] = {"visitor": "end_user", "agent": "agent"}
+
+
+def chat_to_records(
+    raw: Mapping[str, Any],
+) -> tuple[ConversationRecord | None, list[MessageRecord]]:
+    """A legacy Chat API chat. Its transcript belongs to the Support ticket it created (the
+    ticket's comments never carry it); a chat without a ticket becomes a conversation of its
+    own, never written back (status `closed`)."""
+    chat_id = str(raw["id"])
+    ticket_id = raw.get("zendesk_ticket_id")
+    conversation_id = str(ticket_id) if ticket_id else f"chat:{chat_id}"
+    messages = []
+    for index, line in enumerate(raw.get("history") or ()):
+        if line.get("type") != "chat.msg" or not line.get("msg"):
+            continue
+        nick = str(line.get("nick") or "")
+        messages.append(
+            MessageRecord(
+                external_id=f"chat:{chat_id}:{index}",
+                conversation_id=conversation_id,
+                author_id=None,
+                author_role=CHAT_ROLES.get(nick.split(":", 1)[0], "system"),
+                public=True,
+                body=str(line["msg"]),
+                created_at=parse_time(line.get("timestamp") or raw.get("timestamp")),
+                channel="chat",
+            )
+        )
+    if ticket_id:
+        return None, messages
+    started = parse_time(raw.get("timestamp"))
+    conversation = ConversationRecord(
+        external_id=conversation_id,
+        kind="chat",
+        channel="chat",
+        subject=None,
+        status="closed",
+        requester_id=None,
+        created_at=started,
+        updated_at=parse_time(raw.get("update_timestamp") or raw.get("timestamp")),
+        tags=tuple(str(t) for t in raw.get("tags") or ()),
+    )
+    return conversation, messages
+
+
 def user_to_person(raw: Mapping[str, Any]) -> PersonRecord:
     return PersonRecord(
         external_id=str(raw["id"]), role=USER_ROLES.get(str(raw.get("role")), "end_user")

@@ -13,7 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from connectors.settings import RateLimitSettings, ZendeskSettings
+from connectors.settings import (
+    FreshchatSettings,
+    FreshdeskSettings,
+    RateLimitSettings,
+    ZendeskSettings,
+)
 from journey.errors import ConfigError
 from journey.secrets import remember
 
@@ -36,6 +41,8 @@ class LimitsConfig(_Strict):
     budget_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     max_retries: Annotated[int, Field(ge=0, le=20)] = 6
     timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # Freshdesk: the plan's (lower) tickets-list limit per minute; omitted → 20 (Growth).
+    ticket_list_per_minute: Annotated[int, Field(gt=0)] | None = None
 
 
 class SourceConfig(_Strict):
@@ -48,14 +55,42 @@ class SourceConfig(_Strict):
     token_env: str | None = None
     oauth_token_env: str | None = None
     api_key_env: str | None = None
+    # Freshdesk: Freshchat transcripts as a stream of the same source (bearer key, own host).
+    freshchat_base_url: str | None = None
+    freshchat_token_env: str | None = None
     writeback: bool = True
     start_date: str | None = None
     limits: LimitsConfig = LimitsConfig()
+    # --- Zendesk, production-grade connector (all optional) --------------------------------
+    # OAuth refresh-token rotation: the refresh token and the OAuth client come from the
+    # environment; rotated pairs are stored encrypted with the Fernet key credential_key_env
+    # names (required with a refresh token: a rotation that is not persisted locks cjm out).
+    oauth_refresh_token_env: str | None = None
+    oauth_client_id_env: str | None = None
+    oauth_client_secret_env: str | None = None
+    credential_key_env: str | None = None
+    satisfaction_ratings: bool = True  # CSAT comments as solicited feedback
+    messaging_transcripts: bool = True  # conversation_log of messaging tickets
+    chat_export: bool = False  # legacy Zendesk Chat through the Chat API incremental export
+    chat_base_url: str | None = None  # default https://www.zopim.com
+    chat_oauth_token_env: str | None = None  # default: the Support OAuth token
 
     @model_validator(mode="after")
     def _where(self) -> SourceConfig:
         if self.kind == "zendesk" and not (self.subdomain or self.base_url):
             raise ValueError("needs subdomain or base_url")
+        if self.oauth_refresh_token_env and not (
+            self.oauth_token_env
+            and self.oauth_client_id_env
+            and self.oauth_client_secret_env
+            and self.credential_key_env
+        ):
+            raise ValueError(
+                "oauth_refresh_token_env needs oauth_token_env, oauth_client_id_env, "
+                "oauth_client_secret_env and credential_key_env"
+            )
+        if self.chat_export and not (self.chat_oauth_token_env or self.oauth_token_env):
+            raise ValueError("chat_export needs chat_oauth_token_env (the Chat API is OAuth only)")
         if self.kind == "freshdesk" and not (self.domain or self.base_url):
             raise ValueError("needs domain or base_url")
         return self
@@ -130,6 +165,14 @@ class Settings(BaseModel):
                 )
             token = self._secret(source, "token_env")
         limits = source.limits
+        refresh = client_id = client_secret = None
+        if source.oauth_refresh_token_env:  # rotation (validated together in SourceConfig)
+            refresh = self._secret(source, "oauth_refresh_token_env")
+            client_id = self._secret(source, "oauth_client_id_env")
+            client_secret = self._secret(source, "oauth_client_secret_env")
+        chat_token = (
+            self._secret(source, "chat_oauth_token_env") if source.chat_oauth_token_env else None
+        )
         return ZendeskSettings(
             name=source.name,
             base_url=source.resolved_base_url(),
@@ -144,6 +187,53 @@ class Settings(BaseModel):
                 max_retries=limits.max_retries,
                 timeout_seconds=limits.timeout_seconds,
             ),
+            oauth_refresh_token=refresh,
+            oauth_client_id=client_id,
+            oauth_client_secret=client_secret,
+            satisfaction_ratings=source.satisfaction_ratings,
+            messaging_transcripts=source.messaging_transcripts,
+            chat_export=source.chat_export,
+            chat_base_url=(source.chat_base_url or "https://www.zopim.com").rstrip("/"),
+            chat_oauth_token=chat_token,
+        )
+
+    def credential_key(self, source: SourceConfig) -> str:
+        """The Fernet key that encrypts the source's rotated OAuth pair."""
+        return self._secret(source, "credential_key_env")
+
+    def freshdesk_settings(self, source: SourceConfig) -> FreshdeskSettings:
+        """Freshdesk connection settings (+ Freshchat when configured); secrets from the env."""
+        if not source.api_key_env:
+            raise ConfigError(
+                f"sources.{source.name}: set api_key_env (the variable holding the API key)"
+            )
+        freshchat = None
+        if source.freshchat_base_url or source.freshchat_token_env:
+            if not (source.freshchat_base_url and source.freshchat_token_env):
+                raise ConfigError(
+                    f"sources.{source.name}: Freshchat needs both freshchat_base_url and "
+                    "freshchat_token_env"
+                )
+            freshchat = FreshchatSettings(
+                base_url=source.freshchat_base_url.rstrip("/"),
+                token=self._secret(source, "freshchat_token_env"),
+                credential_env=source.freshchat_token_env,
+                budget_share=source.limits.budget_share,
+            )
+        limits = source.limits
+        return FreshdeskSettings(
+            name=source.name,
+            base_url=source.resolved_base_url(),
+            api_key=self._secret(source, "api_key_env"),
+            credential_env=source.api_key_env,
+            limits=RateLimitSettings(
+                requests_per_minute=limits.requests_per_minute,
+                export_requests_per_minute=limits.ticket_list_per_minute or 20,
+                budget_share=limits.budget_share,
+                max_retries=limits.max_retries,
+                timeout_seconds=limits.timeout_seconds,
+            ),
+            freshchat=freshchat,
         )
 
     def _secret(self, source: SourceConfig, key: str) -> str:

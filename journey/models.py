@@ -216,3 +216,18 @@ class SyncRun(SQLModel, table=True):
     api_calls: int = 0
     rate_limited: int = 0
     error: str | None = None
+
+
+# --- Added for Zendesk OAuth refresh-token rotation (issue: production-grade Zendesk connector).
+class Credential(SQLModel, table=True):
+    """A rotated OAuth pair of one source, encrypted (Fernet; key from the env variable the
+    source's `credential_key_env` names). One row per source, replaced in one transaction, so
+    the pair is never half-written. `origin` fingerprints the refresh token from the
+    environment the chain started from: a fresh authorisation in the environment wins."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_name: str = Field(unique=True, index=True)
+    kind: str = "oauth"
+    origin: str
+    ciphertext: str
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

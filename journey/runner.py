@@ -155,9 +155,13 @@ def run_map(
     since: datetime | None = None,
     until: datetime | None = None,
     out_path: Path | None = None,
+    source: str | None = None,
+    channel: str | None = None,
+    segment: list[str] | None = None,
     engine: Engine | None = None,
 ) -> Path:
     from journey.journey_map import write_map
+    from journey.journey_map.filters import parse_segment
 
     if fmt not in ("html", "md", "json"):
         raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
@@ -165,7 +169,15 @@ def run_map(
     out_dir = settings.resolve_path(settings.map.out_dir) or Path("cjm-map")
     target = out_path or out_dir / f"journey-map.{fmt}"
     return write_map(
-        engine, load_taxonomy_for(settings), fmt=fmt, since=since, until=until, out_path=target
+        engine,
+        load_taxonomy_for(settings),
+        fmt=fmt,
+        since=since,
+        until=until,
+        out_path=target,
+        source=source,
+        channel=channel,
+        segment=parse_segment(segment),
     )
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from connectors.base import HelpdeskConnector
+from connectors.base import FetchesMessages, HelpdeskConnector
 from connectors.errors import ConnectorError
-from connectors.records import FieldIds, MessageRecord, Page, TicketUpdate
+from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
 from journey.db import session_scope
 from journey.errors import CjmError
 from journey.models import (
@@ -141,6 +141,7 @@ async def _pull_all(
             checkpoint = None if options.since else get_checkpoint(session, source_id, stream)
         async for page in connector.pull(stream, checkpoint, start):
             roles = await _resolve_roles(engine, source_id, connector, page)
+            page = await _fetch_changed_messages(engine, source_id, connector, page)  # Freshdesk
             with session_scope(engine) as session:
                 _store_page(session, source_id, page, roles, clean, report)
                 records = len(page.conversations) + len(page.messages)
@@ -149,6 +150,69 @@ async def _pull_all(
                 f"{connector.name}: {stream} → {report.conversations} tickets, "
                 f"{report.messages} messages"
             )
+
+
+# ---- Freshdesk hook: messages fetched per conversation, only for conversations that changed ----
+
+
+async def _fetch_changed_messages(
+    engine: Engine, source_id: int, connector: HelpdeskConnector, page: Page
+) -> Page:
+    """Add the messages of the page's changed conversations (connectors without a bulk message
+    export, e.g. Freshdesk: one call per ticket). Other pages pass through untouched.
+
+    The stored rows are read before this page is upserted; the fetched messages are then stored
+    in the same transaction as the page and its checkpoint, so a crash repeats the page (and
+    its calls) but never loses a conversation's messages.
+    """
+    if not page.messages_on_demand or not isinstance(connector, FetchesMessages):
+        return page
+    live = [c for c in page.conversations if not c.deleted]
+    if not live:
+        return page
+    with session_scope(engine) as session:
+        stored = _stored_versions(session, source_id, [c.external_id for c in live])
+    wanted = [c.external_id for c in live if _messages_changed(c, stored.get(c.external_id))]
+    if not wanted:
+        return page
+    fetched = await connector.fetch_messages(wanted)
+    return replace(page, messages=page.messages + tuple(fetched))
+
+
+def _messages_changed(
+    record: ConversationRecord, stored: tuple[datetime, bool, str] | None
+) -> bool:
+    """New, restored, a stub, or a message after the version we stored.
+
+    Loop prevention: cjm's own write-back (tags, custom fields) moves `updated_at` but not the
+    helpdesk's reply times (`content_updated_at`, from Freshdesk `stats`), so a ticket whose only
+    change is our write is not fetched again. Without reply times, `updated_at` decides.
+    """
+    if stored is None:
+        return True
+    updated_at, deleted, status = stored
+    if deleted or status == "unknown":
+        return True
+    return (record.content_updated_at or record.updated_at) > updated_at
+
+
+def _stored_versions(
+    session: Session, source_id: int, external_ids: Sequence[str]
+) -> dict[str, tuple[datetime, bool, str]]:
+    rows = session.execute(
+        select(
+            Conversation.external_id,
+            Conversation.updated_at,
+            Conversation.deleted,
+            Conversation.status,
+        ).where(
+            Conversation.source_id == source_id,
+            Conversation.external_id.in_(external_ids),  # type: ignore[attr-defined]
+        )
+    )
+    return {
+        external_id: (updated, deleted, status) for external_id, updated, deleted, status in rows
+    }
 
 
 async def _resolve_roles(

@@ -125,9 +125,7 @@ def test_incremental_run_pulls_only_what_changed(world: World) -> None:
     world.sim.advance(600)
     world.sync()  # our own writes come back once; nothing to write
     with session_scope(world.engine) as session:
-        checkpoints = dict(
-            session.execute(select(SyncState.stream, SyncState.checkpoint)).tuples().all()
-        )
+        checkpoints = dict(session.execute(select(SyncState.stream, SyncState.checkpoint)).all())
     assert checkpoints["tickets"] and checkpoints["ticket_events"]
     ticket_id = world.sim.open_tickets_with_customer_text()[0]
     world.sim.advance(60)

@@ -110,6 +110,16 @@ class SimulatorFaults:
     fail_status: int = 503
     gateway_timeout_above_per_page: int | None = None
     malformed_json_every_n: int | None = None
+    # --- added for the production-grade connector (see tests/simulator/test_zendesk_parity.py)
+    conflict_every_n: int | None = None
+    """Answer 409 Conflict to every nth update_many (concurrent agent edit)."""
+    ticket_update_fail_every_n: int | None = None
+    """Fail every nth ticket inside a bulk job with a transient TicketUpdateFailed result."""
+    service_unavailable_retry_after: int | None = None
+    """Send this Retry-After (seconds) with injected 503s (Zendesk does during incidents)."""
+    rate_limit_headers: bool = True
+    """False: strip the X-Rate-Limit/ratelimit-* headers (as some proxies do), so a client
+    that trusts its configured limits over-sends and meets 429 + Retry-After."""
 
 
 @dataclass(slots=True)
@@ -261,6 +271,22 @@ class ZendeskSimulator:
         self._job_seq = 0
         self._seq = 0  # request sequence for fault injection
         self._windows: dict[str, tuple[int, int]] = {}
+        # Retry-After bookkeeping: a request sent before the deadline a 429 announced is a
+        # violation (what the benchmark must keep at zero). Keys: "account", "export", "jobs".
+        self.retry_after_violations = 0
+        self._retry_deadlines: dict[str, float] = {}
+        # OAuth: access token → expiry (epoch seconds, None = never), refresh token → client id.
+        self.oauth_clients: dict[str, str] = {}
+        self._access_tokens: dict[str, float | None] = {}
+        self._refresh_tokens: dict[str, str] = {}
+        self._token_seq = 0
+        self.oauth_access_ttl = 7200
+        # Solicited feedback and edits made after generation.
+        self._csat_overrides: dict[int, tuple[str, str | None, int, int]] = {}
+        self._csat_index: list[tuple[int, int]] | None = None
+        self._redactions: dict[int, str] = {}
+        self._chat_index: list[tuple[int, int]] | None = None
+        self._job_failure_seq = 0
         self._customers = 0
         self._agents: list[tuple[int, str, str]] = []
         self._fields: dict[int, _Field] = {}
@@ -778,6 +804,66 @@ class ZendeskSimulator:
                          [("X", "status", "closed", t.status, VIA_RULE)])
             t.status = "closed"
 
+    # ---------------------------------------------------------------- parity helpers (OAuth,
+    # CSAT, redaction): what an admin, a customer or an agent does between two syncs.
+
+    def register_oauth_client(self, client_id: str, secret: str) -> None:
+        """An OAuth client (the cjm integration) that may use the refresh-token grant."""
+        with self._lock:
+            self.oauth_clients[client_id] = secret
+
+    def issue_oauth_tokens(self, client_id: str, ttl: int | None = None) -> tuple[str, str]:
+        """The (access, refresh) pair an admin gets when authorising cjm; access expires."""
+        with self._lock:
+            if client_id not in self.oauth_clients:
+                raise ValueError(f"unknown OAuth client {client_id!r}")
+            return self._new_token_pair(client_id, ttl)
+
+    def _new_token_pair(self, client_id: str, ttl: int | None = None) -> tuple[str, str]:
+        self._token_seq += 1
+        salt = f"{self.seed}:{client_id}:{self._token_seq}".encode()
+        access = "zat_" + hashlib.sha256(b"a" + salt).hexdigest()[:32]
+        refresh = "zrt_" + hashlib.sha256(b"r" + salt).hexdigest()[:32]
+        lifetime = self.oauth_access_ttl if ttl is None else ttl
+        self._access_tokens[access] = self.clock().timestamp() + lifetime
+        self._refresh_tokens[refresh] = client_id
+        return access, refresh
+
+    def _rotate(self, client_id: str, secret: str, refresh: str) -> tuple[str, str] | None:
+        """Refresh-token grant: a new pair; the old refresh token is spent (rotation)."""
+        if self.oauth_clients.get(client_id) != secret:
+            return None
+        if self._refresh_tokens.pop(refresh, None) != client_id:
+            return None
+        return self._new_token_pair(client_id)
+
+    def rate_ticket(self, ticket_id: int, score: str, comment: str | None = None) -> int:
+        """The requester answers (or changes) the satisfaction survey. Returns the rating id."""
+        with self._lock:
+            t = self._tickets[ticket_id]
+            now = self._now_ts()
+            created = self._csat_overrides.get(ticket_id, (None, None, now, now))[2]
+            self._csat_overrides[ticket_id] = (score, comment, created, now)
+            t.csat = score
+            self._csat_index = None
+            self._touch(t, now, updated=False)
+            return 5_000_000 + t.id
+
+    def redact_comment(self, ticket_id: int, comment_id: int, text: str) -> None:
+        """An agent redacts ``text`` from a comment: the stored body changes for good and a
+        CommentRedactionEvent audit appears in the event export (the comment event itself keeps
+        its original id and time)."""
+        with self._lock:
+            t = self._tickets[ticket_id]
+            for a, cid, _kid, body in self._iter_comments(t):
+                if cid == comment_id:
+                    self._redactions[cid] = body.replace(text, "\u2587" * len(text))
+                    agent = t.assignee_id or self._agents[0][0]
+                    self._record(t, agent, "web", [("R", cid)])
+                    del a
+                    return
+            raise ValueError(f"comment {comment_id} is not on ticket {ticket_id}")
+
     def field_id(self, title: str) -> int:
         """Id of a ticket field by its title (e.g. "Plan", "Journey stage")."""
         return self._field_by_key(title).id
@@ -797,6 +883,8 @@ class ZendeskSimulator:
                     yield a, a[1] * 100 + i, kid, self._comment_body(t, a, kid, a[1] * 100 + i)
 
     def _comment_body(self, t: _Ticket, audit: Audit, kid: tuple[Any, ...], cid: int) -> str:
+        if cid in self._redactions:
+            return self._redactions[cid]
         if kid[4] is not None:
             return str(kid[4])
         return _render(self.seed, t.seed, cid, kid[3], t.channel, t.requester_id, kid[1],
@@ -892,9 +980,122 @@ class ZendeskSimulator:
     def _csat_json(self, t: _Ticket) -> dict[str, Any]:
         if t.csat in ("unoffered", "offered"):
             return {"score": t.csat}
+        return {"id": 5_000_000 + t.id, "score": t.csat, "comment": self._csat_comment(t),
+                "reason": None}
+
+    def _csat_comment(self, t: _Ticket) -> str | None:
+        if t.id in self._csat_overrides:
+            return self._csat_overrides[t.id][1]
         rng = random.Random(t.seed ^ 0xC5A7)
-        return {"id": 5_000_000 + t.id, "score": t.csat,
-                "comment": corpus.satisfaction_comment(rng, t.csat == "good"), "reason": None}
+        return corpus.satisfaction_comment(rng, t.csat == "good")
+
+    def _csat_times(self, t: _Ticket) -> tuple[int, int]:
+        """(created, updated) of a ticket's rating: a survey answered a few hours after the
+        last generated turn, unless a test rated it later."""
+        if t.id in self._csat_overrides:
+            _, _, created, updated = self._csat_overrides[t.id]
+            return created, updated
+        solved = max(a[0] for a in t.audits if not _only_status_close(a))
+        answered = solved + 3600 + t.seed % 20_000
+        return answered, answered
+
+    def csat_index(self) -> list[tuple[int, int]]:
+        """Rated tickets as (rating updated_at, ticket id), sorted: the rating list order."""
+        if self._csat_index is None:
+            self._csat_index = sorted(
+                (self._csat_times(t)[1], t.id) for t in self._tickets.values()
+                if t.csat in ("good", "bad", "offered") and t.status != "deleted"
+            )
+        return self._csat_index
+
+    def rating_json(self, t: _Ticket, base: str) -> dict[str, Any]:
+        created, updated = self._csat_times(t)
+        rid = 5_000_000 + t.id
+        return {
+            "url": f"{base}/api/v2/satisfaction_ratings/{rid}.json",
+            "id": rid,
+            "assignee_id": t.assignee_id,
+            "group_id": t.group_id,
+            "requester_id": t.requester_id,
+            "ticket_id": t.id,
+            "score": t.csat,
+            "comment": self._csat_comment(t) if t.csat in ("good", "bad") else None,
+            "reason": None,
+            "reason_id": None,
+            "created_at": _iso(created),
+            "updated_at": _iso(updated),
+        }
+
+    def conversation_log_json(self, t: _Ticket) -> list[dict[str, Any]]:
+        """The ticket's conversation log: every comment as a ``Comment`` event, and for tickets
+        from a messaging channel the messaging exchange itself, including the bot phase before
+        an agent joined, which exists only here (never as a ticket comment)."""
+        events: list[dict[str, Any]] = []
+        messaging = t.channel == "native_messaging"
+        if messaging:
+            rng = random.Random(t.seed ^ 0xB07)
+            start = t.created - 120
+            prefix = f"01SIM{t.id:012d}"
+            for n, (who, text) in enumerate((
+                ("bot", "Hi! I'm Acme's virtual assistant. How can I help?"),
+                ("user", rng.choice(_BOT_PHASE_LINES)),
+                ("bot", "Thanks, I'm connecting you with a member of our team."),
+            )):
+                events.append(_log_event(f"{prefix}{n:02d}", "Messaging::ConversationMessage",
+                                         None, start + 30 * n, who,
+                                         t.requester_id if who == "user" else None, text, True))
+        for a, cid, kid, body in self._iter_comments(t):
+            author = kid[1]
+            who = "user" if author >= CUSTOMER_BASE else "agent"
+            if messaging and kid[2]:
+                events.append(_log_event(f"01SIM{cid:020d}", "Messaging::ConversationMessage",
+                                         cid, a[0], who, author, body, True))
+            else:
+                events.append(_log_event(str(cid), "Comment", cid, a[0], who, author, body,
+                                         bool(kid[2])))
+        return events
+
+    def chat_index(self) -> list[tuple[int, int]]:
+        """Legacy Zendesk Chat sessions (one per ``chat`` ticket) as (update time, ticket id)."""
+        if self._chat_index is None:
+            self._chat_index = sorted(
+                (t.created + 600, t.id) for t in self._tickets.values() if t.channel == "chat"
+            )
+        return self._chat_index
+
+    def chat_json(self, t: _Ticket) -> dict[str, Any]:
+        """A Chat API chat object: the live transcript that never reaches the ticket comments."""
+        first, last, email, _ = _customer_profile(self.seed, t.requester_id)
+        first_comment = next(iter(self._iter_comments(t)), None)
+        opener = first_comment[3] if first_comment else "Hello?"
+        agent_id, agent_first, _ = self._agents[t.seed % len(self._agents)]
+        start = t.created - 300
+        history = [
+            {"type": "chat.memberjoin", "name": f"{first} {last}", "nick": "visitor",
+             "timestamp": _iso(start)},
+            {"type": "chat.msg", "name": f"{first} {last}", "nick": "visitor",
+             "msg": opener.split("\n\n")[0], "timestamp": _iso(start + 5)},
+            {"type": "chat.memberjoin", "name": agent_first, "nick": f"agent:{agent_id}",
+             "timestamp": _iso(start + 40)},
+            {"type": "chat.msg", "name": agent_first, "nick": f"agent:{agent_id}",
+             "msg": "Thanks for waiting, let me check that for you.",
+             "timestamp": _iso(start + 60)},
+            {"type": "chat.msg", "name": f"{first} {last}", "nick": "visitor",
+             "msg": "ok thanks", "timestamp": _iso(start + 90)},
+        ]
+        return {
+            "id": f"{2600 + self.seed % 100}.{t.id}.SIMCHAT",
+            "type": "chat",
+            "timestamp": _iso(start),
+            "update_timestamp": _iso(t.created + 600),
+            "visitor": {"id": f"{t.requester_id}", "name": f"{first} {last}", "email": email},
+            "agent_ids": [str(agent_id)],
+            "department_name": "Support",
+            "tags": [],
+            "missed": False,
+            "zendesk_ticket_id": t.id,
+            "history": history,
+        }
 
     def _via(self, channel: str, requester: int, *, ticket_level: bool = False) -> dict[str, Any]:
         source: dict[str, Any] = {"from": {}, "to": {}, "rel": None}
@@ -932,6 +1133,8 @@ class ZendeskSimulator:
                 if comments:
                     body = self._comment_body(t, a, kid, cid)
                     child.update(_comment_json(cid, aid, kid, body, ts, via))
+            elif kid[0] == "R":
+                child.update({"event_type": "CommentRedactionEvent", "comment_id": kid[1]})
             elif kid[0] == "X":
                 child.update({"event_type": "Change", "field_name": kid[1],
                               "value": _jsonable(kid[2]), "previous_value": _jsonable(kid[3])})
@@ -995,6 +1198,38 @@ class ZendeskSimulator:
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers
+
+
+_BOT_PHASE_LINES = (
+    "I need to speak to someone about my order",
+    "my payment didn't go through",
+    "where is my parcel??",
+    "I can't log in to my account",
+    "I want a refund",
+)
+
+
+def _only_status_close(audit: Audit) -> bool:
+    return all(k[0] == "X" and k[1] == "status" and k[2] == "closed" for k in audit[5])
+
+
+def _log_event(
+    eid: str, etype: str, cid: int | None, ts: int, who: str, user_id: int | None, body: str,
+    public: bool,
+) -> dict[str, Any]:
+    author: dict[str, Any] = {"type": who}
+    if user_id is not None:
+        author["zen:support:user_id"] = user_id
+    return {
+        "id": eid,
+        "type": etype,
+        "reference": f"zen:ticket_event:{cid}" if cid is not None else None,
+        "created_at": _iso(ts),
+        "attachments": [],
+        "author": author,
+        "content": {"type": "text", "body": body},
+        "metadata": {"public": public},
+    }
 
 
 def _as_tags(value: Any) -> list[str]:
@@ -1197,6 +1432,11 @@ def _authenticate(sim: ZendeskSimulator, request: Request) -> int | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and sim.oauth_token and value == sim.oauth_token:
         return INTEGRATION_USER_ID
+    if scheme.lower() == "bearer" and value in sim._access_tokens:
+        expires = sim._access_tokens[value]
+        if expires is None or sim.clock().timestamp() < expires:
+            return INTEGRATION_USER_ID
+        return None
     if scheme.lower() == "basic" and sim.api_token:
         try:
             user, _, secret = base64.b64decode(value).decode().partition(":")
@@ -1478,6 +1718,11 @@ async def _update_many(sim: ZendeskSimulator, request: Request, user: str) -> Re
             raise _too_many()
         items = [(int(x.get("id", 0)), x) for x in batch if isinstance(x, dict)]
     with sim._lock:
+        n = sim.faults.conflict_every_n
+        if n:
+            sim._conflict_seq = getattr(sim, "_conflict_seq", 0) + 1
+            if sim._conflict_seq % n == 0:
+                raise _err(409, "Conflict", "The ticket was updated by someone else; retry")
         active = sum(1 for j in sim._jobs.values() if j.polls < sim.job_polls_to_complete)
         if active >= MAX_ACTIVE_JOBS:
             raise ApiError(429, {"error": "TooManyJobs",
@@ -1500,6 +1745,12 @@ def _update_one(
     if t.status == "closed":
         return {**result, "status": "Failed", "success": False, "error": "TicketUpdateFailed",
                 "errors": "Status: closed prevents ticket update"}
+    n = sim.faults.ticket_update_fail_every_n
+    if n:
+        sim._job_failure_seq += 1
+        if sim._job_failure_seq % n == 0:
+            return {**result, "status": "Failed", "success": False,
+                    "error": "TicketUpdateFailed", "errors": "Temporary failure, try again"}
     upd = {k: v for k, v in upd.items() if k != "id"}
     ok, err = sim._apply_update(t, upd, updater, "api")
     if not ok:
@@ -1518,13 +1769,15 @@ def _new_job(sim: ZendeskSimulator, results: list[dict[str, Any]]) -> _Job:
 
 def _job_json(sim: ZendeskSimulator, job: _Job, base: str) -> dict[str, Any]:
     done = job.polls >= sim.job_polls_to_complete
+    working = not done and job.polls >= 2  # queued on the first poll, then working
+    progress = job.total if done else (job.total * job.polls) // (sim.job_polls_to_complete + 1)
     return {
         "id": job.id,
         "url": f"{base}/api/v2/job_statuses/{job.id}.json",
         "job_type": "bulk_update",
         "total": job.total,
-        "progress": job.total if done else 0,
-        "status": "completed" if done else "queued",
+        "progress": progress,
+        "status": "completed" if done else ("working" if working else "queued"),
         "message": f"Completed at {_iso(sim._now_ts())}" if done else None,
         "results": job.results if done else None,
     }
@@ -1570,6 +1823,133 @@ async def _tickets_show_many(sim: ZendeskSimulator, request: Request, user: str)
                   "count": len(tickets)})
 
 
+async def _user_me(sim: ZendeskSimulator, request: Request, user: str) -> Response:
+    return _JSON({"user": sim.user_json(int(user), _base(request))})
+
+
+def _cursor_page(
+    request: Request, index: list[tuple[int, int]], max_size: int = 100
+) -> tuple[list[tuple[int, int]], str | None, bool]:
+    """Zendesk cursor pagination (``page[size]``, ``page[after]``) over a sorted index."""
+    size = max(1, min(max_size, _int_param(request, "page[size]", max_size) or max_size))
+    after = request.query_params.get("page[after]")
+    i = bisect.bisect_right(index, _decode_cursor(after)) if after else 0
+    return index[i : i + size], after, i + size < len(index)
+
+
+def _cursor_body(
+    request: Request, key: str, items: list[Any], last: tuple[int, int] | None, more: bool
+) -> dict[str, Any]:
+    after = _encode_cursor(*last) if last else None
+    url = str(request.url.remove_query_params("page[after]"))
+    sep = "&" if "?" in url else "?"
+    return {
+        key: items,
+        "meta": {"has_more": more, "after_cursor": after, "before_cursor": None},
+        "links": {"next": f"{url}{sep}page[after]={after}" if more and after else None,
+                  "prev": None},
+    }
+
+
+_CSAT_FILTERS: dict[str, tuple[str, ...]] = {
+    "received": ("good", "bad"), "received_with_comment": ("good", "bad"),
+    "good": ("good",), "bad": ("bad",), "offered": ("offered",),
+}
+
+
+async def _satisfaction_ratings(sim: ZendeskSimulator, request: Request, user: str) -> Response:
+    """Cursor-paginated ratings ordered by updated_at; ``start_time`` filters on updated_at so
+    an edited rating comes back (documented simulator semantics)."""
+    start = _int_param(request, "start_time", 0) or 0
+    score = request.query_params.get("score")
+    base = _base(request)
+    with sim._lock:
+        wanted = _CSAT_FILTERS.get(score or "", ("good", "bad", "offered"))
+        with_comment = score is not None and score.endswith("with_comment")
+        index = [
+            k for k in sim.csat_index()
+            if k[0] >= start and sim._tickets[k[1]].csat in wanted
+            and (not with_comment or sim._csat_comment(sim._tickets[k[1]]))
+        ]
+        keys, _after, more = _cursor_page(request, index)
+        items = [sim.rating_json(sim._tickets[k[1]], base) for k in keys]
+    return _JSON(_cursor_body(request, "satisfaction_ratings", items,
+                              keys[-1] if keys else None, more))
+
+
+async def _conversation_log(sim: ZendeskSimulator, request: Request, user: str) -> Response:
+    with sim._lock:
+        t = sim._tickets.get(int(request.path_params["ticket_id"]))
+        if t is None or t.status == "deleted":
+            raise _err(404, "RecordNotFound", "Not found")
+        events = sim.conversation_log_json(t)
+    index = [(n, n) for n in range(len(events))]
+    keys, _after, more = _cursor_page(request, index)
+    return _JSON(_cursor_body(request, "events", [events[k[0]] for k in keys],
+                              keys[-1] if keys else None, more))
+
+
+async def _ticket_comments(sim: ZendeskSimulator, request: Request, user: str) -> Response:
+    base = _base(request)
+    with sim._lock:
+        t = sim._tickets.get(int(request.path_params["ticket_id"]))
+        if t is None or t.status == "deleted":
+            raise _err(404, "RecordNotFound", "Not found")
+        comments = [
+            _comment_json(cid, a[1], kid, body, a[0], sim._via(a[4], t.requester_id))
+            for a, cid, kid, body in sim._iter_comments(t)
+        ]
+    del base
+    index = [(n, n) for n in range(len(comments))]
+    keys, _after, more = _cursor_page(request, index)
+    return _JSON(_cursor_body(request, "comments", [comments[k[0]] for k in keys],
+                              keys[-1] if keys else None, more))
+
+
+async def _chats_export(sim: ZendeskSimulator, request: Request, user: str) -> Response:
+    """Chat API incremental export: ``start_time`` (seconds) + ``start_id``, ``limit`` ≤ 1000;
+    the last page is the one with fewer than ``limit`` chats."""
+    start = _int_param(request, "start_time", 0) or 0
+    start_id = request.query_params.get("start_id")
+    limit = max(1, min(MAX_PER_PAGE, _int_param(request, "limit", MAX_PER_PAGE) or 1000))
+    base = _base(request)
+    with sim._lock:
+        index = sim.chat_index()
+        after = (start, int(start_id.split(".")[1])) if start_id else (start, -1)
+        i = bisect.bisect_right(index, after) if start_id else bisect.bisect_left(index, after)
+        keys = index[i : i + limit]
+        chats = [sim.chat_json(sim._tickets[k[1]]) for k in keys]
+    end_time = keys[-1][0] if keys else start
+    end_id = chats[-1]["id"] if chats else start_id
+    more = len(keys) == limit
+    nxt = (f"{base}/api/v2/incremental/chats?start_time={end_time}&start_id={end_id}"
+           f"&limit={limit}") if more else None
+    return _JSON({"chats": chats, "count": len(chats), "end_time": end_time, "end_id": end_id,
+                  "next_page": nxt})
+
+
+async def _oauth_tokens(sim: ZendeskSimulator, request: Request) -> Response:
+    """``POST /oauth/tokens`` with the refresh-token grant; rotates the pair."""
+    try:
+        body = await _json_body(request)
+    except ApiError as exc:
+        return _JSON(exc.body, status_code=exc.status)
+    with sim._lock:
+        if body.get("grant_type") != "refresh_token":
+            return _JSON({"error": "unsupported_grant_type",
+                          "error_description": "Only refresh_token is simulated"},
+                         status_code=400)
+        pair = sim._rotate(str(body.get("client_id")), str(body.get("client_secret")),
+                           str(body.get("refresh_token")))
+        if pair is None:
+            return _JSON({"error": "invalid_grant",
+                          "error_description": "The refresh token is invalid or was used"},
+                         status_code=400)
+        return _JSON({"access_token": pair[0], "refresh_token": pair[1], "token_type": "bearer",
+                      "scope": "read write", "expires_in": sim.oauth_access_ttl,
+                      "refresh_token_expires_in": 30 * 86400})
+
+
 # (method, path template for Starlette, counter key, handler, is export, is list)
 _ROUTES: tuple[tuple[str, str, str, Handler, bool, bool], ...] = (
     ("GET", "/api/v2/incremental/tickets/cursor.json",
@@ -1578,8 +1958,17 @@ _ROUTES: tuple[tuple[str, str, str, Handler, bool, bool], ...] = (
      "GET /api/v2/incremental/ticket_events.json", _ticket_events, True, True),
     ("GET", "/api/v2/users/show_many.json", "GET /api/v2/users/show_many.json",
      _users_show_many, False, True),
+    ("GET", "/api/v2/users/me.json", "GET /api/v2/users/me.json", _user_me, False, False),
     ("GET", "/api/v2/users/{user_id:int}.json", "GET /api/v2/users/{id}.json", _user_show,
      False, False),
+    ("GET", "/api/v2/satisfaction_ratings.json", "GET /api/v2/satisfaction_ratings.json",
+     _satisfaction_ratings, False, True),
+    ("GET", "/api/v2/tickets/{ticket_id:int}/conversation_log",
+     "GET /api/v2/tickets/{id}/conversation_log", _conversation_log, False, True),
+    ("GET", "/api/v2/tickets/{ticket_id:int}/comments.json",
+     "GET /api/v2/tickets/{id}/comments.json", _ticket_comments, False, True),
+    ("GET", "/api/v2/incremental/chats", "GET /api/v2/incremental/chats", _chats_export,
+     False, True),
     ("GET", "/api/v2/ticket_fields.json", "GET /api/v2/ticket_fields.json",
      _ticket_fields_list, False, True),
     ("POST", "/api/v2/ticket_fields.json", "POST /api/v2/ticket_fields.json",
@@ -1622,8 +2011,13 @@ def _consume(sim: ZendeskSimulator, name: str) -> None:
     sim._windows[name] = (minute, used + 1)
 
 
-def _limited(sim: ZendeskSimulator, reset: int, what: str) -> ApiError:
-    headers = {"Retry-After": str(max(1, reset))} if sim.faults.retry_after_header else {}
+def _limited(sim: ZendeskSimulator, reset: int, what: str, key: str = "account") -> ApiError:
+    wait = max(1, reset)
+    # The deadline holds whether or not the header is sent: without it, a client must assume
+    # the 60 s Zendesk documents; sending earlier than the deadline counts as a violation.
+    deadline = sim._now_ts() + (wait if sim.faults.retry_after_header else 60)
+    sim._retry_deadlines[key] = max(sim._retry_deadlines.get(key, 0.0), deadline)
+    headers = {"Retry-After": str(wait)} if sim.faults.retry_after_header else {}
     return ApiError(429, {"error": "APIRateLimitExceeded",
                           "description": f"Number of allowed {what} requests per minute exceeded"},
                     headers)
@@ -1647,20 +2041,31 @@ def _rate_headers(sim: ZendeskSimulator, export: bool, listing: bool) -> dict[st
 def _gate(sim: ZendeskSimulator, export: bool) -> None:
     """Plan and export limits (429) and injected 5xx, in Zendesk's order."""
     faults = sim.faults
+    now = sim.clock().timestamp()
+    for key in ("account", "export") if export else ("account",):
+        if now < sim._retry_deadlines.get(key, 0.0):
+            sim.retry_after_violations += 1
+            break
     used, limit, reset = _window(sim, "account", faults.rate_limit_per_minute)
     if limit and used >= limit:
         raise _limited(sim, reset, "API")
     if export and faults.export_limit_per_minute:
         e_used, e_limit, e_reset = _window(sim, "export", faults.export_limit_per_minute)
         if e_used >= e_limit:
-            raise _limited(sim, e_reset, "incremental export API")
+            raise _limited(sim, e_reset, "incremental export API", "export")
         _consume(sim, "export")
     _consume(sim, "account")
     sim._seq += 1
     if faults.fail_every_n and sim._seq % faults.fail_every_n == 0:
         status = faults.fail_status
         name = "ServiceUnavailable" if status == 503 else "InternalServerError"
-        raise _err(status, name, "Injected failure from the simulator")
+        error = _err(status, name, "Injected failure from the simulator")
+        if status == 503 and faults.service_unavailable_retry_after is not None:
+            wait = faults.service_unavailable_retry_after
+            error.headers["Retry-After"] = str(wait)
+            sim._retry_deadlines["account"] = max(sim._retry_deadlines.get("account", 0.0),
+                                                  sim._now_ts() + wait)
+        raise error
 
 
 def _endpoint(
@@ -1674,7 +2079,8 @@ def _endpoint(
         response = await _guarded(sim, request, handler, export, listing)
         with sim._lock:
             sim.status_counts[response.status_code] += 1
-            response.headers.update(_rate_headers(sim, export, listing))
+            if sim.faults.rate_limit_headers:
+                response.headers.update(_rate_headers(sim, export, listing))
         return response
 
     return endpoint
@@ -1708,6 +2114,20 @@ def _maybe_malformed(sim: ZendeskSimulator, response: Response) -> Response:
                     media_type="application/json")
 
 
+def _oauth_endpoint(sim: ZendeskSimulator) -> Callable[[Request], Awaitable[Response]]:
+    """The token endpoint authenticates with the client secret in the body, not a bearer."""
+
+    async def endpoint(request: Request) -> Response:
+        with sim._lock:
+            sim.requests["POST /oauth/tokens"] += 1
+        response = await _oauth_tokens(sim, request)
+        with sim._lock:
+            sim.status_counts[response.status_code] += 1
+        return response
+
+    return endpoint
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     del exc
     return _JSON({"error": "InvalidEndpoint", "description": "Not found"}, status_code=404)
@@ -1720,6 +2140,8 @@ def create_zendesk_app(sim: ZendeskSimulator) -> Starlette:
               name=f"{method} {key}")
         for method, path, key, handler, export, listing in _ROUTES
     ]
+    routes.append(Route("/oauth/tokens", _oauth_endpoint(sim), methods=["POST"],
+                        name="POST /oauth/tokens"))
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
     app.state.simulator = sim
     return app

@@ -1,0 +1,118 @@
+"""Rotated OAuth pairs, encrypted at rest in the `credential` table.
+
+Zendesk rotates the refresh token on every refresh: the old one dies the moment the new pair is
+issued. The connector therefore hands every new pair to `TokenVault.save` *before* it uses the
+new access token; `save` writes one encrypted row in one transaction (all or nothing), so a crash
+at any point leaves either the old pair (still valid: the refresh had not happened) or the new
+one on disk, never half of each.
+
+The key is a Fernet key (`cryptography`) read from the environment variable the source's
+`credential_key_env` names; tokens never reach the database, a log line or an error unencrypted.
+`origin` fingerprints the refresh token from the environment that started the chain: when an
+admin re-authorises cjm and puts a new refresh token in the environment, that one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from connectors.settings import OAuthTokens, ZendeskSettings
+from journey.db import session_scope
+from journey.errors import ConfigError
+from journey.models import Credential, utcnow
+
+
+def _fingerprint(token: str | None) -> str:
+    return hashlib.sha256((token or "").encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class TokenVault:
+    """Load and save one source's OAuth pair, encrypted with a Fernet key."""
+
+    engine: Engine
+    source_name: str
+    key: str
+    key_env: str
+    origin: str = ""
+
+    def _fernet(self):  # type: ignore[no-untyped-def]
+        try:
+            from cryptography.fernet import Fernet
+        except ModuleNotFoundError:  # pragma: no cover - the dependency is declared
+            raise ConfigError(
+                "OAuth token rotation needs the `cryptography` package: install it"
+            ) from None
+        try:
+            return Fernet(self.key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise ConfigError(
+                f"{self.key_env} is not a Fernet key (32 url-safe base64 bytes): generate one "
+                'with python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"'
+            ) from None
+
+    def load(self) -> OAuthTokens | None:
+        """The stored pair, if it continues the chain the environment started."""
+        from cryptography.fernet import InvalidToken
+
+        with session_scope(self.engine) as session:
+            row = session.execute(
+                select(Credential).where(Credential.source_name == self.source_name)
+            ).scalar_one_or_none()
+        if row is None or row.origin != self.origin:
+            return None
+        try:
+            data = json.loads(self._fernet().decrypt(row.ciphertext.encode("ascii")))
+        except InvalidToken:
+            raise ConfigError(
+                f"the stored OAuth tokens of {self.source_name} cannot be decrypted with "
+                f"{self.key_env}: restore the key that wrote them, or re-authorise cjm"
+            ) from None
+        return OAuthTokens(data["access_token"], data.get("refresh_token"), data.get("expires_at"))
+
+    def save(self, tokens: OAuthTokens) -> None:
+        """Persist a new pair atomically (one row, one transaction), before it is used."""
+        blob = json.dumps(
+            {
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "expires_at": tokens.expires_at,
+            }
+        ).encode("utf-8")
+        ciphertext = self._fernet().encrypt(blob).decode("ascii")
+        with session_scope(self.engine) as session:
+            row = session.execute(
+                select(Credential).where(Credential.source_name == self.source_name)
+            ).scalar_one_or_none()
+            if row is None:
+                row = Credential(
+                    source_name=self.source_name, origin=self.origin, ciphertext=ciphertext
+                )
+            row.origin, row.ciphertext, row.updated_at = self.origin, ciphertext, utcnow()
+            session.add(row)
+
+
+def with_token_vault(
+    engine: Engine, settings: ZendeskSettings, *, key: str, key_env: str
+) -> ZendeskSettings:
+    """Settings whose OAuth pair is the newest one stored (if the chain continues) and whose
+    rotations are persisted, encrypted, before use."""
+    vault = TokenVault(
+        engine, settings.name, key, key_env, origin=_fingerprint(settings.oauth_refresh_token)
+    )
+    vault._fernet()  # fail on a bad key now, not in the middle of a sync
+    stored = vault.load()
+    if stored is not None:
+        settings = replace(
+            settings,
+            oauth_token=stored.access_token,
+            oauth_refresh_token=stored.refresh_token,
+            oauth_expires_at=stored.expires_at,
+        )
+    return replace(settings, token_store=vault.save)
