@@ -22,3 +22,8 @@ def test_migrate_is_idempotent(engine) -> None:  # type: ignore[no-untyped-def]
     migrate(engine)
     tables = set(inspect(engine).get_table_names())
     assert {"conversation", "message", "classification", "writeback", "sync_run"} <= tables
+
+
+def test_analyst_views_exist_after_migration(engine) -> None:  # type: ignore[no-untyped-def]
+    views = set(inspect(engine).get_view_names())
+    assert {"v_conversation_theme_week", "v_theme_week", "v_stage_sentiment"} <= views

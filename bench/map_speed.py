@@ -1,0 +1,104 @@
+"""How fast is `cjm map` on a big theme database? (target: < 10 s per format at 1,000,000
+conversations on 2 cores, DESIGN §7 / the journey-map issue).
+
+Bulk-loads N synthetic mined conversations (with classifications, themes, messages and CSAT
+comments; `journey.journey_map.synthetic`) into a SQLite file through the real migrations (so the
+production indexes are there), then times `write_map` for each format: the default period (the
+last four weeks of data) and the whole history (`--since` at the first day, the worst case).
+
+    .venv/bin/python bench/map_speed.py                 # 1,000,000 rows into bench/results/
+    .venv/bin/python bench/map_speed.py --rows 100000 --reuse
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from journey.db import open_database  # noqa: E402
+from journey.journey_map import FORMATS, write_map  # noqa: E402
+from journey.journey_map.synthetic import generate  # noqa: E402
+from journey.models import Conversation, ConversationTheme, Message  # noqa: E402
+from miner import default_taxonomy  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="conversations to load")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="SQLite file (default: bench/results/map-<rows>.db)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench/results/map"), help="where maps go")
+    parser.add_argument("--reuse", action="store_true", help="keep an existing database file")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs per format (best shown)")
+    args = parser.parse_args()
+    db = args.db or Path(f"bench/results/map-{args.rows}.db")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    if db.exists() and not args.reuse:
+        for stale in db.parent.glob(db.name + "*"):
+            stale.unlink()
+    fresh = not db.exists()
+    engine = open_database(f"sqlite:///{db}")
+    if fresh:
+        started = time.perf_counter()
+        planted = generate(engine, args.rows, seed=7)
+        print(
+            f"loaded {args.rows:,} conversations in {time.perf_counter() - started:.1f} s "
+            f"(planted spikes in the week of {planted.week.date()})"
+        )
+    with engine.connect() as conn:
+        counts = {
+            "conversations": conn.execute(
+                select(func.count()).select_from(Conversation)
+            ).scalar_one(),
+            "conversation themes": conn.execute(
+                select(func.count()).select_from(ConversationTheme)
+            ).scalar_one(),
+            "messages": conn.execute(select(func.count()).select_from(Message)).scalar_one(),
+        }
+        first = conn.execute(select(func.min(Conversation.created_at))).scalar_one()
+    print(
+        ", ".join(f"{n:,} {name}" for name, n in counts.items())
+        + f"; {db.stat().st_size / 2**20:,.0f} MiB"
+    )
+    print(
+        f"cores available: {len(os.sched_getaffinity(0))}; load average "
+        + " ".join(f"{x:.1f}" for x in os.getloadavg())
+        + " (cpu s = this process, SQLite included: a fair figure on a busy machine)"
+    )
+    taxonomy = default_taxonomy()
+    whole_since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    print(f"{'format':<6} {'period':<24} {'best wall s':>11} {'cpu s':>6}   runs (wall s)")
+    for label, since in (("last 4 weeks (default)", None), ("whole history", whole_since)):
+        for fmt in FORMATS:
+            runs, cpu = [], []
+            for _ in range(args.repeat):
+                started, cpu_started = time.perf_counter(), time.process_time()
+                write_map(
+                    engine,
+                    taxonomy,
+                    fmt=fmt,
+                    since=since,
+                    until=None,
+                    out_path=args.out / f"journey-map-{'all' if since else 'default'}.{fmt}",
+                )
+                runs.append(time.perf_counter() - started)
+                cpu.append(time.process_time() - cpu_started)
+            best = runs.index(min(runs))
+            print(
+                f"{fmt:<6} {label:<24} {runs[best]:>11.2f} {cpu[best]:>6.2f}   "
+                + " ".join(f"{r:.2f}" for r in runs),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The journey map: stages × lanes (touchpoints, actions, emotion, pain points, opportunities),
+aggregated in SQL from the theme database and rendered as self-contained HTML, Markdown or JSON.
+
+`build_map` returns the plain data (`JourneyMap`); `write_map` renders it to a file. Modules:
+`aggregate` (SQL), `spikes`/`stats` (tests), `opportunities` (ranking), `charts` (SVG),
+`render_html`/`render_md`/`render_json` (outputs), `queries` (the `cjm themes` analyst queries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from journey.errors import ConfigError
+from journey.journey_map.aggregate import MapOptions, build_map
+from journey.journey_map.model import JourneyMap
+from miner import Taxonomy
+
+FORMATS = ("html", "md", "json")
+
+__all__ = ["FORMATS", "JourneyMap", "MapOptions", "build_map", "render", "write_map"]
+
+
+def render(journey_map: JourneyMap, fmt: str) -> str:
+    """The map as text in `fmt` (html, md or json)."""
+    if fmt == "html":
+        from journey.journey_map.render_html import render_html
+
+        return render_html(journey_map)
+    if fmt == "md":
+        from journey.journey_map.render_md import render_md
+
+        return render_md(journey_map)
+    if fmt == "json":
+        from journey.journey_map.render_json import render_json
+
+        return render_json(journey_map)
+    raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
+
+
+def write_map(
+    engine: Engine,
+    taxonomy: Taxonomy,
+    *,
+    fmt: str,
+    since: datetime | None,
+    until: datetime | None,
+    out_path: Path,
+    source: str | None = None,
+    channel: str | None = None,
+    segment: Mapping[str, str] | None = None,
+) -> Path:
+    """Aggregate and render the journey map to `out_path` (parents created); returns the path.
+
+    The file is written to a temporary sibling and renamed, so a reader (a wiki sync, a BI tool)
+    never sees half a map.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
+    journey_map = build_map(
+        engine, taxonomy, since=since, until=until, source=source, channel=channel, segment=segment
+    )
+    text = render(journey_map, fmt)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_path.with_name(f".{out_path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(out_path)
+    return out_path

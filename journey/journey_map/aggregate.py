@@ -1,0 +1,743 @@
+"""The journey map's numbers, computed in SQL (SQLite and PostgreSQL) and assembled into `model`.
+
+Every figure is a GROUP BY over `conversation` ⋈ `classification` (⋈ `conversation_theme`) for the
+period, so a map over a million conversations costs a handful of index-assisted scans, and Python
+only ever sees grouped rows (stages × channels, stages × themes, weeks × themes). Sentiment is
+aggregated as (n, Σx, Σx²) so means, spreads and t-tests follow without a second pass.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import case, exists, func, select, true, tuple_
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.expression import ColumnElement
+
+from journey.journey_map.filters import conversation_conditions, resolve_period
+from journey.journey_map.model import (
+    ChannelCount,
+    FeedbackContrast,
+    Filters,
+    HeatCell,
+    JourneyMap,
+    Period,
+    SentimentStats,
+    Spike,
+    StageSummary,
+    ThemeCount,
+    ThemeTrend,
+    Verbatim,
+    WeekPoint,
+)
+from journey.journey_map.opportunities import CellStats, rank_opportunities
+from journey.journey_map.spikes import Cell, SpikeConfig, detect_spikes
+from journey.journey_map.sql import week_of, week_start, weeks_between
+from journey.models import Classification, Conversation, ConversationTheme, Message
+from miner import Taxonomy
+
+C = Conversation.__table__
+K = Classification.__table__
+T = ConversationTheme.__table__
+M = Message.__table__
+
+NEGATIVE = -0.05  # VADER's convention: compound below −0.05 reads as negative
+MIN_TREND_WEEKS = 12
+VERBATIM_CHARS = 280
+
+
+@dataclass(slots=True)
+class Sums:
+    """(n, Σ sentiment, Σ sentiment², negatives): what every sentiment figure is built from."""
+
+    n: int = 0
+    total: int = 0  # conversations, classified or not (sentiment only exists for classified)
+    s: float = 0.0
+    ss: float = 0.0
+    neg: int = 0
+
+    def add(self, other: Sums) -> None:
+        self.n += other.n
+        self.total += other.total
+        self.s += other.s
+        self.ss += other.ss
+        self.neg += other.neg
+
+    @property
+    def mean(self) -> float | None:
+        return self.s / self.n if self.n else None
+
+
+@dataclass(frozen=True, slots=True)
+class MapOptions:
+    pain_points_per_stage: int = 5
+    verbatims_per_stage: int = 2
+    actions_per_stage: int = 3
+    opportunities: int = 10
+    spikes: SpikeConfig = SpikeConfig()
+
+
+def build_map(
+    engine: Engine,
+    taxonomy: Taxonomy,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    source: str | None = None,
+    channel: str | None = None,
+    segment: Mapping[str, str] | None = None,
+    options: MapOptions = MapOptions(),
+) -> JourneyMap:
+    """Aggregate the journey map for [since, until) and the period before it (for change)."""
+    filters = Filters(source=source, channel=channel, segment=dict(segment or {}))
+    period = resolve_period(engine, since, until, filters)
+    previous = period.previous()
+    labels = _Labels(taxonomy)
+    weeks, window_start = _trend_weeks(period, options)
+    window = Period(min(window_start, previous.start), period.end)
+    scan, theme_scan, actions = _concurrently(
+        engine,
+        lambda conn: _scan_conversations(conn, window, period, previous, filters),
+        lambda conn: _scan_themes(conn, window, period, previous, filters),
+        lambda conn: _actions(conn, period, filters, options.actions_per_stage),
+    )
+    now_sc, prev_sc, feedback, week_totals, stage_weeks = _split_conversations(scan, weeks)
+    now_st, prev_st, theme_weeks = _split_themes(theme_scan, weeks)
+    with engine.connect() as conn:
+        _tune(conn)
+        stage_names = _stage_order(taxonomy, now_sc, now_st)
+        verbatims = _verbatims(conn, period, filters, now_st, stage_names, options)
+
+    stage_sums = _by_stage(now_sc)
+    prev_stage_sums = _by_stage(prev_sc)
+    total = sum(s.total for s in stage_sums.values())
+    prev_total = sum(s.total for s in prev_stage_sums.values())
+    everything = Sums()
+    for sums in stage_sums.values():
+        everything.add(sums)
+
+    theme_names = _theme_order(taxonomy, now_st)
+    cells = {
+        key: CellStats(v.n, v.neg, _r(v.mean)) for key, v in now_st.items() if key[0] is not None
+    }
+    prev_cells = {key: v.n for key, v in prev_st.items() if key[0] is not None}
+    opportunities = rank_opportunities(
+        cells,  # type: ignore[arg-type]
+        prev_cells,  # type: ignore[arg-type]
+        current_total=total,
+        previous_total=prev_total,
+        stage_label=labels.stage,
+        theme_label=labels.theme,
+        limit=options.opportunities,
+    )
+
+    stages = []
+    for name in stage_names:
+        sums = stage_sums.get(name, Sums())
+        prev = prev_stage_sums.get(name, Sums())
+        channels = sorted(
+            ((ch, v.total) for (st, ch), v in now_sc.items() if st == name and v.total),
+            key=lambda item: (-item[1], item[0]),
+        )
+        stage_themes = {th: v for (st, th), v in now_st.items() if st == name}
+        prev_themes = {th: v.n for (st, th), v in prev_st.items() if st == name}
+        stages.append(
+            StageSummary(
+                name=name,
+                label=labels.stage(name),
+                description=labels.stage_description(name),
+                conversations=sums.total,
+                share=_share(sums.total, total),
+                previous_conversations=prev.total,
+                change=_change(sums.total, prev.total),
+                channels=[ChannelCount(ch, n, _share(n, sums.total)) for ch, n in channels],
+                sentiment=_stats(sums),
+                previous_sentiment=_r(prev.mean),
+                pain_points=_theme_counts(
+                    stage_themes, prev_themes, sums.total, labels, options.pain_points_per_stage
+                ),
+                feedback=feedback.get(name, FeedbackContrast()),
+                actions=actions.get(name, []),
+                verbatims=verbatims.get(name, []),
+                opportunities=[o for o in opportunities if o.stage == name],
+            )
+        )
+
+    theme_totals: dict[str, Sums] = defaultdict(Sums)
+    for (_st, th), v in now_st.items():
+        theme_totals[th].add(v)
+    prev_theme_totals: dict[str, int] = defaultdict(int)
+    for (_st, th), v in prev_st.items():
+        prev_theme_totals[th] += v.n
+
+    spikes, trends = _spikes_and_trends(
+        period, weeks, week_totals, theme_weeks, theme_names, labels, options.spikes
+    )
+    return JourneyMap(
+        period=period,
+        previous=previous,
+        filters=filters,
+        conversations=total,
+        previous_conversations=prev_total,
+        staged=sum(stage_sums[n].total for n in stage_names if n in stage_sums),
+        sentiment=_stats(everything),
+        stages=stages,
+        themes=_theme_counts(theme_totals, prev_theme_totals, total, labels, None),
+        heatmap=[
+            HeatCell(st, th, now_st[(st, th)].n, _r(now_st[(st, th)].mean))
+            for st in stage_names
+            for th in theme_names
+            if (st, th) in now_st
+        ],
+        weeks=weeks,
+        weekly_totals=[WeekPoint(w, week_totals[w].total, _r(week_totals[w].mean)) for w in weeks],
+        trends=trends,
+        spikes=spikes,
+        opportunities=opportunities,
+        stage_sentiment_weekly={
+            st: [
+                WeekPoint(w, stage_weeks[(w, st)].n, _r(stage_weeks[(w, st)].mean))
+                for w in weeks
+                if (w, st) in stage_weeks
+            ]
+            for st in stage_names
+        },
+    )
+
+
+# ---- queries ----------------------------------------------------------------------------------
+
+
+def _sums(row: Any, offset: int) -> Sums:
+    n, total, s, ss, neg = row[offset : offset + 5]
+    return Sums(n=int(n), total=int(total), s=float(s), ss=float(ss), neg=int(neg))
+
+
+def _where(period: Period | None, filters: Filters) -> list[ColumnElement[bool]]:
+    return conversation_conditions(period, filters)
+
+
+_CURRENT, _PREVIOUS, _EARLIER = 1, 2, 0
+_WORKERS = 2
+
+
+def _concurrently(engine: Engine, *jobs: Callable[[Connection], Any]) -> list[Any]:
+    """Run independent read queries on their own connections, two at a time: the two big scans
+    then use both cores (SQLite and psycopg release the GIL while a query runs). An in-memory
+    SQLite database shares one connection (StaticPool), so there they run one after another."""
+
+    def run(job: Callable[[Connection], Any]) -> Any:
+        with engine.connect() as conn:
+            _tune(conn)
+            return job(conn)
+
+    if isinstance(engine.pool, StaticPool):
+        return [run(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="cjm-map") as pool:
+        return list(pool.map(run, jobs))
+
+
+def _tune(conn: Connection) -> None:
+    """SQLite reads a large theme database much faster with a big page cache and memory-mapped
+    I/O (the defaults are 2 MiB and none); these pragmas only affect this connection."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB
+        conn.exec_driver_sql("PRAGMA mmap_size = 2147483648")  # 2 GiB address space
+        conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
+
+
+def _bucket(period: Period, previous: Period) -> Any:
+    """1 = this period, 2 = the previous one, 0 = earlier (trend history only)."""
+    return case(
+        (C.c.created_at >= period.start, _CURRENT),
+        (C.c.created_at >= previous.start, _PREVIOUS),
+        else_=_EARLIER,
+    )
+
+
+def _scan_conversations(
+    conn: Connection, window: Period, period: Period, previous: Period, filters: Filters
+) -> list[tuple[Any, ...]]:
+    """One pass over every conversation of the window (previous period + trend weeks + this
+    period), grouped by (bucket, week, stage, channel, has CSAT comment) with sentiment sums:
+    stage × channel now and before, the feedback contrast, weekly totals and the stage × week
+    sentiment all come from these few thousand groups. Unclassified and abstained conversations
+    have stage None (they count in totals, not in any stage). The CSAT probe only runs for
+    conversations of this period."""
+    has_csat = exists().where(M.c.conversation_id == C.c.id, M.c.solicited.is_(True))
+    inner = (
+        select(
+            _bucket(period, previous).label("bucket"),
+            week_start(C.c.created_at).label("week"),
+            K.c.stage.label("stage"),
+            C.c.channel.label("channel"),
+            case((C.c.created_at < period.start, 0), (has_csat, 1), else_=0).label("csat"),
+            K.c.id.label("kid"),
+            K.c.sentiment.label("sentiment"),
+        )
+        .select_from(C.outerjoin(K, K.c.conversation_id == C.c.id))
+        .where(*_where(window, filters))
+        .subquery()
+    )
+    keys = (inner.c.bucket, inner.c.week, inner.c.stage, inner.c.channel, inner.c.csat)
+    query = select(*keys, *_sums_of(inner.c.sentiment, inner.c.kid)).group_by(*keys)
+    return [tuple(row) for row in conn.execute(query)]
+
+
+def _scan_themes(
+    conn: Connection, window: Period, period: Period, previous: Period, filters: Filters
+) -> list[tuple[Any, ...]]:
+    """One pass over the window's conversation × theme rows, grouped by (bucket, week, stage,
+    theme): stage × theme now and before, and the weekly theme series for trends and spikes."""
+    inner = (
+        select(
+            _bucket(period, previous).label("bucket"),
+            week_start(C.c.created_at).label("week"),
+            K.c.stage.label("stage"),
+            T.c.theme.label("theme"),
+            K.c.id.label("kid"),
+            K.c.sentiment.label("sentiment"),
+        )
+        .select_from(
+            C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
+        )
+        .where(*_where(window, filters))
+        .subquery()
+    )
+    keys = (inner.c.bucket, inner.c.week, inner.c.stage, inner.c.theme)
+    query = select(*keys, *_sums_of(inner.c.sentiment, inner.c.kid)).group_by(*keys)
+    return [tuple(row) for row in conn.execute(query)]
+
+
+def _sums_of(sentiment: Any, classified: Any) -> list[Any]:
+    return [
+        func.count(classified),
+        func.count(),
+        func.coalesce(func.sum(sentiment), 0.0),
+        func.coalesce(func.sum(sentiment * sentiment), 0.0),
+        func.coalesce(func.sum(case((sentiment < NEGATIVE, 1), else_=0)), 0),
+    ]
+
+
+SumsTable = dict[tuple[Any, ...], Sums]
+
+
+def _split_conversations(
+    rows: list[tuple[Any, ...]], weeks: list[str]
+) -> tuple[SumsTable, SumsTable, dict[str, FeedbackContrast], dict[str, Sums], SumsTable]:
+    """The conversation scan's groups → (stage × channel now, before, feedback contrast,
+    weekly totals, stage × week)."""
+    in_window = set(weeks)
+    now: SumsTable = defaultdict(Sums)
+    before: SumsTable = defaultdict(Sums)
+    csat: SumsTable = defaultdict(Sums)
+    totals: dict[str, Sums] = {w: Sums() for w in weeks}
+    stage_weeks: SumsTable = defaultdict(Sums)
+    for bucket, week, stage, channel, has_csat, *numbers in rows:
+        sums = _sums(numbers, 0)
+        if bucket == _CURRENT:
+            now[(stage, channel)].add(sums)
+            if stage is not None:
+                csat[(stage, has_csat)].add(sums)
+        elif bucket == _PREVIOUS:
+            before[(stage, channel)].add(sums)
+        if week in in_window:
+            totals[week].add(sums)
+            if stage is not None:
+                stage_weeks[(week, stage)].add(sums)
+    feedback: dict[str, FeedbackContrast] = defaultdict(FeedbackContrast)
+    for (stage, has_csat), sums in sorted(csat.items(), key=lambda item: (item[0][0], item[0][1])):
+        contrast = feedback[stage]
+        if has_csat:
+            contrast.solicited, contrast.solicited_sentiment = sums.n, _r(sums.mean)
+        else:
+            contrast.unsolicited, contrast.unsolicited_sentiment = sums.n, _r(sums.mean)
+    return dict(now), dict(before), dict(feedback), totals, dict(stage_weeks)
+
+
+def _split_themes(
+    rows: list[tuple[Any, ...]], weeks: list[str]
+) -> tuple[SumsTable, SumsTable, SumsTable]:
+    """The theme scan's groups → (stage × theme now, before, week × theme)."""
+    in_window = set(weeks)
+    now: SumsTable = defaultdict(Sums)
+    before: SumsTable = defaultdict(Sums)
+    theme_weeks: SumsTable = defaultdict(Sums)
+    for bucket, week, stage, theme, *numbers in rows:
+        sums = _sums(numbers, 0)
+        if bucket == _CURRENT:
+            now[(stage, theme)].add(sums)
+        elif bucket == _PREVIOUS:
+            before[(stage, theme)].add(sums)
+        if week in in_window:
+            theme_weeks[(week, theme)].add(sums)
+    return dict(now), dict(before), dict(theme_weeks)
+
+
+def _actions(
+    conn: Connection, period: Period, filters: Filters, limit: int
+) -> dict[str, list[str]]:
+    """What customers do at each stage: its most frequent evidence phrases (seen at least twice)."""
+    if conn.dialect.name == "postgresql":
+        phrases = func.json_array_elements_text(K.c.evidence).table_valued("value")
+    else:
+        phrases = func.json_each(K.c.evidence).table_valued("value")
+    phrase = func.lower(phrases.c.value)
+    counted = (
+        select(
+            K.c.stage.label("stage"),
+            phrase.label("phrase"),
+            func.count().label("n"),
+        )
+        .select_from(C.join(K, K.c.conversation_id == C.c.id))
+        .join(phrases, true())
+        .where(*_where(period, filters), K.c.stage.is_not(None))
+        .group_by(K.c.stage, phrase)
+        .having(func.count() >= 2)
+        .subquery()
+    )
+    rank = func.row_number().over(
+        partition_by=counted.c.stage, order_by=(counted.c.n.desc(), counted.c.phrase)
+    )
+    ranked = select(counted.c.stage, counted.c.phrase, rank.label("rn")).subquery()
+    query = (
+        select(ranked.c.stage, ranked.c.phrase)
+        .where(ranked.c.rn <= limit)
+        .order_by(ranked.c.stage, ranked.c.rn)
+    )
+    result: dict[str, list[str]] = defaultdict(list)
+    for stage, text in conn.execute(query):
+        result[stage].append(text)
+    return dict(result)
+
+
+def _verbatims(
+    conn: Connection,
+    period: Period,
+    filters: Filters,
+    stage_theme: Mapping[tuple[str | None, str], Sums],
+    stage_names: list[str],
+    options: MapOptions,
+) -> dict[str, list[Verbatim]]:
+    """Representative quotes: for each stage's top pain themes, the negative conversation most
+    typical of the theme (highest theme score; a non-negative one only when there is none), plus
+    the CSAT comment of the stage's most negative conversation."""
+    per_stage = options.verbatims_per_stage
+    pairs = []
+    for stage in stage_names:
+        ranked = sorted(
+            ((th, v.n) for (st, th), v in stage_theme.items() if st == stage),
+            key=lambda item: (-item[1], item[0]),
+        )
+        pairs += [(stage, th) for th, _n in ranked[:per_stage]]
+    candidates: list[tuple[Any, ...]] = []
+    if pairs:
+        rank = func.row_number().over(
+            partition_by=(K.c.stage, T.c.theme),
+            order_by=(
+                case((K.c.sentiment < NEGATIVE, 0), else_=1),
+                T.c.score.desc(),
+                K.c.sentiment.asc(),
+                C.c.id.asc(),
+            ),
+        )
+        ranked_q = (
+            select(
+                C.c.id,
+                C.c.external_id,
+                C.c.channel,
+                C.c.created_at,
+                K.c.stage,
+                T.c.theme,
+                K.c.sentiment,
+                rank.label("rn"),
+            )
+            .select_from(
+                C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
+            )
+            .where(*_where(period, filters), tuple_(K.c.stage, T.c.theme).in_(pairs))
+            .subquery()
+        )
+        candidates = [
+            tuple(row) for row in conn.execute(select(ranked_q).where(ranked_q.c.rn <= 3))
+        ]
+    texts = _first_customer_texts(conn, {row[0] for row in candidates}, solicited=False)
+
+    result: dict[str, list[Verbatim]] = defaultdict(list)
+    used: set[int] = set()
+    order = {pair: i for i, pair in enumerate(pairs)}
+    candidates.sort(key=lambda row: (order[(row[4], row[5])], row[7]))
+    taken: set[tuple[str, str]] = set()
+    for cid, external_id, channel, created_at, stage, theme, sentiment, _rn in candidates:
+        if (stage, theme) in taken or cid in used or not texts.get(cid):
+            continue
+        taken.add((stage, theme))
+        used.add(cid)
+        result[stage].append(
+            Verbatim(
+                cid,
+                external_id,
+                stage,
+                theme,
+                _r(sentiment) or 0.0,
+                channel,
+                created_at,
+                texts[cid],
+            )
+        )
+    for verbatim in _csat_verbatims(conn, period, filters):
+        result[verbatim.stage or ""].append(verbatim)
+    return dict(result)
+
+
+def _csat_verbatims(conn: Connection, period: Period, filters: Filters) -> list[Verbatim]:
+    """Per stage, the solicited (CSAT) comment of its most negative conversation."""
+    rank = func.row_number().over(
+        partition_by=K.c.stage, order_by=(K.c.sentiment.asc(), C.c.id.asc(), M.c.id.asc())
+    )
+    ranked = (
+        select(
+            C.c.id,
+            C.c.external_id,
+            C.c.channel,
+            C.c.created_at,
+            K.c.stage,
+            K.c.sentiment,
+            M.c.text,
+            rank.label("rn"),
+        )
+        .select_from(
+            C.join(K, K.c.conversation_id == C.c.id).join(M, M.c.conversation_id == C.c.id)
+        )
+        .where(
+            *_where(period, filters),
+            K.c.stage.is_not(None),
+            M.c.solicited.is_(True),
+            M.c.redacted.is_(True),
+            M.c.author_role == "end_user",
+            func.length(M.c.text) > 0,
+        )
+        .subquery()
+    )
+    query = select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1)
+    return [
+        Verbatim(cid, ext, stage, None, _r(sent) or 0.0, ch, created, _excerpt(text), True)
+        for cid, ext, ch, created, stage, sent, text in conn.execute(query)
+    ]
+
+
+def _first_customer_texts(
+    conn: Connection, ids: Iterable[int], *, solicited: bool
+) -> dict[int, str]:
+    """The first public, redacted customer message of each conversation, as a short excerpt."""
+    wanted = sorted(ids)
+    if not wanted:
+        return {}
+    query = (
+        select(M.c.conversation_id, M.c.text)
+        .where(
+            M.c.conversation_id.in_(wanted),
+            M.c.author_role == "end_user",
+            M.c.public.is_(True),
+            M.c.redacted.is_(True),
+            M.c.solicited.is_(solicited),
+            func.length(M.c.text) > 0,
+        )
+        .order_by(M.c.conversation_id, M.c.created_at, M.c.id)
+    )
+    texts: dict[int, str] = {}
+    for cid, text in conn.execute(query):
+        texts.setdefault(cid, _excerpt(text))
+    return texts
+
+
+def _trend_weeks(period: Period, options: MapOptions) -> tuple[list[str], datetime]:
+    """The trend window's weeks: the period plus enough weeks before it to serve as the spike
+    tests' baseline (at least 12 weeks in all), and the instant it starts (a Monday, UTC)."""
+    first = date.fromisoformat(week_of(period.start)) - timedelta(
+        weeks=options.spikes.baseline_weeks
+    )
+    last = date.fromisoformat(week_of(period.end - timedelta(microseconds=1)))
+    first = min(first, last - timedelta(weeks=MIN_TREND_WEEKS - 1))
+    start = datetime.combine(first, time(), tzinfo=UTC)
+    return weeks_between(start, period.end), start
+
+
+# ---- assembly ---------------------------------------------------------------------------------
+
+
+def _spikes_and_trends(
+    period: Period,
+    weeks: list[str],
+    week_totals: Mapping[str, Sums],
+    theme_weeks: Mapping[tuple[str, str], Sums],
+    theme_names: list[str],
+    labels: _Labels,
+    config: SpikeConfig,
+) -> tuple[list[Spike], list[ThemeTrend]]:
+    series = {
+        th: [Cell(v.n, v.s, v.ss) if (v := theme_weeks.get((w, th))) else Cell() for w in weeks]
+        for th in theme_names
+    }
+    first = week_of(period.start)
+    test_from = weeks.index(first) if first in weeks else 0
+    results = detect_spikes(
+        [week_totals[w].n for w in weeks], series, test_from=test_from, config=config
+    )
+    spikes = [
+        Spike(
+            theme=r.theme,
+            label=labels.theme(r.theme),
+            week=weeks[r.week_index],
+            metric=r.metric,
+            observed=_r(r.observed) or 0.0,
+            expected=_r(r.expected) or 0.0,
+            effect=_r(r.effect) if math.isfinite(r.effect) else 999.0,
+            n=r.n,
+            p_value=float(f"{r.p_value:.3g}"),
+            q_value=float(f"{r.q_value:.3g}"),
+        )
+        for r in results
+        if r.flagged
+    ]
+    spikes.sort(key=lambda s: (s.week, s.theme, s.metric))
+    trends = [
+        ThemeTrend(
+            th,
+            labels.theme(th),
+            [
+                WeekPoint(w, c.n, _r(c.sentiment_sum / c.n) if c.n else None)
+                for w, c in zip(weeks, cells, strict=True)
+            ],
+        )
+        for th, cells in series.items()
+        if any(c.n for c in cells)
+    ]
+    return spikes, trends
+
+
+def _by_stage(rows: Mapping[tuple[str | None, str], Sums]) -> dict[str | None, Sums]:
+    result: dict[str | None, Sums] = defaultdict(Sums)
+    for (stage, _channel), sums in rows.items():
+        result[stage].add(sums)
+    return dict(result)
+
+
+def _theme_counts(
+    current: Mapping[str, Sums],
+    previous: Mapping[str, int],
+    base: int,
+    labels: _Labels,
+    limit: int | None,
+) -> list[ThemeCount]:
+    ranked = sorted(current.items(), key=lambda item: (-item[1].n, item[0]))
+    if limit is not None:
+        ranked = ranked[:limit]
+    return [
+        ThemeCount(
+            theme=theme,
+            label=labels.theme(theme),
+            conversations=sums.n,
+            share=_share(sums.n, base),
+            previous_conversations=previous.get(theme, 0),
+            change=_change(sums.n, previous.get(theme, 0)),
+            mean_sentiment=_r(sums.mean),
+            negative_share=_share(sums.neg, sums.n) if sums.n else None,
+        )
+        for theme, sums in ranked
+    ]
+
+
+def _stage_order(taxonomy: Taxonomy, *tables: Mapping[tuple[str | None, str], Sums]) -> list[str]:
+    """The taxonomy's stages in journey order, then any stage found in the data but no longer in
+    the taxonomy (so renamed stages do not silently vanish from the map)."""
+    known = list(taxonomy.stage_names)
+    extra = {st for table in tables for (st, _x) in table if st is not None and st not in known}
+    return known + sorted(extra)
+
+
+def _theme_order(
+    taxonomy: Taxonomy, stage_theme: Mapping[tuple[str | None, str], Sums]
+) -> list[str]:
+    known = list(taxonomy.theme_names)
+    extra = {th for (_st, th) in stage_theme if th not in known}
+    return known + sorted(extra)
+
+
+def _stats(sums: Sums) -> SentimentStats:
+    if not sums.n:
+        return SentimentStats(n=0)
+    mean = sums.s / sums.n
+    sd = (
+        math.sqrt(max(sums.ss - sums.s * sums.s / sums.n, 0.0) / (sums.n - 1))
+        if sums.n > 1
+        else 0.0
+    )
+    half = 1.96 * sd / math.sqrt(sums.n)
+    return SentimentStats(
+        n=sums.n,
+        mean=_r(mean),
+        sd=_r(sd),
+        ci_low=_r(mean - half),
+        ci_high=_r(mean + half),
+        negative_share=_share(sums.neg, sums.n),
+    )
+
+
+class _Labels:
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self._stages = {s.name: s for s in taxonomy.stages}
+        self._themes = {t.name: t for t in taxonomy.themes}
+
+    def stage(self, name: str) -> str:
+        found = self._stages.get(name)
+        return found.label if found else _humanise(name)
+
+    def stage_description(self, name: str) -> str:
+        found = self._stages.get(name)
+        return found.description if found else ""
+
+    def theme(self, name: str) -> str:
+        found = self._themes.get(name)
+        return found.label if found else _humanise(name)
+
+
+def _humanise(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _excerpt(text: str, limit: int = VERBATIM_CHARS) -> str:
+    flat = _SPACE.sub(" ", text).strip()
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0].rstrip(",.;:-")
+    return cut + "…"
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _change(current: int, previous: int) -> float | None:
+    """Relative change; None ("new") when only this period has any, 0 when neither has."""
+    if not previous:
+        return None if current else 0.0
+    return round((current - previous) / previous, 4)
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+__all__ = ["MapOptions", "build_map"]

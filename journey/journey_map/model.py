@@ -1,0 +1,241 @@
+"""The journey map as plain data: what the aggregation produces and every renderer consumes.
+
+Renderers never query the database; they only read these dataclasses. That keeps the SQL in one
+place (`aggregate.py`) and lets the HTML, Markdown and JSON outputs agree by construction.
+`to_dict()` is the JSON schema (documented in docs/journey-map.md) — extend it, never rename keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+SCHEMA = "cjm.journey_map"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open time window [start, end) in aware UTC."""
+
+    start: datetime
+    end: datetime
+
+    def previous(self) -> Period:
+        """The window of the same length that ends where this one starts (for change)."""
+        return Period(self.start - (self.end - self.start), self.start)
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400
+
+
+@dataclass(slots=True)
+class Filters:
+    """Which conversations the map covers besides the period (None = all)."""
+
+    source: str | None = None
+    channel: str | None = None
+    segment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SentimentStats:
+    """Mean sentiment with its spread: the emotion curve's point and band."""
+
+    n: int = 0
+    mean: float | None = None
+    sd: float | None = None
+    ci_low: float | None = None  # 95 % confidence interval of the mean (normal approximation)
+    ci_high: float | None = None
+    negative_share: float | None = None  # share of conversations with sentiment < -0.05
+
+
+@dataclass(slots=True)
+class ChannelCount:
+    channel: str
+    conversations: int
+    share: float  # of the stage's conversations
+
+
+@dataclass(slots=True)
+class ThemeCount:
+    """A pain theme inside a stage (or overall): volume, share and change vs the previous period."""
+
+    theme: str
+    label: str
+    conversations: int
+    share: float  # of the stage's (or the period's) conversations
+    previous_conversations: int
+    change: float | None  # relative change in volume; None when the previous period had none
+    mean_sentiment: float | None
+    negative_share: float | None
+
+
+@dataclass(slots=True)
+class FeedbackContrast:
+    """Solicited (CSAT comment present) vs unsolicited-only conversations of a stage."""
+
+    solicited: int = 0
+    solicited_sentiment: float | None = None
+    unsolicited: int = 0
+    unsolicited_sentiment: float | None = None
+
+
+@dataclass(slots=True)
+class Verbatim:
+    """One redacted customer quote; text comes from `message.text`, already cleaned and redacted."""
+
+    conversation_id: int
+    external_id: str
+    stage: str | None
+    theme: str | None
+    sentiment: float
+    channel: str
+    created_at: datetime
+    text: str
+    solicited: bool = False
+
+
+@dataclass(slots=True)
+class Opportunity:
+    """Where fixing things helps most customers: volume × negativity × growth of a stage × theme."""
+
+    rank: int
+    stage: str
+    theme: str
+    stage_label: str
+    theme_label: str
+    score: float
+    conversations: int
+    negative_conversations: int
+    growth: float  # shrunk ratio of this period's rate to the previous one, clipped to [0.5, 2]
+    mean_sentiment: float | None
+    summary: str
+
+
+@dataclass(slots=True)
+class StageSummary:
+    name: str
+    label: str
+    description: str
+    conversations: int
+    share: float  # of all conversations in the period (unstaged ones included)
+    previous_conversations: int
+    change: float | None
+    channels: list[ChannelCount]
+    sentiment: SentimentStats
+    previous_sentiment: float | None
+    pain_points: list[ThemeCount]
+    feedback: FeedbackContrast
+    actions: list[str]  # what customers do: the most frequent evidence phrases
+    verbatims: list[Verbatim]
+    opportunities: list[Opportunity] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WeekPoint:
+    week: str  # ISO date of the Monday that starts the week (UTC)
+    conversations: int
+    mean_sentiment: float | None
+
+
+@dataclass(slots=True)
+class ThemeTrend:
+    theme: str
+    label: str
+    points: list[WeekPoint]
+
+
+@dataclass(slots=True)
+class Spike:
+    """A week in which a theme's volume share or sentiment departs from its own recent baseline."""
+
+    theme: str
+    label: str
+    week: str
+    metric: str  # "volume" | "sentiment"
+    observed: float  # conversations, or mean sentiment
+    expected: float  # baseline-expected conversations, or baseline mean sentiment
+    effect: float  # rate ratio (volume) or sentiment difference (sentiment)
+    n: int
+    p_value: float
+    q_value: float  # Benjamini–Hochberg adjusted over every test in the map
+
+
+@dataclass(slots=True)
+class HeatCell:
+    stage: str
+    theme: str
+    conversations: int
+    mean_sentiment: float | None
+
+
+@dataclass(slots=True)
+class JourneyMap:
+    period: Period
+    previous: Period
+    filters: Filters
+    conversations: int
+    previous_conversations: int
+    staged: int
+    sentiment: SentimentStats
+    stages: list[StageSummary]
+    themes: list[ThemeCount]
+    heatmap: list[HeatCell] = field(default_factory=list)
+    weeks: list[str] = field(default_factory=list)
+    weekly_totals: list[WeekPoint] = field(default_factory=list)
+    trends: list[ThemeTrend] = field(default_factory=list)
+    spikes: list[Spike] = field(default_factory=list)
+    opportunities: list[Opportunity] = field(default_factory=list)
+    stage_sentiment_weekly: dict[str, list[WeekPoint]] = field(default_factory=dict)
+
+    @property
+    def unstaged(self) -> int:
+        return self.conversations - self.staged
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON document (schema `cjm.journey_map` v1)."""
+        data = asdict(self)
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "period": {
+                "since": _iso(self.period.start),
+                "until": _iso(self.period.end),
+                "previous_since": _iso(self.previous.start),
+                "previous_until": _iso(self.previous.end),
+            },
+            "filters": data["filters"],
+            "totals": {
+                "conversations": self.conversations,
+                "previous_conversations": self.previous_conversations,
+                "staged": self.staged,
+                "unstaged": self.unstaged,
+                "sentiment": data["sentiment"],
+            },
+            "stages": [_jsonable(s) for s in data["stages"]],
+            "themes": data["themes"],
+            "heatmap": data["heatmap"],
+            "weeks": self.weeks,
+            "weekly_totals": data["weekly_totals"],
+            "trends": data["trends"],
+            "stage_sentiment_weekly": data["stage_sentiment_weekly"],
+            "spikes": data["spikes"],
+            "opportunities": data["opportunities"],
+        }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value

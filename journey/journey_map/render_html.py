@@ -1,0 +1,77 @@
+"""A self-contained HTML journey map: one file, inline CSS and SVG, no scripts, no network.
+
+Works offline and survives being mailed or attached to a wiki. Charts come from `charts` as SVG
+text; everything else is a Jinja template (`journey/templates/journey_map.html.j2`) with
+autoescaping on, so customer text in verbatims can never inject markup.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from journey.journey_map import formatting
+from journey.journey_map.model import JourneyMap
+from journey.journey_map.palette import SCALE_LIMIT, sentiment_colour, text_on
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        pct=formatting.pct,
+        change=formatting.change,
+        sentiment=formatting.sentiment,
+        mood=formatting.mood,
+        colour=sentiment_colour,
+        ink=text_on,
+    )
+    return env
+
+
+def render_html(jm: JourneyMap, *, charts: bool = True) -> str:
+    """The page. `charts=False` skips matplotlib (tests of the text content run faster)."""
+    svgs: dict[str, Any] = {}
+    if charts:
+        from journey.journey_map import charts as c
+
+        svgs = {
+            "emotion": Markup(c.emotion_curve_svg(jm)),
+            "heatmap": Markup(c.heatmap_svg(jm)),
+            "trends": Markup(c.trends_svg(jm)),
+            "legend": Markup(c.legend_svg()),
+        }
+    top_channels = max((len(s.channels) for s in jm.stages), default=0)
+    return (
+        _environment()
+        .get_template("journey_map.html.j2")
+        .render(
+            jm=jm,
+            svg=svgs,
+            period=formatting.period_label(jm.period),
+            previous=formatting.period_label(jm.previous),
+            total_change=(
+                (jm.conversations - jm.previous_conversations) / jm.previous_conversations
+                if jm.previous_conversations
+                else None
+            ),
+            max_stage=max((s.conversations for s in jm.stages), default=0) or 1,
+            max_score=max((o.score for o in jm.opportunities), default=0) or 1,
+            scale_limit=SCALE_LIMIT,
+            top_channels=top_channels,
+            volume_spikes=[s for s in jm.spikes if s.metric == "volume"],
+            sentiment_spikes=[s for s in jm.spikes if s.metric == "sentiment"],
+        )
+    )

@@ -1,0 +1,67 @@
+"""Portable SQL pieces (SQLite and PostgreSQL) that the aggregation and the analyst views share.
+
+Only what differs between the two dialects lives here, as SQLAlchemy constructs compiled per
+dialect, so every query elsewhere is written once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, cast
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+
+class week_start(FunctionElement[str]):  # noqa: N801 - reads like the SQL function it stands for
+    """ISO date ('YYYY-MM-DD') of the Monday (UTC) that starts the week of a UTC timestamp.
+
+    Weeks start on Monday (ISO 8601), as `date_trunc('week', …)` does in PostgreSQL, so analysts'
+    own SQL and the map's trends bucket identically.
+    """
+
+    type = String()
+    name = "week_start"
+    inherit_cache = True
+
+
+@compiles(week_start, "sqlite")
+def _week_start_sqlite(element: week_start, compiler: Any, **kw: Any) -> str:
+    # 'weekday 0' moves forward to the next Sunday (or stays on one); minus six days is Monday.
+    column = compiler.process(element.clauses, **kw)
+    return f"date({column}, 'weekday 0', '-6 days')"
+
+
+@compiles(week_start, "postgresql")
+def _week_start_postgresql(element: week_start, compiler: Any, **kw: Any) -> str:
+    # timestamptz → UTC wall time first: date_trunc would otherwise use the session time zone.
+    column = compiler.process(element.clauses, **kw)
+    return f"to_char(date_trunc('week', ({column}) AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+
+
+@compiles(week_start)
+def _week_start_default(element: week_start, compiler: Any, **kw: Any) -> str:
+    raise NotImplementedError(f"week_start is not implemented for {compiler.dialect.name}")
+
+
+def json_text(column: Any, key: str) -> ColumnElement[str]:
+    """The value at top-level `key` of a JSON object column, as text (numbers too)."""
+    return cast(column[key].as_string(), String)
+
+
+def week_of(moment: datetime) -> str:
+    """Python twin of `week_start` for one aware UTC datetime."""
+    day = moment.date()
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+def weeks_between(start: datetime, end: datetime) -> list[str]:
+    """Every week start from the week of `start` up to the week holding the last instant < end."""
+    first = date.fromisoformat(week_of(start))
+    last = date.fromisoformat(week_of(end - timedelta(microseconds=1)))
+    weeks = []
+    while first <= last:
+        weeks.append(first.isoformat())
+        first += timedelta(days=7)
+    return weeks

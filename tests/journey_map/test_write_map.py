@@ -1,0 +1,110 @@
+"""`write_map` end to end on the hand-built database: the three formats, files and content."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from mapdata import SINCE, UNTIL
+from sqlalchemy.engine import Engine
+
+from journey.errors import ConfigError
+from journey.journey_map import write_map
+from miner import default_taxonomy
+
+TAXONOMY = default_taxonomy()
+
+
+def _write(engine: Engine, fmt: str, path: Path, **kwargs: object) -> Path:
+    return write_map(
+        engine,
+        TAXONOMY,
+        fmt=fmt,
+        since=SINCE,
+        until=UNTIL,
+        out_path=path,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_json_document(known_db: Engine, tmp_path: Path) -> None:
+    path = _write(known_db, "json", tmp_path / "deep" / "map.json")
+    assert path == tmp_path / "deep" / "map.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["schema"] == "cjm.journey_map" and doc["schema_version"] == 1
+    assert doc["period"] == {
+        "since": "2024-05-06T00:00:00Z",
+        "until": "2024-06-03T00:00:00Z",
+        "previous_since": "2024-04-08T00:00:00Z",
+        "previous_until": "2024-05-06T00:00:00Z",
+    }
+    assert doc["totals"]["conversations"] == 10 and doc["totals"]["unstaged"] == 2
+    purchase = next(s for s in doc["stages"] if s["name"] == "purchase")
+    assert purchase["conversations"] == 4 and purchase["sentiment"]["mean"] == -0.2
+    assert purchase["verbatims"][0]["created_at"] == "2024-05-07T09:00:00Z"
+    assert not list(tmp_path.glob("deep/.*partial"))
+
+
+def test_json_is_deterministic(known_db: Engine, tmp_path: Path) -> None:
+    a = _write(known_db, "json", tmp_path / "a.json").read_bytes()
+    b = _write(known_db, "json", tmp_path / "b.json").read_bytes()
+    assert a == b
+
+
+def test_markdown(known_db: Engine, tmp_path: Path) -> None:
+    text = _write(known_db, "md", tmp_path / "map.md").read_text(encoding="utf-8")
+    assert text.startswith("# Customer journey map — 2024-05-06 → 2024-06-02")
+    assert "**10** conversations" in text
+    header = next(line for line in text.splitlines() if line.startswith("| | "))
+    assert [c.strip(" *") for c in header.strip("|").split("|")][1:] == [
+        s.label for s in TAXONOMY.stages
+    ]
+    assert "| **Volume** | 1 (10%) new | 0 (0%) ± 0% | 0 (0%) ± 0% | 4 (40%) ▲ 300% |" in text
+    assert "1. **Delays and waiting** at **Delivery**" in text
+    assert "The coupon field \\| does not accept" not in text  # quotes are outside tables
+    assert "> “The coupon field | does not accept my code.”" in text
+
+
+def test_html_is_self_contained(known_db: Engine, tmp_path: Path) -> None:
+    html = _write(known_db, "html", tmp_path / "map.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no external resources"
+    assert "<script" not in html
+    for stage in TAXONOMY.stages:
+        assert f'data-stage="{stage.name}"' in html
+    assert html.count("<svg") >= 4  # emotion curve, heatmap, trends, legend
+    assert "My card was declined twice at checkout, email me at [EMAIL]." in html
+
+
+def test_html_escapes_customer_text(db: Engine, tmp_path: Path) -> None:
+    from mapdata import Conv, load, utc
+
+    load(
+        db,
+        [
+            Conv(
+                "h1",
+                utc(2024, 5, 7),
+                "purchase",
+                -0.5,
+                {"payment_failures": 0.9},
+                text="<script>alert(1)</script> & <b>bold</b>",
+            )
+        ],
+    )
+    html = _write(db, "html", tmp_path / "map.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_html_is_deterministic(known_db: Engine, tmp_path: Path) -> None:
+    a = _write(known_db, "html", tmp_path / "a.html").read_bytes()
+    b = _write(known_db, "html", tmp_path / "b.html").read_bytes()
+    assert a == b
+
+
+def test_unknown_format(known_db: Engine, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--format 'pdf'"):
+        _write(known_db, "pdf", tmp_path / "map.pdf")
