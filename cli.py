@@ -483,6 +483,180 @@ def themes_verbatims(
 
 # ---- model commands (miner) ------------------------------------------------------------------
 
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="A model directory from `cjm model train`.")
+]
+TaxonomyOption = Annotated[
+    Path | None, typer.Option("--taxonomy", help="A taxonomy TOML file (default: built in).")
+]
+
+
+def _miner_for(ctx: typer.Context, model: Path | None, taxonomy: Path | None) -> Any:
+    """--model wins, else --taxonomy (zero-shot), else the built-in taxonomy (zero-shot)."""
+    from journey.artifacts import load_model
+    from journey.runner import load_taxonomy_file
+    from miner import ConversationMiner
+
+    tax = load_taxonomy_file(taxonomy)
+    return ConversationMiner(tax, model=load_model(model, tax) if model else None), tax
+
+
+def _database(ctx: typer.Context) -> Any:
+    """The configured theme database, or None when there is no config to name one."""
+    from journey.config import load_settings
+    from journey.db import open_database
+
+    settings = load_settings(_ctx(ctx).config, os.environ, required=False)
+    if settings.config_path is None and "CJM_DATABASE_URL" not in os.environ:
+        return None
+    return open_database(settings.database_url)
+
+
+@model_app.command("train")
+def model_train(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the model to.")],
+    labels: Annotated[
+        Path | None, typer.Option(help="Labelled JSON Lines: id, text, stage, themes.")
+    ] = None,
+    taxonomy: TaxonomyOption = None,
+    mode: Annotated[
+        str, typer.Option(help="supervised (few-shot too), self_training or zero_shot.")
+    ] = "supervised",
+    cv: Annotated[int, typer.Option(min=0, help="Also report K-fold cross-validation.")] = 0,
+    db_labels: Annotated[
+        bool,
+        typer.Option(help="Add agents' corrections and imported labels from the database."),
+    ] = True,
+) -> None:
+    """Train a stage and theme model from labels (or self-train on the synced corpus)."""
+    from journey.modeling import LabelledSet, corpus_texts, database_labels, read_labels
+    from journey.modeling import train_model as fit
+    from journey.runner import load_taxonomy_file
+
+    tax = load_taxonomy_file(taxonomy)
+    label_set = read_labels(labels, tax) if labels else LabelledSet()
+    engine = _database(ctx) if (db_labels or mode == "self_training") else None
+    if engine is not None and db_labels:
+        extra = database_labels(engine, tax)
+        for i, text in enumerate(extra.texts):
+            label_set.add(extra.ids[i], text, extra.stages[i], extra.themes[i])
+    corpus = corpus_texts(engine) if (engine is not None and mode == "self_training") else None
+    _ctx(ctx).progress(f"training a {mode} model on {len(label_set) or len(corpus or [])} texts")
+    result = fit(tax, out_dir, mode=mode, labels=label_set or None, corpus=corpus, cv=cv)
+    out.print(f"model written to {out_dir}", highlight=False)
+    if "cv" in result:
+        _print_scores(result["cv"]["scores"])
+
+
+@model_app.command("classify")
+def model_classify(
+    ctx: typer.Context,
+    input_path: Annotated[Path, typer.Option("--input", help="JSON Lines with id and text.")],
+    output_path: Annotated[Path, typer.Option("--output", help="Where predictions go.")],
+    model: ModelOption = None,
+    taxonomy: TaxonomyOption = None,
+) -> None:
+    """Predict stage, themes, evidence and sentiment for each line of a JSON Lines file."""
+    from journey.modeling import classify_file
+
+    miner, _ = _miner_for(ctx, model, taxonomy)
+    written = classify_file(miner, input_path, output_path)
+    out.print(f"{written} predictions written to {output_path}", highlight=False)
+
+
+@model_app.command("evaluate")
+def model_evaluate(
+    ctx: typer.Context,
+    labels: Annotated[Path, typer.Option(help="Labelled JSON Lines: id, text, stage, themes.")],
+    model: ModelOption = None,
+    taxonomy: TaxonomyOption = None,
+    cv: Annotated[
+        int, typer.Option(min=0, help="K-fold cross-validation of supervised training instead.")
+    ] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Accuracy and macro-F1 of stage and themes against labels, with per-class scores."""
+    import json
+
+    from journey.modeling import evaluate_labels, read_labels
+
+    miner, tax = _miner_for(ctx, model, taxonomy)
+    scores = evaluate_labels(miner, read_labels(labels, tax), tax, cv=cv)
+    if as_json:
+        out.print_json(json.dumps(scores))
+    else:
+        _print_scores(scores)
+
+
+def _print_scores(scores: dict[str, Any]) -> None:
+    stage, themes = scores["stage"], scores["themes"]
+    out.print(
+        f"n={scores['n']}  stage accuracy {stage['accuracy']:.3f}  macro-F1 "
+        f"{stage['macro_f1']:.3f}  |  themes micro-F1 {themes['micro_f1']:.3f}  macro-F1 "
+        f"{themes['macro_f1']:.3f}",
+        highlight=False,
+    )
+    table = Table(title="per class", title_justify="left")
+    for column in ("kind", "class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column in ("kind", "class") else "right")
+    for kind, block in (("stage", stage), ("theme", themes)):
+        for name, row in block["per_class"].items():
+            table.add_row(
+                kind,
+                name,
+                f"{row['precision']:.2f}",
+                f"{row['recall']:.2f}",
+                f"{row['f1']:.2f}",
+                str(row["support"]),
+            )
+    out.print(table)
+
+
+@themes_app.command("discover")
+def themes_discover(
+    ctx: typer.Context,
+    n_themes: Annotated[int, typer.Option(min=1, max=50, help="Clusters to look for.")] = 8,
+) -> None:
+    """Find clusters of feedback that no configured theme explains; store them as candidates."""
+    from journey.db import open_database
+    from journey.modeling import discover
+
+    settings = _ctx(ctx).settings()
+    candidates = discover(open_database(settings.database_url), n_themes=n_themes)
+    if not candidates:
+        out.print(
+            "no new theme candidates: configured themes explain the feedback", highlight=False
+        )
+        return
+    for c in candidates:
+        out.print(f"[{c.id}] {c.name} ({c.size} conversations): {', '.join(c.terms[:8])}")
+        for quote in c.examples[:2]:
+            out.print(f"      “{quote}”", highlight=False)
+    out.print("accept one with: cjm themes accept ID --name snake_case_name", highlight=False)
+
+
+@themes_app.command("accept")
+def themes_accept(
+    ctx: typer.Context,
+    candidate: Annotated[int, typer.Argument(help="Candidate id from `cjm themes discover`.")],
+    name: Annotated[str, typer.Option(help="The new theme's snake_case name.")],
+    taxonomy: TaxonomyOption = None,
+) -> None:
+    """Add a discovered theme candidate to the taxonomy file."""
+    from journey.db import open_database
+    from journey.modeling import accept_candidate
+
+    settings = _ctx(ctx).settings()
+    target = taxonomy or settings.resolve_path(settings.miner.taxonomy)
+    if target is None:
+        raise ConfigError(
+            "no taxonomy file to edit: pass --taxonomy taxonomy.toml (it starts as a copy of "
+            "the built-in taxonomy) and set [miner].taxonomy to it"
+        )
+    path = accept_candidate(open_database(settings.database_url), candidate, name, target)
+    out.print(f"theme {name!r} added to {path}; retrain or re-sync to use it", highlight=False)
+
 
 # ---- the error boundary ----------------------------------------------------------------------
 

@@ -36,16 +36,21 @@ ConnectorFactory = Callable[[Settings, SourceConfig], HelpdeskConnector]
 CONFIDENCE_LABELS = (("high", "High"), ("medium", "Medium"), ("low", "Low"))
 
 
-def load_taxonomy_for(settings: Settings) -> Taxonomy:
-    path = settings.resolve_path(settings.miner.taxonomy)
+def load_taxonomy_file(path: Path | None, setting: str = "--taxonomy") -> Taxonomy:
+    """The taxonomy at `path`, or the built-in one; problems are one-line config errors."""
     if path is None:
         return default_taxonomy()
     if not path.exists():
-        raise ConfigError(f"taxonomy file {path} not found ([miner].taxonomy in the config)")
+        raise ConfigError(f"taxonomy file {path} not found ({setting})")
     try:
         return load_taxonomy(path)
     except TaxonomyError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def load_taxonomy_for(settings: Settings) -> Taxonomy:
+    path = settings.resolve_path(settings.miner.taxonomy)
+    return load_taxonomy_file(path, "[miner].taxonomy in the config")
 
 
 def load_miner(settings: Settings) -> ConversationMiner:

@@ -22,6 +22,7 @@ from journey.models import (
     SyncState,
     utcnow,
 )
+from miner import MessageIn, customer_text
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -215,6 +216,29 @@ def purge_conversations(session: Session, conversation_ids_: Iterable[int]) -> i
         .values(subject=None, deleted=True, needs_mining=False)
     )
     return len(ids)
+
+
+def conversation_texts(session: Session, conversation_ids: Sequence[int]) -> dict[int, str]:
+    """The customer's own words per conversation, from the stored (redacted) messages."""
+    messages: dict[int, list[MessageIn]] = {cid: [] for cid in conversation_ids}
+    for start in range(0, len(conversation_ids), 500):
+        chunk = conversation_ids[start : start + 500]
+        rows = session.execute(
+            select(
+                Message.conversation_id,
+                Message.author_role,
+                Message.public,
+                Message.text,
+                Message.solicited,
+            )
+            .where(Message.conversation_id.in_(chunk))  # type: ignore[attr-defined]
+            .order_by(Message.conversation_id, Message.created_at, Message.id)
+        )
+        for cid, role, public, text, solicited in rows:
+            messages[cid].append(
+                MessageIn(role=role or "end_user", public=public, text=text, solicited=solicited)
+            )
+    return {cid: customer_text(msgs) for cid, msgs in messages.items()}
 
 
 def count(session: Session, model: Any, *where: Any) -> int:

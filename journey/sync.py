@@ -27,12 +27,12 @@ from journey.models import (
     Classification,
     Conversation,
     ConversationTheme,
-    Message,
     Source,
     SyncRun,
     utcnow,
 )
 from journey.store import (
+    conversation_texts,
     ensure_source,
     ensure_stub_conversations,
     get_checkpoint,
@@ -46,10 +46,8 @@ from journey.store import (
 from journey.writeback import refresh_outbox, write_back
 from miner import (
     ConversationMiner,
-    MessageIn,
     Prediction,
     clean_message,
-    customer_text,
     redact,
 )
 
@@ -340,7 +338,7 @@ def _mine(engine: Engine, source_id: int, miner: ConversationMiner, progress: Pr
             if not conversations:
                 return mined
             last_id = conversations[-1]
-            texts = _customer_texts(session, conversations)
+            texts = conversation_texts(session, conversations)
             previous = {
                 c.conversation_id: c
                 for c in session.execute(
@@ -387,26 +385,6 @@ def _mine(engine: Engine, source_id: int, miner: ConversationMiner, progress: Pr
         if todo:
             refresh_outbox(engine, source_id, [cid for cid, _ in todo])
         progress(f"mined {mined} conversations")
-
-
-def _customer_texts(session: Session, conversation_ids: Sequence[int]) -> dict[int, str]:
-    messages: dict[int, list[MessageIn]] = {cid: [] for cid in conversation_ids}
-    rows = session.execute(
-        select(
-            Message.conversation_id,
-            Message.author_role,
-            Message.public,
-            Message.text,
-            Message.solicited,
-        )
-        .where(Message.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
-        .order_by(Message.conversation_id, Message.created_at, Message.id)
-    )
-    for cid, role, public, text, solicited in rows:
-        messages[cid].append(
-            MessageIn(role=role or "end_user", public=public, text=text, solicited=solicited)
-        )
-    return {cid: customer_text(msgs) for cid, msgs in messages.items()}
 
 
 def _replace_themes(session: Session, mined: Sequence[tuple[int, Prediction]]) -> None:

@@ -1,0 +1,125 @@
+"""Fitted miner models on disk: a directory with the pickled model and a metadata sidecar.
+
+Pickles only load safely into the library versions that wrote them, and a model only makes
+sense with the taxonomy it was trained on; both are checked before unpickling, and a mismatch is
+a one-line message that says to retrain — never a traceback or silently wrong labels. Load only
+model directories you made yourself: unpickling runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+
+from journey.errors import ConfigError
+from miner import JourneyModel, Taxonomy
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+FORMAT = 1
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def save_model(
+    model: JourneyModel, directory: Path, *, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write `model` to `directory` atomically (a half-written model is never visible)."""
+    directory = directory.expanduser()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).isoformat(),
+        "versions": _versions(),
+        "model": model.metadata_,
+        **(extra or {}),
+    }
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        joblib.dump(model, staging / MODEL_FILE, compress=3)
+        (staging / METADATA_FILE).write_text(
+            json.dumps(metadata, indent=2, sort_keys=True, default=str), encoding="utf-8"
+        )
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def read_metadata(directory: Path) -> dict[str, Any]:
+    path = directory / METADATA_FILE
+    if not path.exists():
+        raise ConfigError(
+            f"{directory} is not a cjm model directory (no {METADATA_FILE}); "
+            "create one with `cjm model train`"
+        )
+    try:
+        metadata: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise ConfigError(f"{path} is not valid JSON: retrain with `cjm model train`") from None
+    return metadata
+
+
+def load_model(directory: Path, taxonomy: Taxonomy) -> JourneyModel:
+    """The fitted model in `directory`, after checking versions and taxonomy."""
+    directory = directory.expanduser()
+    if not directory.exists():
+        raise ConfigError(f"model directory {directory} not found ([miner].model or --model)")
+    metadata = read_metadata(directory)
+    saved = metadata.get("versions", {})
+    installed = _versions()
+    for library in ("scikit-learn", "numpy"):
+        if _minor(saved.get(library)) != _minor(installed[library]):
+            raise ConfigError(
+                f"model {directory} was trained with {library} {saved.get(library)}, but "
+                f"{installed[library]} is installed: retrain it with `cjm model train`"
+            )
+    fingerprint = metadata.get("model", {}).get("taxonomy_fingerprint")
+    if fingerprint != taxonomy.fingerprint:
+        raise ConfigError(
+            f"model {directory} was trained on another taxonomy ({fingerprint} ≠ "
+            f"{taxonomy.fingerprint}): retrain it with `cjm model train`, or point "
+            "[miner].taxonomy at the taxonomy it was trained on"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sklearn.exceptions.InconsistentVersionWarning)
+        try:
+            model = joblib.load(directory / MODEL_FILE)
+        except (
+            OSError,
+            EOFError,
+            ValueError,
+            sklearn.exceptions.InconsistentVersionWarning,
+        ) as exc:
+            raise ConfigError(
+                f"cannot load {directory / MODEL_FILE} ({type(exc).__name__}): retrain it with "
+                "`cjm model train`"
+            ) from None
+    if not isinstance(model, JourneyModel):
+        raise ConfigError(f"{directory / MODEL_FILE} does not hold a cjm model: retrain it")
+    return model
+
+
+def _minor(version: str | None) -> str | None:
+    return ".".join(version.split(".")[:2]) if version else None

@@ -1,0 +1,270 @@
+"""What `cjm model …` and `cjm themes discover|accept` do: labelled files and the database in,
+fitted models, predictions, scores and theme candidates out. The maths lives in `miner/`.
+
+Labels and predictions are JSON Lines, one conversation per line (DESIGN §6):
+`{"id": "…", "text": "…", "stage": "delivery", "themes": ["delays_and_waiting"]}`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from journey.artifacts import save_model
+from journey.db import session_scope
+from journey.errors import ConfigError
+from journey.models import Classification, Conversation, Label, ThemeCandidate
+from journey.store import conversation_texts
+from miner import (
+    ConversationMiner,
+    Taxonomy,
+    cross_validate,
+    discover_themes,
+    evaluate,
+    train,
+)
+
+MODES = ("supervised", "self_training", "zero_shot")
+BATCH = 500
+
+
+@dataclass
+class LabelledSet:
+    ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    stages: list[str | None] = field(default_factory=list)
+    themes: list[list[str] | None] = field(default_factory=list)
+
+    def add(self, id_: str, text: str, stage: str | None, themes: list[str] | None) -> None:
+        self.ids.append(id_)
+        self.texts.append(text)
+        self.stages.append(stage)
+        self.themes.append(themes)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a bad line is a one-line error."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise ConfigError(f"{path}:{number} is not valid JSON") from None
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{number} must be a JSON object")
+            yield number, row
+
+
+def read_labels(path: Path, taxonomy: Taxonomy) -> LabelledSet:
+    """Labelled conversations; names outside the taxonomy are errors, not silent drops."""
+    stages, themes = set(taxonomy.stage_names), set(taxonomy.theme_names)
+    labels = LabelledSet()
+    for number, row in iter_jsonl(path):
+        text = row.get("text")
+        if not isinstance(text, str):
+            raise ConfigError(f'{path}:{number} needs a "text" string')
+        stage = row.get("stage")
+        if stage is not None and stage not in stages:
+            raise ConfigError(
+                f"{path}:{number}: stage {stage!r} is not in the taxonomy "
+                f"({', '.join(taxonomy.stage_names)})"
+            )
+        row_themes = row.get("themes")
+        if row_themes is not None:
+            if not isinstance(row_themes, list):
+                raise ConfigError(f'{path}:{number}: "themes" must be a list')
+            unknown = [t for t in row_themes if t not in themes]
+            if unknown:
+                raise ConfigError(f"{path}:{number}: theme {unknown[0]!r} is not in the taxonomy")
+        labels.add(str(row.get("id", number)), text, stage, row_themes)
+    if not labels:
+        raise ConfigError(f"{path} holds no labelled conversations")
+    return labels
+
+
+def database_labels(engine: Engine, taxonomy: Taxonomy) -> LabelledSet:
+    """Agents' corrections and imported labels stored in the theme database, with the
+    conversation's customer text as it is stored now (cleaned and redacted)."""
+    labels = LabelledSet()
+    with session_scope(engine) as session:
+        rows = session.execute(select(Label).order_by(Label.id)).scalars().all()
+        conversation_ids = [r.conversation_id for r in rows if r.conversation_id is not None]
+        texts = conversation_texts(session, conversation_ids)
+    stages = set(taxonomy.stage_names)
+    for row in rows:
+        text = row.text or texts.get(row.conversation_id or -1, "")
+        if text and (row.stage is None or row.stage in stages):
+            labels.add(f"label-{row.id}", text, row.stage, row.themes or None)
+    return labels
+
+
+def corpus_texts(engine: Engine, limit: int = 50_000) -> list[str]:
+    """Unlabelled customer text from the database, for self-training."""
+    with session_scope(engine) as session:
+        ids = list(
+            session.execute(
+                select(Conversation.id)
+                .where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
+                .order_by(Conversation.id.desc())  # type: ignore[union-attr]
+                .limit(limit)
+            ).scalars()
+        )
+        texts = conversation_texts(session, ids)
+    return [t for t in texts.values() if t]
+
+
+def train_model(
+    taxonomy: Taxonomy,
+    out: Path,
+    *,
+    mode: str,
+    labels: LabelledSet | None,
+    corpus: list[str] | None = None,
+    cv: int = 0,
+) -> dict[str, Any]:
+    """Fit, optionally cross-validate, and save; returns the metadata written."""
+    if mode not in MODES:
+        raise ConfigError(f"--mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode == "supervised" and not labels:
+        raise ConfigError("supervised training needs labels: pass --labels FILE.jsonl")
+    scores: dict[str, Any] | None = None
+    if mode == "supervised":
+        assert labels is not None
+        if cv:
+            scores = cross_validate(
+                labels.texts, labels.stages, labels.themes, taxonomy, mode=mode, cv=cv
+            )
+        model = train(labels.texts, labels.stages, labels.themes, taxonomy, mode=mode)
+    else:
+        texts = corpus or (labels.texts if labels else [])
+        if mode == "self_training" and not texts:
+            raise ConfigError(
+                "self-training needs customer text: run `cjm sync` first or pass --labels"
+            )
+        model = train(texts, taxonomy=taxonomy, mode=mode)
+    extra = {"training": {"mode": mode, "n": len(labels) if labels else len(corpus or [])}}
+    if scores is not None:
+        extra["cv"] = {"folds": cv, "scores": scores}
+    save_model(model, out, extra=extra)
+    return extra
+
+
+def classify_file(miner: ConversationMiner, source: Path, target: Path) -> int:
+    """Predictions for every line of `source` (needs "id" and "text"), streamed in batches."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    partial = target.with_name(f".{target.name}.partial")
+    with partial.open("w", encoding="utf-8") as out:
+        for batch in _batches(iter_jsonl(source), BATCH):
+            for number, row in batch:
+                if "id" not in row or not isinstance(row.get("text"), str):
+                    raise ConfigError(f'{source}:{number} needs "id" and a "text" string')
+            predictions = miner.predict([row["text"] for _, row in batch])
+            for (_, row), p in zip(batch, predictions, strict=True):
+                line = {
+                    "id": row["id"],
+                    "stage": p.stage,
+                    "stage_confidence": round(float(p.stage_confidence), 4),
+                    "themes": list(p.themes),
+                    "theme_scores": {k: round(float(v), 4) for k, v in p.theme_scores.items()},
+                    "evidence": list(p.evidence),
+                    "sentiment": round(float(p.sentiment), 4),
+                    "language": p.language,
+                }
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                written += 1
+    partial.replace(target)
+    return written
+
+
+def evaluate_labels(
+    miner: ConversationMiner, labels: LabelledSet, taxonomy: Taxonomy, *, cv: int = 0
+) -> dict[str, Any]:
+    """Scores of `miner` on `labels`, or k-fold scores of supervised training when `cv`."""
+    if cv:
+        return cross_validate(
+            labels.texts, labels.stages, labels.themes, taxonomy, mode="supervised", cv=cv
+        )
+    return evaluate(miner, labels.texts, labels.stages, labels.themes, taxonomy=taxonomy)
+
+
+def discover(engine: Engine, *, n_themes: int = 8, limit: int = 20_000) -> list[ThemeCandidate]:
+    """Cluster feedback no configured theme explains; store the candidates for an analyst."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Classification.conversation_id, Classification.theme_scores)
+            .join(Conversation, Conversation.id == Classification.conversation_id)
+            .where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
+            .order_by(Classification.conversation_id.desc())
+            .limit(limit)
+        ).all()
+        texts_by_id = conversation_texts(session, [cid for cid, _ in rows])
+    texts = [texts_by_id.get(cid, "") for cid, _ in rows]
+    candidates = discover_themes(texts, [scores or {} for _, scores in rows], n_themes=n_themes)
+    stored: list[ThemeCandidate] = []
+    with session_scope(engine) as session:
+        for candidate in candidates:
+            row = ThemeCandidate(
+                name=candidate.name,
+                terms=list(candidate.top_terms),
+                examples=list(candidate.representative_quotes),
+                size=candidate.size,
+            )
+            session.add(row)
+            stored.append(row)
+    return stored
+
+
+def accept_candidate(engine: Engine, candidate_id: int, name: str, taxonomy_file: Path) -> Path:
+    """Add a candidate to the taxonomy file as a new theme (its terms and quotes as examples)."""
+    if not name.isidentifier() or name != name.lower():
+        raise ConfigError(f"--name {name!r}: use a snake_case id, e.g. gift_card_problems")
+    with session_scope(engine) as session:
+        candidate = session.get(ThemeCandidate, candidate_id)
+        if candidate is None:
+            raise ConfigError(f"no theme candidate {candidate_id}: see `cjm themes discover`")
+        candidate.status = "accepted"
+        session.add(candidate)
+        terms, examples = list(candidate.terms), list(candidate.examples)
+    if taxonomy_file.exists():
+        text = taxonomy_file.read_text(encoding="utf-8")
+    else:  # start the file from the built-in taxonomy, so no stage or theme is lost
+        text = resources.files("miner").joinpath("default_taxonomy.toml").read_text("utf-8")
+    if f'name = "{name}"' in text:
+        raise ConfigError(f"{taxonomy_file} already has a theme named {name!r}")
+    entry = (
+        "\n[[themes]]\n"
+        f'name = "{name}"\n'
+        f"label = {json.dumps(name.replace('_', ' ').capitalize())}\n"
+        f"description = {json.dumps('Discovered by cjm: ' + ', '.join(terms[:6]))}\n"
+        f"examples = {json.dumps([*terms[:6], *examples[:4]], ensure_ascii=False)}\n"
+    )
+    taxonomy_file.write_text(text + entry, encoding="utf-8")
+    return taxonomy_file
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
