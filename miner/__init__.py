@@ -1,0 +1,51 @@
+"""cjm miner: the customer's own words in, journey stage, pain themes, evidence and sentiment out.
+
+Pure: text in, labels out. No network, no database, no file I/O other than loading the taxonomy
+file, a spaCy pipeline or the WordLlama model it is told to.
+
+Contract names (docs/CONTRACTS-internal.md): ``Taxonomy``, ``load_taxonomy``,
+``default_taxonomy``, ``TaxonomyError``, ``clean_message``, ``redact``, ``MessageIn``,
+``customer_text``, ``Prediction``, ``ConversationMiner``. Added: the estimators
+(``JourneyModel``, ``TextFeatures``, ``ThemeDiscovery``), ``train`` / ``cross_validate`` /
+``evaluate``, ``discover_themes``, ``Redactor``, language and sentiment helpers.
+"""
+
+from .classify import ConversationMiner, Prediction
+from .discovery import ThemeCandidate, ThemeDiscovery, discover_themes
+from .evaluation import evaluate, score, score_redaction
+from .features import TextFeatures
+from .language import detect_language
+from .models import JourneyModel
+from .redact import Redactor, redact
+from .sentiment import conversation_sentiment, effort_signals, message_sentiment
+from .taxonomy import Taxonomy, TaxonomyError, default_taxonomy, load_taxonomy
+from .text import MessageIn, clean_message, customer_text
+from .training import cross_validate, train
+
+__all__ = [
+    "ConversationMiner",
+    "JourneyModel",
+    "MessageIn",
+    "Prediction",
+    "Redactor",
+    "Taxonomy",
+    "TaxonomyError",
+    "TextFeatures",
+    "ThemeCandidate",
+    "ThemeDiscovery",
+    "clean_message",
+    "conversation_sentiment",
+    "cross_validate",
+    "customer_text",
+    "default_taxonomy",
+    "detect_language",
+    "discover_themes",
+    "effort_signals",
+    "evaluate",
+    "load_taxonomy",
+    "message_sentiment",
+    "redact",
+    "score",
+    "score_redaction",
+    "train",
+]

@@ -1,0 +1,263 @@
+"""Text → features: word-lemma n-gram TF-IDF (+ optional char n-grams) ⊕ sentence embeddings.
+
+Each text is tokenized once (spaCy tokenizer + lookup lemmas) and cut into sentence chunks;
+chunk-level rows are computed first and the whole-text row is their sum (counts) or
+token-weighted mean (embeddings), so scoring a text both as a whole and sentence by sentence
+costs one pass. The embeddings come from WordLlama, a torch-free static-embedding model whose
+weights ship inside the ``wordllama`` package; it loads offline, once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from .nlp import _DIGITS_TO_ZERO, Analysed, LemmaTokenizer
+
+__all__ = ["Analysis", "TextFeatures", "load_embedder"]
+
+_MAX_CHUNKS = 24
+
+
+@cache
+def load_embedder(dim: int = 256) -> Any:
+    """The WordLlama model shipped inside the ``wordllama`` package (no download, no torch)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import wordllama
+        from wordllama import WordLlama
+
+        folder = os.path.dirname(wordllama.__file__)
+        return WordLlama.load(cache_dir=folder, disable_download=True, dim=dim)
+
+
+@cache
+def _embedding_parts(dim: int = 256) -> tuple[Any, np.ndarray]:
+    """An unpadded copy of WordLlama's tokenizer and its embedding matrix."""
+    from tokenizers import Tokenizer
+
+    model = load_embedder(dim)
+    tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer, np.ascontiguousarray(model.embedding, dtype=np.float32)
+
+
+def _check_texts(X: Any) -> list[str]:
+    if isinstance(X, str | bytes):
+        raise ValueError("expected an iterable of texts, got a single string")
+    return ["" if x is None else str(x) for x in X]
+
+
+class _NGrams:
+    """Picklable analyzer: lemma list → its n-grams."""
+
+    def __init__(self, n_lo: int, n_hi: int) -> None:
+        self.n_lo, self.n_hi = n_lo, n_hi
+
+    def __call__(self, tokens: Sequence[str]) -> list[str]:
+        out: list[str] = list(tokens) if self.n_lo <= 1 else []
+        for n in range(max(2, self.n_lo), self.n_hi + 1):
+            out.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Features of a batch, per text and per sentence chunk.
+
+    ``X_doc`` (n_texts × n_features) and ``X_chunk`` (n_chunks × n_features); ``owner[i]`` is the
+    text of chunk ``i``; ``docs[k]`` the tokens (lemmas and offsets) of text ``k``; ``word_doc``
+    the word TF-IDF block of ``X_doc`` (for explanations).
+    """
+
+    X_doc: sp.csr_matrix
+    X_chunk: sp.csr_matrix
+    owner: np.ndarray
+    docs: list[Analysed]
+    word_doc: sp.csr_matrix
+
+
+class TextFeatures(TransformerMixin, BaseEstimator):
+    """Word (lemma) n-gram TF-IDF ⊕ optional char n-gram TF-IDF ⊕ WordLlama embeddings.
+
+    Parameters
+    ----------
+    word_ngram_range : n-gram range over lowercase lemmas (spaCy tokenizer + lookup lemmas).
+    char_ngram_range : n-gram range of a ``char_wb`` TF-IDF block; ``None`` (default) = off.
+    embeddings : ``"wordllama"`` or ``None``.
+    embedding_weight : scale of the (L2-normalised) embedding block against the TF-IDF blocks.
+    min_df, max_features : vocabulary limits of the word (and char) blocks.
+    spacy_model : spaCy pipeline whose tokenizer is used (``None`` → ``spacy.blank("en")``).
+
+    Attributes
+    ----------
+    tokenizer_ : the :class:`~miner.nlp.LemmaTokenizer`.
+    counter_, tfidf_ : the word-block ``CountVectorizer`` (over lemma lists) and its IDF.
+    char_vectorizer_ : fitted ``TfidfVectorizer`` or None.
+    word_features_ : names of the word-block columns (the first ``n_word_features_`` columns).
+    """
+
+    def __init__(
+        self,
+        *,
+        word_ngram_range: tuple[int, int] = (1, 2),
+        char_ngram_range: tuple[int, int] | None = None,
+        embeddings: str | None = "wordllama",
+        embedding_weight: float = 1.0,
+        min_df: int | float = 1,
+        max_features: int | None = 200_000,
+        spacy_model: str | None = None,
+    ) -> None:
+        self.word_ngram_range = word_ngram_range
+        self.char_ngram_range = char_ngram_range
+        self.embeddings = embeddings
+        self.embedding_weight = embedding_weight
+        self.min_df = min_df
+        self.max_features = max_features
+        self.spacy_model = spacy_model
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X: Sequence[str], y: Any = None) -> TextFeatures:
+        texts = _check_texts(X)
+        if not texts:
+            raise ValueError("TextFeatures.fit needs at least one text")
+        if self.embeddings not in (None, "wordllama"):
+            raise ValueError(f"unknown embeddings {self.embeddings!r}; use 'wordllama' or None")
+        self.tokenizer_ = LemmaTokenizer(self.spacy_model)
+        docs = self.tokenizer_.analyse(texts)
+        self.counter_ = CountVectorizer(
+            analyzer=_NGrams(*self.word_ngram_range),
+            min_df=self.min_df,
+            max_features=self.max_features,
+            dtype=np.float32,
+        ).fit([d.lemmas for d in docs])
+        counts = self.counter_.transform([d.lemmas for d in docs])
+        self.tfidf_ = TfidfTransformer(sublinear_tf=True).fit(counts)
+        self.char_vectorizer_ = None
+        if self.char_ngram_range is not None:
+            self.char_vectorizer_ = TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=self.char_ngram_range,
+                min_df=self.min_df,
+                max_features=self.max_features,
+                sublinear_tf=True,
+                dtype=np.float32,
+            ).fit(texts)
+        self.word_features_ = self.counter_.get_feature_names_out()
+        self.n_word_features_ = len(self.word_features_)
+        return self
+
+    # ------------------------------------------------------------------ transform
+
+    def transform(self, X: Sequence[str]) -> sp.csr_matrix:
+        """Whole-text feature rows."""
+        return self.analyse(X).X_doc
+
+    def analyse(self, X: Sequence[str], *, chunks: bool = True) -> Analysis:
+        """Whole-text and sentence-chunk feature rows of a batch (see :class:`Analysis`)."""
+        check_is_fitted(self, "counter_")
+        texts = _check_texts(X)
+        docs = self.tokenizer_.analyse(texts, max_chunks=_MAX_CHUNKS)
+        chunk_lemmas: list[list[str]] = []
+        chunk_texts: list[str] = []
+        owner_list: list[int] = []
+        for k, (text, doc) in enumerate(zip(texts, docs, strict=True)):
+            for lo, hi in doc.chunks if chunks else [(0, len(doc.lemmas))] if doc.lemmas else []:
+                chunk_lemmas.append(doc.lemmas[lo:hi])
+                chunk_texts.append(text[doc.starts[lo] : doc.ends[hi - 1]])
+                owner_list.append(k)
+        owner = np.asarray(owner_list, dtype=np.int64)
+        n, m = len(texts), len(chunk_lemmas)
+        S = sp.csr_matrix(
+            (np.ones(m, dtype=np.float32), (owner, np.arange(m))), shape=(n, m), dtype=np.float32
+        )
+        counts_chunk = self.counter_.transform(chunk_lemmas).tocsr()
+        idf = self.tfidf_.idf_.astype(np.float32)
+        word_chunk = _tfidf(counts_chunk, idf)
+        word_doc = _tfidf(S @ counts_chunk, idf)
+        blocks_doc: list[Any] = [word_doc]
+        blocks_chunk: list[Any] = [word_chunk]
+        if self.char_vectorizer_ is not None:
+            cv = self.char_vectorizer_
+            raw_chunk = cv._count_vocab(chunk_texts, fixed_vocab=True)[1].astype(np.float32)
+            char_idf = cv.idf_.astype(np.float32)
+            blocks_chunk.append(_tfidf(raw_chunk, char_idf))
+            blocks_doc.append(_tfidf(S @ raw_chunk, char_idf))
+        if self.embeddings == "wordllama":
+            sums, lengths = _embedding_sums(chunk_texts)
+            w = np.float32(self.embedding_weight)
+            emb_chunk = _l2_rows(sums / np.maximum(lengths, 1)[:, None]) * w
+            emb_doc = _l2_rows((S @ sums) / np.maximum(S @ lengths, 1)[:, None]) * w
+            blocks_chunk.append(sp.csr_matrix(emb_chunk.astype(np.float32)))
+            blocks_doc.append(sp.csr_matrix(emb_doc.astype(np.float32)))
+        X_doc = sp.hstack(blocks_doc, format="csr", dtype=np.float32)
+        X_chunk = sp.hstack(blocks_chunk, format="csr", dtype=np.float32)
+        return Analysis(X_doc=X_doc, X_chunk=X_chunk, owner=owner, docs=docs, word_doc=word_doc)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised WordLlama embeddings (zero rows for empty texts)."""
+        sums, lengths = _embedding_sums(list(texts))
+        return _l2_rows(sums / np.maximum(lengths, 1)[:, None]).astype(np.float32)
+
+
+def _l2_rows(X: Any, copy: bool = True) -> Any:
+    """Rows scaled to unit L2 norm (zero rows stay zero); sparse or dense, no input checks."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=np.float32, copy=copy)
+        sq = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+        sq[sq == 0] = 1.0
+        X.data /= np.repeat(sq, np.diff(X.indptr)).astype(np.float32)
+        return X
+    X = np.asarray(X, dtype=np.float32)
+    sq = np.linalg.norm(X, axis=1, keepdims=True)
+    sq[sq == 0] = 1.0
+    return X / sq
+
+
+def _tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Sublinear TF × IDF, rows L2-normalised (what ``TfidfTransformer`` does, minus checks)."""
+    X = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+    if X.nnz:
+        np.log(X.data, out=X.data)
+        X.data += 1.0
+        X.data *= idf[X.indices]
+    return _l2_rows(X, copy=False)
+
+
+def _embedding_sums(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per text: the sum of WordLlama token vectors and the number of tokens."""
+    tokenizer, matrix = _embedding_parts()
+    if not texts:
+        return np.zeros((0, matrix.shape[1]), dtype=np.float32), np.zeros(0, dtype=np.float32)
+    # Digits → 0 (as for spaCy): the tokenizer caches every new word it sees (bounded, but
+    # ~45 MB when full); order numbers and amounts would fill it for nothing.
+    encodings = tokenizer.encode_batch(
+        [t.translate(_DIGITS_TO_ZERO) for t in texts], add_special_tokens=False
+    )
+    lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
+    ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings] or [np.zeros(0)])
+    np.clip(ids, 0, matrix.shape[0] - 1, out=ids)
+    rows = np.repeat(np.arange(len(texts)), lengths)
+    M = sp.csr_matrix(
+        (np.ones(len(ids), dtype=np.float32), (rows, ids)),
+        shape=(len(texts), matrix.shape[0]),
+    )
+    return np.asarray(M @ matrix, dtype=np.float32), lengths.astype(np.float32)
