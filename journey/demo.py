@@ -34,6 +34,11 @@ kind = "zendesk"
 base_url = "{base_url}"
 oauth_token_env = "{token_env}"
 
+[miner]
+# The demo favours coverage, so every ticket an agent opens shows a stage. Omit this key in
+# production to use the miner's calibrated threshold, which abstains more and is right more often.
+abstain_below = 0.2
+
 [map]
 out_dir = "map"
 """

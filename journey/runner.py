@@ -56,11 +56,14 @@ def load_taxonomy_for(settings: Settings) -> Taxonomy:
 def load_miner(settings: Settings) -> ConversationMiner:
     taxonomy = load_taxonomy_for(settings)
     model_path = settings.resolve_path(settings.miner.model)
+    abstain_below = settings.miner.abstain_below
     if model_path is None:
-        return ConversationMiner(taxonomy)
+        return ConversationMiner(taxonomy, abstain_below=abstain_below)
     from journey.artifacts import load_model
 
-    return ConversationMiner(taxonomy, model=load_model(model_path, taxonomy))
+    return ConversationMiner(
+        taxonomy, model=load_model(model_path, taxonomy), abstain_below=abstain_below
+    )
 
 
 class LazyMiner:

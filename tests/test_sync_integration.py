@@ -58,7 +58,8 @@ def world(tmp_path: Path, engine: Engine) -> Iterator[World]:
     config = tmp_path / "cjm.toml"
     config.write_text(
         '[[sources]]\nname = "acme"\nkind = "zendesk"\nbase_url = "http://zendesk.test"\n'
-        'email = "lead@acme.example"\ntoken_env = "CJM_ZENDESK_TOKEN"\n',
+        'email = "lead@acme.example"\ntoken_env = "CJM_ZENDESK_TOKEN"\n'
+        "[miner]\nabstain_below = 0.2\n",
         encoding="utf-8",
     )
     settings = load_settings(config, {"CJM_ZENDESK_TOKEN": "sim-token"})
