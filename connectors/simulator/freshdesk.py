@@ -29,7 +29,7 @@ import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,6 +39,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import corpus
+from .clock import SimulatedClock
 from .corpus import Truth
 
 API_KEY = "sim-key"
@@ -212,7 +213,7 @@ def _contact(seed: int, uid: int) -> tuple[str, str, str, str]:
     )
 
 
-class FreshdeskSimulator:
+class FreshdeskSimulator(SimulatedClock):
     """The state of one simulated Freshdesk account (and its Freshchat).
 
     Content is a pure function of (tickets, seed, now); the `clock` only drives what happens
@@ -278,21 +279,6 @@ class FreshdeskSimulator:
         return cls(tickets, seed, now, **kwargs)
 
     # ---- clock ------------------------------------------------------------------------------
-
-    @property
-    def now(self) -> datetime:
-        return self.clock()
-
-    @now.setter
-    def now(self, value: datetime) -> None:
-        frozen = value.astimezone(UTC)
-        self.clock = lambda: frozen
-
-    def advance(self, seconds: float) -> None:
-        self.now = self.now + timedelta(seconds=seconds)
-
-    def _ts(self) -> int:
-        return int(self.clock().timestamp())
 
     # ---- generation -------------------------------------------------------------------------
 
@@ -488,7 +474,7 @@ class FreshdeskSimulator:
         i = bisect.bisect_left(self._order, old)
         if i < len(self._order) and self._order[i] == old:
             del self._order[i]
-        t.updated = max(t.updated, self._ts() if ts is None else ts)
+        t.updated = max(t.updated, self._now_ts() if ts is None else ts)
         bisect.insort(self._order, (t.updated, t.id))
         self._version += 1
 
@@ -515,7 +501,7 @@ class FreshdeskSimulator:
         with self._lock:
             t = self._tickets[ticket_id]
             agent = t.responder_id or self._agents[0][0]
-            cid = self._add_conv(t, self._ts(), agent, K_REPLY if incoming else K_AGENT, body)
+            cid = self._add_conv(t, self._now_ts(), agent, K_REPLY if incoming else K_AGENT, body)
             if incoming and t.status in (PENDING, RESOLVED):
                 t.status = OPEN
             self._touch(t)
@@ -524,7 +510,8 @@ class FreshdeskSimulator:
     def add_note(self, ticket_id: int, body: str) -> int:
         with self._lock:
             t = self._tickets[ticket_id]
-            cid = self._add_conv(t, self._ts(), t.responder_id or self._agents[0][0], K_NOTE, body)
+            author = t.responder_id or self._agents[0][0]
+            cid = self._add_conv(t, self._now_ts(), author, K_NOTE, body)
             self._touch(t)
             return cid
 
@@ -536,7 +523,7 @@ class FreshdeskSimulator:
             t.truth = Truth("support", (), "en")
             t.subject, t.description = subject, description
             t.requester_id = CONTACT_BASE + 1 + tid % max(1, self._contacts or 1)
-            t.created = t.updated = self._ts() if at is None else at
+            t.created = t.updated = self._now_ts() if at is None else at
             self._tickets[tid] = t
             bisect.insort(self._order, (t.updated, t.id))
             self._version += 1
@@ -572,7 +559,7 @@ class FreshdeskSimulator:
             chat = self._chats[chat_id]
             mid = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{chat_id}:{len(chat.messages)}"))
             actor = chat.user_id if actor_type == "user" else "agent-0"
-            chat.messages.append((mid, self._ts(), actor_type, actor, "normal", text))
+            chat.messages.append((mid, self._now_ts(), actor_type, actor, "normal", text))
 
     # ---- read helpers for tests -------------------------------------------------------------
 
@@ -749,7 +736,7 @@ class FreshdeskSimulator:
         key = (flt, since, order_by, self._version)
         if self._memo and self._memo[0] == key:
             return self._memo[1]
-        floor = since if since is not None else self._ts() - DEFAULT_WINDOW_DAYS * 86400
+        floor = since if since is not None else self._now_ts() - DEFAULT_WINDOW_DAYS * 86400
         out: list[int] = []
         if order_by == "updated_at":
             start = bisect.bisect_left(self._order, (floor, -1)) if since is not None else 0
@@ -1031,7 +1018,7 @@ async def _create_field(sim: FreshdeskSimulator, request: Request) -> Response:
                     ],
                 },
             )
-        fld = sim._create_field(str(label), choices, _iso(sim._ts()))
+        fld = sim._create_field(str(label), choices, _iso(sim._now_ts()))
         return _JSON(dict(fld), status_code=201)
 
 
@@ -1060,7 +1047,7 @@ async def _update_field(sim: FreshdeskSimulator, request: Request) -> Response:
                         if t.custom.get(fld["name"]) == old["value"]:
                             t.custom[fld["name"]] = None
             fld["choices"] = new
-        fld["updated_at"] = _iso(sim._ts())
+        fld["updated_at"] = _iso(sim._now_ts())
         return _JSON(dict(fld))
 
 
@@ -1069,7 +1056,7 @@ async def _ratings(sim: FreshdeskSimulator, request: Request) -> Response:
     since = (
         _parse_iso(q["created_since"])
         if q.get("created_since")
-        else (sim._ts() - DEFAULT_WINDOW_DAYS * 86400)
+        else (sim._now_ts() - DEFAULT_WINDOW_DAYS * 86400)
     )
     per_page, page = _paging(request, sim)
     with sim._lock:
@@ -1287,7 +1274,7 @@ _FRESHCHAT_ROUTES: tuple[tuple[str, str, str, Handler, bool], ...] = (
 
 def _window(sim: FreshdeskSimulator, name: str) -> tuple[int, int]:
     """(credits used, seconds to reset) of the fixed one-minute window `name`."""
-    now = sim._ts()
+    now = sim._now_ts()
     minute = now // 60
     start, used = sim._windows.get(name, (minute, 0))
     if start != minute:

@@ -23,7 +23,7 @@ import threading
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import corpus
+from .clock import SimulatedClock
 from .corpus import Truth
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ZendeskSimulator:
+class ZendeskSimulator(SimulatedClock):
     """The state of one simulated Zendesk account.
 
     Build with ``ZendeskSimulator(tickets=N, seed=S, now=dt)`` (or ``.generate``). Content is a
@@ -304,23 +305,6 @@ class ZendeskSimulator:
         return cls(tickets, seed, now, **kwargs)
 
     # ----------------------------------------------------------------------------- clock
-
-    @property
-    def now(self) -> datetime:
-        """Simulator time (aware UTC) from the injected clock."""
-        return self.clock()
-
-    @now.setter
-    def now(self, value: datetime) -> None:
-        frozen = value.astimezone(UTC)
-        self.clock = lambda: frozen
-
-    def advance(self, seconds: float) -> None:
-        """Move a frozen clock forward (tests of rate windows and export ordering)."""
-        self.now = self.now + timedelta(seconds=seconds)
-
-    def _now_ts(self) -> int:
-        return int(self.clock().timestamp())
 
     # ------------------------------------------------------------------------- generation
 
