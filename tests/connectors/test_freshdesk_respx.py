@@ -18,26 +18,11 @@ from connectors.errors import AuthError, RateLimitedError
 from connectors.freshdesk import FreshdeskConnector
 from connectors.records import TicketUpdate
 from connectors.settings import FreshchatSettings, FreshdeskSettings, RateLimitSettings
+from tests.fakes import FakeClock
 
 BASE = "https://acme.freshdesk.com"
 CHAT = "https://api.freshchat.com"
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class FakeClock:
-    """Time that only moves when someone sleeps: waits are asserted, not waited."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def settings(**overrides: Any) -> FreshdeskSettings:

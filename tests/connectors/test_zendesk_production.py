@@ -18,24 +18,12 @@ from connectors.errors import AuthError
 from connectors.records import TicketUpdate
 from connectors.settings import OAuthTokens, RateLimitSettings, ZendeskSettings
 from connectors.zendesk import ZendeskConnector
+from tests.fakes import FakeClock
 
 BASE = "https://acme.zendesk.com"
 CHAT = "https://www.zopim.com"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 EVENTS = "/api/v2/incremental/ticket_events.json"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def connector(clock: FakeClock | None = None, **overrides: Any) -> ZendeskConnector:

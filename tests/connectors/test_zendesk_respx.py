@@ -15,25 +15,11 @@ from connectors.errors import ApiError, AuthError, NotFoundError, RateLimitedErr
 from connectors.records import TicketUpdate
 from connectors.settings import RateLimitSettings, ZendeskSettings
 from connectors.zendesk import ZendeskConnector
+from tests.fakes import FakeClock
 
 BASE = "https://acme.zendesk.com"
 EVENTS = "/api/v2/incremental/ticket_events.json"
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class FakeClock:
-    """Time that only moves when someone sleeps: retry waits are asserted, not waited."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def make_connector(clock: FakeClock | None = None, **limits: float) -> ZendeskConnector:
