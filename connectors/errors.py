@@ -6,11 +6,19 @@
     ├── NotFoundError              404: wrong subdomain/base_url, or a deleted record
     ├── RateLimitedError           429 / 503 still failing after the allowed retries
     └── ApiError                   any other 4xx / 5xx, or a body we cannot parse
+        └── MalformedRecordError   a record with missing or mistyped fields
 
 Messages are one line, never contain a secret, and say what to check.
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ConnectorError(Exception):
@@ -40,3 +48,68 @@ class ApiError(ConnectorError):
 
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class MalformedRecordError(ApiError):
+    """The helpdesk sent a record we cannot read (missing or mistyped fields)."""
+
+
+_MAPPING_FAILURES = (
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    ArithmeticError,
+    OSError,
+)
+
+
+def mapper(vendor: str, what: str) -> Callable[[F], F]:
+    """Turn any failure inside a raw-JSON → record mapper into one MalformedRecordError.
+
+    The sync then stops that source with a one-line message and keeps its checkpoint, so the page
+    is retried on the next run instead of being skipped (at-least-once: nothing is lost). The
+    message names the record and the field, never its content.
+    """
+
+    def decorate(function: F) -> F:
+        def describe(args: tuple[object, ...], exc: Exception) -> MalformedRecordError:
+            # Only ids and field names we asked for may appear: values can hold customer text.
+            raw = next((a for a in args if isinstance(a, dict)), None)
+            record_id = raw.get("id") if isinstance(raw, dict) else None
+            shown = (
+                record_id if isinstance(record_id, int) and not isinstance(record_id, bool) else "?"
+            )
+            key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+            detail = (
+                f"missing field {key!r}"
+                if isinstance(key, str) and key.isidentifier()
+                else f"a field of the wrong type ({type(exc).__name__})"
+            )
+            return MalformedRecordError(
+                f"{vendor} sent a malformed {what} (id {shown}): {detail}; "
+                "nothing stored was lost, report it"
+            )
+
+        if inspect.isgeneratorfunction(function):
+
+            @functools.wraps(function)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from function(*args, **kwargs)
+                except _MAPPING_FAILURES as exc:
+                    raise describe(args, exc) from None
+
+            return generator  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except _MAPPING_FAILURES as exc:
+                raise describe(args, exc) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

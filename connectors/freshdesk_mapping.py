@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.errors import mapper
 from connectors.records import ConversationRecord, MessageRecord, PersonRecord, Role, TicketUpdate
 
 # Ticket `status` codes. Custom statuses (6+) behave like open tickets.
@@ -63,6 +64,7 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@mapper("Freshdesk", "ticket")
 def ticket_to_record(raw: Mapping[str, Any]) -> ConversationRecord:
     """A list/show ticket. Spam and deleted tickets become tombstones (their text is purged)."""
     channel = TICKET_SOURCES.get(_int(raw.get("source")), "other")
@@ -106,6 +108,7 @@ def content_updated_at(raw: Mapping[str, Any]) -> datetime | None:
     return max(moments) if moments else None
 
 
+@mapper("Freshdesk", "ticket description")
 def description_message(raw: Mapping[str, Any]) -> MessageRecord | None:
     """The ticket's first message lives in `description`, not in its conversations."""
     text = raw.get("description_text")
@@ -129,6 +132,7 @@ def description_message(raw: Mapping[str, Any]) -> MessageRecord | None:
     )
 
 
+@mapper("Freshdesk", "conversation")
 def conversation_to_message(
     raw: Mapping[str, Any], ticket_id: str, agent_ids: Collection[str]
 ) -> MessageRecord:
@@ -156,10 +160,12 @@ def conversation_to_message(
     )
 
 
+@mapper("Freshdesk", "agent")
 def agent_to_person(raw: Mapping[str, Any]) -> PersonRecord:
     return PersonRecord(external_id=str(raw["id"]), role="agent")
 
 
+@mapper("Freshdesk", "satisfaction rating")
 def rating_to_message(raw: Mapping[str, Any]) -> MessageRecord | None:
     """A CSAT survey answer with a comment: solicited feedback, kept apart from the rest."""
     feedback = raw.get("feedback")
@@ -239,6 +245,7 @@ def field_choices(raw: Mapping[str, Any]) -> tuple[str, ...]:
 # ---- Freshchat ----------------------------------------------------------------------------
 
 
+@mapper("Freshdesk", "Freshchat conversation")
 def chat_to_record(raw: Mapping[str, Any], last_message_at: datetime | None) -> ConversationRecord:
     """A Freshchat conversation as a chat transcript (read-only: nothing is written back)."""
     created = parse_time(raw.get("created_time"))
@@ -258,6 +265,7 @@ def chat_to_record(raw: Mapping[str, Any], last_message_at: datetime | None) -> 
     )
 
 
+@mapper("Freshdesk", "Freshchat message")
 def chat_messages(
     raw_messages: Iterable[Mapping[str, Any]], conversation_id: str
 ) -> list[MessageRecord]:

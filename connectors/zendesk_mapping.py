@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.errors import mapper
 from connectors.records import ConversationRecord, MessageRecord, PersonRecord, Role, TicketUpdate
 
 # Zendesk `via.channel` → cjm's neutral touchpoint names.
@@ -46,6 +47,7 @@ def parse_time(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+@mapper("Zendesk", "ticket")
 def ticket_to_record(raw: Mapping[str, Any]) -> ConversationRecord:
     via = raw.get("via") or {}
     channel = CHANNELS.get(str(via.get("channel") or ""), str(via.get("channel") or "other"))
@@ -69,6 +71,7 @@ def ticket_to_record(raw: Mapping[str, Any]) -> ConversationRecord:
     )
 
 
+@mapper("Zendesk", "ticket event")
 def events_to_messages(events: Iterable[Mapping[str, Any]]) -> Iterator[MessageRecord]:
     """Comment child events (from `include=comment_events`) become messages of their ticket."""
     for event in events:
@@ -121,6 +124,7 @@ def redacted_ticket_ids(events: Iterable[Mapping[str, Any]]) -> set[str]:
     }
 
 
+@mapper("Zendesk", "comment")
 def comment_to_message(ticket_id: str, raw: Mapping[str, Any]) -> MessageRecord:
     """A comment from `tickets/{id}/comments` (same id space as comment events)."""
     via = raw.get("via") or {}
@@ -135,6 +139,7 @@ def comment_to_message(ticket_id: str, raw: Mapping[str, Any]) -> MessageRecord:
     )
 
 
+@mapper("Zendesk", "conversation log")
 def log_events_to_messages(
     ticket_id: str, events: Iterable[Mapping[str, Any]]
 ) -> Iterator[MessageRecord]:
@@ -162,6 +167,7 @@ def log_events_to_messages(
         )
 
 
+@mapper("Zendesk", "satisfaction rating")
 def rating_to_message(raw: Mapping[str, Any]) -> MessageRecord | None:
     """A CSAT survey comment: the requester's words, but *solicited* (kept out of the
     unsolicited stream the miner reads). Ratings without a comment carry no text."""
@@ -184,6 +190,7 @@ def rating_to_message(raw: Mapping[str, Any]) -> MessageRecord | None:
 CHAT_ROLES: Mapping[str, Role] = {"visitor": "end_user", "agent": "agent"}
 
 
+@mapper("Zendesk", "chat")
 def chat_to_records(
     raw: Mapping[str, Any],
 ) -> tuple[ConversationRecord | None, list[MessageRecord]]:
@@ -227,6 +234,7 @@ def chat_to_records(
     return conversation, messages
 
 
+@mapper("Zendesk", "user")
 def user_to_person(raw: Mapping[str, Any]) -> PersonRecord:
     return PersonRecord(
         external_id=str(raw["id"]), role=USER_ROLES.get(str(raw.get("role")), "end_user")
