@@ -517,6 +517,11 @@ class FreshdeskConnector:
             stage=str(stage["name"]) if stage else None,
             confidence=str(confidence["name"]) if confidence else None,
             stage_options=field_choices(stage or {}),
+            names=tuple(
+                (str(f["name"]), str(f["label"]))
+                for f in fields
+                if str(f.get("name") or "").startswith("cf_") and f.get("label")
+            ),
         )
 
     async def setup_fields(

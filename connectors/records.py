@@ -88,6 +88,9 @@ class FieldIds:
     stage: str | None = None
     confidence: str | None = None
     stage_options: tuple[str, ...] = ()
+    # (field key as it appears in ConversationRecord.custom_fields, its title), so analysts can
+    # segment by "plan" or "region" instead of a numeric field id.
+    names: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -547,6 +547,9 @@ class ZendeskConnector:
             stage_options=tuple(
                 o["value"] for o in (stage or {}).get("custom_field_options") or ()
             ),
+            names=tuple(
+                (str(f["id"]), str(f["title"])) for f in fields if f.get("id") and f.get("title")
+            ),
         )
 
     async def setup_fields(
@@ -617,9 +620,7 @@ class ZendeskConnector:
         by_id = {u.external_id: u for u in pending}
         results = await self._run_jobs(list(_plan_requests(pending)), by_id)
         for _ in range(max(0, self.settings.retry_failed_updates)):
-            again = [
-                by_id[i] for i, r in results.items() if not r.ok and _transient(r.error)
-            ]
+            again = [by_id[i] for i, r in results.items() if not r.ok and _transient(r.error)]
             if not again:
                 break
             log.info("Zendesk: retrying %d ticket updates that failed inside a job", len(again))

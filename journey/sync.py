@@ -9,10 +9,13 @@ process at any point therefore repeats work on the next run but never skips or d
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -51,6 +54,7 @@ from miner import (
     redact,
 )
 
+log = logging.getLogger("cjm.sync")
 Progress = Callable[[str], None]
 MINE_BATCH = 500
 
@@ -103,10 +107,11 @@ async def sync_source(
         session.add(run)
     assert source.id is not None
     try:
-        await _pull_all(engine, source.id, connector, options, report)
+        fields = await _discover_fields(connector, options)
+        await _pull_all(engine, source.id, connector, options, report, fields)
         report.mined = _mine(engine, source.id, miner, options.progress)
         if options.writeback:
-            await _write_back(engine, source, connector, options, report)
+            await _write_back(engine, source, connector, options, report, fields)
     except (ConnectorError, CjmError) as exc:
         report.error = str(exc)
     finally:
@@ -131,9 +136,11 @@ async def _pull_all(
     connector: HelpdeskConnector,
     options: SyncOptions,
     report: SourceReport,
+    fields: FieldIds,
 ) -> None:
     start = options.since or datetime.fromtimestamp(0, UTC)
     clean = _cleaner(options.redact_pii)
+    named = _field_slugs(fields)
     for stream in connector.streams:
         with session_scope(engine) as session:
             checkpoint = None if options.since else get_checkpoint(session, source_id, stream)
@@ -141,7 +148,7 @@ async def _pull_all(
             roles = await _resolve_roles(engine, source_id, connector, page)
             page = await _fetch_changed_messages(engine, source_id, connector, page)  # Freshdesk
             with session_scope(engine) as session:
-                _store_page(session, source_id, page, roles, clean, report)
+                _store_page(session, source_id, page, roles, clean, report, named)
                 records = len(page.conversations) + len(page.messages)
                 save_checkpoint(session, source_id, stream, page.checkpoint, records)
             options.progress(
@@ -213,6 +220,41 @@ def _stored_versions(
     }
 
 
+async def _discover_fields(connector: HelpdeskConnector, options: SyncOptions) -> FieldIds:
+    """cjm's field ids (for write-back) and every field's title (for segments), in one call.
+
+    Without write-back a failure here (e.g. a non-admin key on Freshdesk) only costs the
+    field titles, so the sync goes on."""
+    try:
+        return await connector.discover_fields()
+    except ConnectorError:
+        if options.writeback:
+            raise
+        log.warning("%s: cannot list ticket fields; segments use field ids", connector.name)
+        return FieldIds()
+
+
+def _field_slugs(fields: FieldIds) -> dict[str, str]:
+    """Field key → a name an analyst can type ("Customer region" → customer_region)."""
+    slugs: dict[str, str] = {}
+    for key, title in fields.names:
+        slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+        if slug and slug != key:
+            slugs[key] = slug
+    return slugs
+
+
+def _with_names(custom_fields: Mapping[str, Any], named: dict[str, str]) -> dict[str, Any]:
+    """The helpdesk's fields by key, plus the same values under their titles' slugs, so
+    `cjm map --segment plan=pro` works whatever id the helpdesk gave the field."""
+    stored = dict(custom_fields)
+    for key, value in custom_fields.items():
+        slug = named.get(key)
+        if slug and slug not in custom_fields:
+            stored[slug] = value
+    return stored
+
+
 async def _resolve_roles(
     engine: Engine, source_id: int, connector: HelpdeskConnector, page: Page
 ) -> dict[str, str]:
@@ -239,6 +281,7 @@ def _store_page(
     roles: dict[str, str],
     clean: Callable[[MessageRecord], str],
     report: SourceReport,
+    named: dict[str, str],
 ) -> None:
     upsert_people(session, source_id, sorted(roles.items()))
     if page.conversations:
@@ -256,7 +299,7 @@ def _store_page(
                     "created_at": c.created_at,
                     "updated_at": c.updated_at,
                     "tags": list(c.tags),
-                    "custom_fields": dict(c.custom_fields),
+                    "custom_fields": _with_names(c.custom_fields, named),
                     "deleted": c.deleted,
                 }
                 for c in page.conversations
@@ -411,8 +454,8 @@ async def _write_back(
     connector: HelpdeskConnector,
     options: SyncOptions,
     report: SourceReport,
+    fields: FieldIds,
 ) -> None:
-    fields = await connector.discover_fields()
     if not fields.stage:
         report.error = (
             f"the Journey stage field does not exist in {connector.name}: "

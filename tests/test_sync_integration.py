@@ -157,3 +157,29 @@ def test_deleted_ticket_becomes_a_tombstone_without_text(world: World) -> None:
             session.execute(select(Message).where(Message.conversation_id == row.id)).first()
             is None
         )
+
+
+def test_segments_use_field_titles_not_ids(world: World, tmp_path: Path) -> None:
+    import json
+
+    from journey.runner import run_map
+
+    world.sync()
+    with session_scope(world.engine) as session:
+        fields = session.execute(select(Conversation.custom_fields)).scalars().all()
+    plans = {f.get("plan") for f in fields if f.get("plan")}
+    assert plans, "the simulator's Plan field should be stored under its title"
+    plan = sorted(plans)[0]
+    everything = run_map(
+        world.settings, fmt="json", out_path=tmp_path / "all.json", engine=world.engine
+    )
+    one_plan = run_map(
+        world.settings,
+        fmt="json",
+        out_path=tmp_path / "plan.json",
+        segment=[f"plan={plan}"],
+        engine=world.engine,
+    )
+    total = json.loads(everything.read_text())["totals"]["conversations"]
+    filtered = json.loads(one_plan.read_text())["totals"]["conversations"]
+    assert 0 < filtered < total
