@@ -278,8 +278,6 @@ class FreshdeskSimulator(SimulatedClock):
     ) -> FreshdeskSimulator:
         return cls(tickets, seed, now, **kwargs)
 
-    # ---- clock ------------------------------------------------------------------------------
-
     # ---- generation -------------------------------------------------------------------------
 
     def _build_account(self, rng: random.Random, now_ts: int) -> None:

@@ -304,8 +304,6 @@ class ZendeskSimulator(SimulatedClock):
         """Contract entry point: same as the constructor."""
         return cls(tickets, seed, now, **kwargs)
 
-    # ----------------------------------------------------------------------------- clock
-
     # ------------------------------------------------------------------------- generation
 
     def _build_account(self, rng: random.Random, now_ts: int) -> None:
