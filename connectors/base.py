@@ -70,3 +70,12 @@ class FetchesMessages(Protocol):
     """
 
     async def fetch_messages(self, conversation_ids: Sequence[str]) -> list[MessageRecord]: ...
+
+
+@runtime_checkable
+class FetchesArchived(Protocol):
+    """A helpdesk whose old tickets leave every list (Freshdesk's archive) and can only be read
+    by id. The pipeline asks for the ids something else referenced (a CSAT rating, a message) but
+    no list returned; ids the helpdesk no longer knows are left out of the page."""
+
+    async def fetch_archived(self, ticket_ids: Iterable[str]) -> Page: ...

@@ -14,14 +14,14 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from connectors.base import FetchesMessages, HelpdeskConnector
+from connectors.base import FetchesArchived, FetchesMessages, HelpdeskConnector
 from connectors.errors import ConnectorError
 from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
 from journey.db import session_scope
@@ -35,6 +35,7 @@ from journey.models import (
     utcnow,
 )
 from journey.store import (
+    conversation_ids,
     conversation_texts,
     ensure_source,
     ensure_stub_conversations,
@@ -109,6 +110,7 @@ async def sync_source(
     try:
         fields = await _discover_fields(connector, options)
         await _pull_all(engine, source.id, connector, options, report, fields)
+        await _resolve_referenced(engine, source.id, connector, options, report, fields)
         report.mined = _mine(engine, source.id, miner, options.progress)
         if options.writeback:
             await _write_back(engine, source, connector, options, report, fields)
@@ -218,6 +220,51 @@ def _stored_versions(
     return {
         external_id: (updated, deleted, status) for external_id, updated, deleted, status in rows
     }
+
+
+async def _resolve_referenced(
+    engine: Engine,
+    source_id: int,
+    connector: HelpdeskConnector,
+    options: SyncOptions,
+    report: SourceReport,
+    fields: FieldIds,
+    limit: int = 1000,
+) -> None:
+    """Tickets something referenced (a CSAT rating, a message) but no list returned: on
+    Freshdesk these are archived tickets, readable only by id. Fetch them once; one the helpdesk
+    no longer knows becomes a tombstone, so it is not asked for again every night (only once its
+    first message is a day old: a ticket created during this sync is not in the lists yet)."""
+    if not isinstance(connector, FetchesArchived):
+        return
+    with session_scope(engine) as session:
+        stubs = list(
+            session.execute(
+                select(Conversation.external_id, Conversation.created_at)
+                .where(
+                    Conversation.source_id == source_id,
+                    Conversation.status == "unknown",
+                    Conversation.deleted.is_(False),  # type: ignore[attr-defined]
+                )
+                .limit(limit)
+            ).all()
+        )
+    if not stubs:
+        return
+    first_seen = dict(stubs)
+    options.progress(f"{connector.name}: reading {len(stubs)} archived tickets by id")
+    page = await connector.fetch_archived(list(first_seen))
+    roles = await _resolve_roles(engine, source_id, connector, page)
+    found = {c.external_id for c in page.conversations}
+    with session_scope(engine) as session:
+        _store_page(
+            session, source_id, page, roles, _cleaner(options.redact_pii), report,
+            _field_slugs(fields),
+        )  # fmt: skip
+        settled = datetime.now(UTC) - timedelta(days=1)
+        gone = [e for e, seen in first_seen.items() if e not in found and seen < settled]
+        if gone:
+            purge_conversations(session, conversation_ids(session, source_id, gone).values())
 
 
 async def _discover_fields(connector: HelpdeskConnector, options: SyncOptions) -> FieldIds:

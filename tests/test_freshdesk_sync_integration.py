@@ -280,3 +280,29 @@ def test_rate_limited_account_with_other_apps_never_violates_retry_after(
     assert w.sim.rate_limited <= 2
     assert {str(t) for t in w.sim.listed_ticket_ids()} <= w.stored().keys()
     assert report.write_failures == 0
+
+
+def test_archived_tickets_referenced_by_csat_are_read_by_id(world: World) -> None:
+    world.sync()
+    archived = [t.id for t in world.sim._tickets.values() if t.archived]  # noqa: SLF001
+    with session_scope(world.engine) as session:
+        stubs = session.execute(
+            select(func.count()).select_from(Conversation).where(Conversation.status == "unknown")
+        ).scalar_one()
+        stored = dict(
+            session.execute(
+                select(Conversation.external_id, Conversation.status).where(
+                    Conversation.external_id.in_([str(t) for t in archived])  # type: ignore[attr-defined]
+                )
+            ).all()
+        )
+        texts = session.execute(
+            select(func.count())
+            .select_from(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.external_id.in_(list(stored)))  # type: ignore[attr-defined]
+        ).scalar_one()
+    assert stubs == 0  # every referenced ticket was resolved
+    assert stored and all(status != "unknown" for status in stored.values())
+    assert texts > len(stored)  # description and conversations, not just the CSAT comment
+    assert world.calls("GET /api/v2/tickets/archived/{id}") == len(stored)

@@ -1061,7 +1061,7 @@ async def _ratings(sim: FreshdeskSimulator, request: Request) -> Response:
         rows = sorted(
             (t.rating[1], t.rating[0], t)
             for t in sim._tickets.values()
-            if t.rating and t.rating[1] >= since and not t.archived
+            if t.rating and t.rating[1] >= since  # archived tickets keep their survey results
         )
         chunk = rows[(page - 1) * per_page : page * per_page]
         more = page * per_page < len(rows)
