@@ -183,3 +183,21 @@ def test_segments_use_field_titles_not_ids(world: World, tmp_path: Path) -> None
     total = json.loads(everything.read_text())["totals"]["conversations"]
     filtered = json.loads(one_plan.read_text())["totals"]["conversations"]
     assert 0 < filtered < total
+
+
+def test_an_analyst_reading_in_a_long_transaction_does_not_block_the_sync(world: World) -> None:
+    from sqlalchemy import text
+
+    with world.engine.connect() as analyst:
+        transaction = analyst.begin()
+        before = analyst.execute(text("SELECT count(*) FROM v_theme_week")).scalar_one()
+        report = world.sync()  # must finish while the analyst's transaction stays open
+        still = analyst.execute(text("SELECT count(*) FROM v_theme_week")).scalar_one()
+        transaction.rollback()
+    assert report.mined > 0 and report.error is None
+    assert before == 0
+    # PostgreSQL (READ COMMITTED) shows each statement what was committed before it; SQLite's
+    # WAL keeps the reader on its snapshot. Either way the read never blocked the writer.
+    assert still >= before
+    with world.engine.connect() as fresh:
+        assert fresh.execute(text("SELECT count(*) FROM v_theme_week")).scalar_one() > 0
