@@ -340,7 +340,7 @@ def _store_page(
                     "external_id": c.external_id,
                     "kind": c.kind,
                     "channel": c.channel,
-                    "subject": redact(c.subject) if c.subject else None,
+                    "subject": redact(storable(c.subject)) if c.subject else None,
                     "status": c.status,
                     "requester_id": c.requester_id,
                     "created_at": c.created_at,
@@ -393,9 +393,18 @@ def _deleted_ids(session: Session, ids: Sequence[int]) -> set[int]:
     return {row[0] for row in rows}
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def storable(text: str) -> str:
+    """Text every database accepts: PostgreSQL refuses NUL bytes in text columns, and other C0
+    controls are never meaningful in customer text (tabs and newlines are kept)."""
+    return _CONTROL.sub("", text)
+
+
 def _cleaner(redact_pii: bool) -> Callable[[MessageRecord], str]:
     def clean(message: MessageRecord) -> str:
-        text = clean_message(message.body, html=message.is_html)
+        text = clean_message(storable(message.body), html=message.is_html)
         return redact(text) if redact_pii else text
 
     return clean

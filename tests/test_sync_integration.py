@@ -201,3 +201,29 @@ def test_an_analyst_reading_in_a_long_transaction_does_not_block_the_sync(world:
     assert still >= before
     with world.engine.connect() as fresh:
         assert fresh.execute(text("SELECT count(*) FROM v_theme_week")).scalar_one() > 0
+
+
+def test_huge_comments_odd_unicode_and_html_bombs_are_stored_safely(world: World) -> None:
+    from journey.models import Message
+
+    world.sync()
+    ticket_id = world.sim.open_tickets_with_customer_text()[0]
+    requester = world.sim.ticket(ticket_id).requester_id
+    huge = ("My parcel never arrived \u200f\u202e 🙃 عربى 漢字 \x00 " * 80_000)[:3_000_000]
+    bomb = "<div>" * 20_000 + "call me on +44 20 7946 0958" + "</div>" * 20_000
+    world.sim.advance(60)
+    world.sim.add_comment(ticket_id, requester, huge)
+    world.sim.add_comment(ticket_id, requester, bomb)
+    world.sim.advance(600)
+    report = world.sync()
+    assert report.error is None and report.mined >= 1
+    with session_scope(world.engine) as session:
+        texts = session.execute(
+            select(Message.text)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.external_id == str(ticket_id))
+        ).scalars().all()
+    assert max(len(t) for t in texts) <= 20_000  # cleaning caps what is stored and mined
+    leaked = [t[:300] for t in texts if "7946 0958" in t]
+    assert not leaked, leaked
+    assert not any("\x00" in t for t in texts)
