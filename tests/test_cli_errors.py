@@ -84,13 +84,14 @@ def test_unreachable_server_is_exit_1(config: Path, capsys) -> None:  # type: ig
     ("status", "expected"),
     [
         (401, "error: acme: 401 from Zendesk: check CJM_ZENDESK_TOKEN"),
-        (403, "error: acme: 403 from Zendesk on incremental/tickets/cursor: the user behind"),
-        (404, "error: acme: 404 from Zendesk on incremental/tickets/cursor: check base_url"),
+        (403, "error: acme: 403 from Zendesk on ticket_fields: the user behind"),
+        (404, "error: acme: 404 from Zendesk on ticket_fields: check base_url"),
     ],
 )
 def test_http_errors_are_one_line_exit_1(config: Path, capsys, status: int, expected: str) -> None:  # type: ignore[no-untyped-def]
     with respx.mock(base_url="https://acme.zendesk.com", assert_all_called=True) as mock:
-        mock.get("/api/v2/incremental/tickets/cursor.json").mock(
+        # The sync's first call lists the ticket fields (cjm's own, and titles for segments).
+        mock.get("/api/v2/ticket_fields.json").mock(
             return_value=httpx.Response(status, json={"error": "x"})
         )
         code, out, err = run(["--config", str(config), "--quiet", "sync"], capsys)

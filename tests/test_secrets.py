@@ -42,7 +42,7 @@ def test_a_full_failing_sync_with_debug_logs_never_prints_the_secret(
         encoding="utf-8",
     )
     with respx.mock(base_url="https://acme.zendesk.com") as mock:
-        mock.get("/api/v2/incremental/tickets/cursor.json").mock(
+        mock.get("/api/v2/ticket_fields.json").mock(
             return_value=httpx.Response(401, json={"error": f"bad token {SECRET}"})
         )
         with pytest.raises(SystemExit) as excinfo:
