@@ -111,7 +111,7 @@ async def run_sync(
                 report = await sync_source(
                     engine,
                     connector,
-                    miner,  # type: ignore[arg-type]
+                    miner,
                     base_url=config.resolved_base_url(),
                     options=SyncOptions(
                         since=since,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -49,13 +49,23 @@ from journey.store import (
 )
 from journey.writeback import refresh_outbox, write_back
 from miner import (
-    ConversationMiner,
     Prediction,
     clean_message,
     redact,
 )
 
 log = logging.getLogger("cjm.sync")
+
+
+class Miner(Protocol):
+    """What the pipeline needs of a miner: a version (re-mine when it changes) and predictions."""
+
+    @property
+    def version(self) -> str: ...
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+
 Progress = Callable[[str], None]
 MINE_BATCH = 500
 
@@ -94,7 +104,7 @@ class SourceReport:
 async def sync_source(
     engine: Engine,
     connector: HelpdeskConnector,
-    miner: ConversationMiner,
+    miner: Miner,
     *,
     base_url: str,
     options: SyncOptions,
@@ -414,7 +424,7 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _mine(engine: Engine, source_id: int, miner: ConversationMiner, progress: Progress) -> int:
+def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> int:
     """Classify conversations whose customer text (or the model) changed since last time."""
     mined = 0
     last_id = 0
