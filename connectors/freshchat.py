@@ -24,7 +24,7 @@ import httpx
 
 from connectors.errors import ApiError
 from connectors.freshdesk_mapping import chat_messages, chat_to_record, iso, parse_time
-from connectors.http import ApiClient, Clock, SystemClock
+from connectors.http import ApiClient, Clock, SystemClock, make_http_client
 from connectors.records import ConversationRecord, MessageRecord, Page
 from connectors.settings import FreshchatSettings, RateLimitSettings
 
@@ -54,12 +54,11 @@ class FreshchatClient:
         self._clock = clock or SystemClock()
         self._now = now or (lambda: datetime.now(UTC))
         host = urlsplit(settings.base_url).netloc
-        client = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/"),
+        client = make_http_client(
+            settings.base_url,
             auth=_HostBearerAuth(settings.token, host) if settings.token else None,
-            timeout=httpx.Timeout(120.0, connect=10.0),
+            timeout_seconds=120.0,
             transport=transport,
-            headers={"Accept": "application/json", "User-Agent": "cjm/0.1"},
         )
         self.api = ApiClient(
             client,

@@ -51,7 +51,7 @@ from connectors.freshdesk_mapping import (
     ticket_to_record,
     update_body,
 )
-from connectors.http import ApiClient, CallStats, Clock, RateLimiter, SystemClock
+from connectors.http import ApiClient, CallStats, Clock, RateLimiter, SystemClock, make_http_client
 from connectors.records import (
     FieldIds,
     MessageRecord,
@@ -154,13 +154,12 @@ class FreshdeskConnector:
         self.settings = settings
         self._clock = clock or SystemClock()
         limits = settings.limits
-        client = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/"),
+        client = make_http_client(
+            settings.base_url,
             auth=httpx.BasicAuth(settings.api_key, "X") if settings.api_key else None,
-            timeout=httpx.Timeout(limits.timeout_seconds, connect=10.0),
+            timeout_seconds=limits.timeout_seconds,
             transport=transport,
             verify=settings.verify_tls,
-            headers={"Accept": "application/json", "User-Agent": "cjm/0.1"},
         )
         self.api = ApiClient(
             client,

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from connectors.errors import ApiError, AuthError, NotFoundError
-from connectors.http import ApiClient, CallStats, Clock, SystemClock
+from connectors.http import ApiClient, CallStats, Clock, SystemClock, make_http_client
 from connectors.records import (
     ConversationRecord,
     FieldIds,
@@ -116,13 +116,12 @@ class ZendeskConnector:
                 settings.oauth_token, settings.oauth_refresh_token, settings.oauth_expires_at
             )
         self._bearer = _BearerAuth(settings.oauth_token) if settings.oauth_token else None
-        client = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/"),
+        client = make_http_client(
+            settings.base_url,
             auth=self._bearer or self._auth(settings),
-            timeout=httpx.Timeout(settings.limits.timeout_seconds, connect=10.0),
+            timeout_seconds=settings.limits.timeout_seconds,
             transport=transport,
             verify=settings.verify_tls,
-            headers={"Accept": "application/json", "User-Agent": "cjm/0.1"},
         )
         self.api = ApiClient(
             client,
@@ -137,13 +136,12 @@ class ZendeskConnector:
         if settings.chat_export:
             chat_token = settings.chat_oauth_token or settings.oauth_token
             self.chat_api = ApiClient(
-                httpx.AsyncClient(
-                    base_url=settings.chat_base_url.rstrip("/"),
+                make_http_client(
+                    settings.chat_base_url,
                     auth=_BearerAuth(chat_token) if chat_token else None,
-                    timeout=httpx.Timeout(settings.limits.timeout_seconds, connect=10.0),
+                    timeout_seconds=settings.limits.timeout_seconds,
                     transport=chat_transport or transport,
                     verify=settings.verify_tls,
-                    headers={"Accept": "application/json", "User-Agent": "cjm/0.1"},
                 ),
                 vendor="Zendesk Chat",
                 credential_env=settings.credential_env,
