@@ -25,7 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfTransformer
 from sklearn.utils.validation import check_is_fitted
 
-from .nlp import LemmaTokenizer
+from .nlp import LemmaTokenizer, TextInput
 
 __all__ = ["ThemeCandidate", "ThemeDiscovery", "discover_themes"]
 
@@ -121,7 +121,7 @@ class _ContentLemmas:
         return out
 
 
-class ThemeDiscovery(BaseEstimator):
+class ThemeDiscovery(TextInput, BaseEstimator):
     """Cluster texts into candidate themes (TF-IDF over content lemmas + NMF or k-means).
 
     Parameters
@@ -162,12 +162,6 @@ class ThemeDiscovery(BaseEstimator):
         self.n_quotes = n_quotes
         self.spacy_model = spacy_model
         self.random_state = random_state
-
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
 
     def fit(self, X: Sequence[str], y: Any = None) -> ThemeDiscovery:
         if isinstance(X, str):

@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from .nlp import _DIGITS_TO_ZERO, Analysed, LemmaTokenizer
+from .nlp import _DIGITS_TO_ZERO, Analysed, LemmaTokenizer, TextInput
 
 __all__ = ["Analysis", "TextFeatures", "load_embedder"]
 
@@ -88,7 +88,7 @@ class Analysis:
     word_doc: sp.csr_matrix
 
 
-class TextFeatures(TransformerMixin, BaseEstimator):
+class TextFeatures(TextInput, TransformerMixin, BaseEstimator):
     """Word (lemma) n-gram TF-IDF ⊕ optional char n-gram TF-IDF ⊕ WordLlama embeddings.
 
     Parameters
@@ -126,12 +126,6 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         self.min_df = min_df
         self.max_features = max_features
         self.spacy_model = spacy_model
-
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
 
     # ------------------------------------------------------------------ fit
 

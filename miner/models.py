@@ -33,6 +33,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from .features import Analysis, TextFeatures
+from .nlp import TextInput
 from .taxonomy import Taxonomy, default_taxonomy
 
 __all__ = ["JourneyModel", "ModelOutput", "MODES"]
@@ -96,7 +97,7 @@ def _best_f1_threshold(y: np.ndarray, p: np.ndarray, lo: float, hi: float) -> tu
     return best_t, best_f
 
 
-class JourneyModel(BaseEstimator):
+class JourneyModel(TextInput, BaseEstimator):
     """Stage + theme classifier over a taxonomy (scikit-learn estimator).
 
     Parameters
@@ -154,12 +155,6 @@ class JourneyModel(BaseEstimator):
         self.self_training_min_confidence = self_training_min_confidence
         self.chunk_weight = chunk_weight
         self.random_state = random_state
-
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
 
     # ------------------------------------------------------------------ fitting
 
