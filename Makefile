@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint install install-dev bench clean
+.PHONY: demo test lint install install-dev install-quality bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# MiniLM embeddings ([miner].embeddings = "minilm"): torch is pinned to the CPU build, never
+# part of install/install-dev/test (an unpinned torch pulls gigabytes of CUDA).
+install-quality: | $(BIN)/python
+	$(BIN)/python -m pip install $(PIP_QUIET) -e '.[quality]' torch==2.13.0
 
 demo: $(VENV)/.installed
 	$(BIN)/cjm demo

@@ -489,16 +489,49 @@ ModelOption = Annotated[
 TaxonomyOption = Annotated[
     Path | None, typer.Option("--taxonomy", help="A taxonomy TOML file (default: built in).")
 ]
+EmbeddingsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--embeddings",
+        help="wordllama, minilm (needs the quality extra) or none (default: [miner].embeddings).",
+    ),
+]
 
 
-def _miner_for(ctx: typer.Context, model: Path | None, taxonomy: Path | None) -> Any:
-    """--model wins, else --taxonomy (zero-shot), else the built-in taxonomy (zero-shot)."""
+def _embeddings_for(ctx: typer.Context, option: str | None) -> str | None:
+    """--embeddings wins, else [miner].embeddings of the config (when there is one)."""
+    from journey.embeddings import embeddings_choice
+
+    if option is not None:
+        return embeddings_choice(option, "--embeddings")
+    return embeddings_choice(_ctx(ctx).settings(required=False).miner.embeddings)
+
+
+def _miner_for(
+    ctx: typer.Context, model: Path | None, taxonomy: Path | None, embeddings: str | None
+) -> Any:
+    """--model wins, else --taxonomy (zero-shot), else the built-in taxonomy (zero-shot).
+
+    A trained model keeps its own embeddings; an explicit --embeddings that disagrees with it
+    is an error rather than silently ignored."""
     from journey.artifacts import load_model
+    from journey.embeddings import embeddings_choice, require_installed
     from journey.runner import load_taxonomy_file
     from miner import ConversationMiner
 
     tax = load_taxonomy_file(taxonomy)
-    return ConversationMiner(tax, model=load_model(model, tax) if model else None), tax
+    if model is None:
+        choice = _embeddings_for(ctx, embeddings)
+        require_installed(choice, "--embeddings or [miner].embeddings")
+        return ConversationMiner(tax, embeddings=choice), tax
+    fitted = load_model(model, tax)
+    trained_with = fitted.features_.embeddings
+    if embeddings is not None and embeddings_choice(embeddings, "--embeddings") != trained_with:
+        raise ConfigError(
+            f"--embeddings {embeddings}: model {model} was trained with "
+            f"{trained_with or 'none'} embeddings; drop the option or retrain the model"
+        )
+    return ConversationMiner(tax, model=fitted), tax
 
 
 def _database(ctx: typer.Context) -> Any:
@@ -528,13 +561,17 @@ def model_train(
         bool,
         typer.Option(help="Add agents' corrections and imported labels from the database."),
     ] = True,
+    embeddings: EmbeddingsOption = None,
 ) -> None:
     """Train a stage and theme model from labels (or self-train on the synced corpus)."""
+    from journey.embeddings import require_installed
     from journey.modeling import LabelledSet, corpus_texts, database_labels, read_labels
     from journey.modeling import train_model as fit
     from journey.runner import load_taxonomy_file
 
     tax = load_taxonomy_file(taxonomy)
+    choice = _embeddings_for(ctx, embeddings)
+    require_installed(choice, "--embeddings or [miner].embeddings")  # before reading labels
     label_set = read_labels(labels, tax) if labels else LabelledSet()
     engine = _database(ctx) if (db_labels or mode == "self_training") else None
     if engine is not None and db_labels:
@@ -543,7 +580,9 @@ def model_train(
             label_set.add(extra.ids[i], text, extra.stages[i], extra.themes[i])
     corpus = corpus_texts(engine) if (engine is not None and mode == "self_training") else None
     _ctx(ctx).progress(f"training a {mode} model on {len(label_set) or len(corpus or [])} texts")
-    result = fit(tax, out_dir, mode=mode, labels=label_set or None, corpus=corpus, cv=cv)
+    result = fit(
+        tax, out_dir, mode=mode, labels=label_set or None, corpus=corpus, cv=cv, embeddings=choice
+    )
     out.print(f"model written to {out_dir}", highlight=False)
     if "cv" in result:
         _print_scores(result["cv"]["scores"])
@@ -556,11 +595,12 @@ def model_classify(
     output_path: Annotated[Path, typer.Option("--output", help="Where predictions go.")],
     model: ModelOption = None,
     taxonomy: TaxonomyOption = None,
+    embeddings: EmbeddingsOption = None,
 ) -> None:
     """Predict stage, themes, evidence and sentiment for each line of a JSON Lines file."""
     from journey.modeling import classify_file
 
-    miner, _ = _miner_for(ctx, model, taxonomy)
+    miner, _ = _miner_for(ctx, model, taxonomy, embeddings)
     written = classify_file(miner, input_path, output_path)
     out.print(f"{written} predictions written to {output_path}", highlight=False)
 
@@ -575,14 +615,17 @@ def model_evaluate(
         int, typer.Option(min=0, help="K-fold cross-validation of supervised training instead.")
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    embeddings: EmbeddingsOption = None,
 ) -> None:
     """Accuracy and macro-F1 of stage and themes against labels, with per-class scores."""
     import json
 
     from journey.modeling import evaluate_labels, read_labels
 
-    miner, tax = _miner_for(ctx, model, taxonomy)
-    scores = evaluate_labels(miner, read_labels(labels, tax), tax, cv=cv)
+    miner, tax = _miner_for(ctx, model, taxonomy, embeddings)
+    scores = evaluate_labels(
+        miner, read_labels(labels, tax), tax, cv=cv, embeddings=_embeddings_for(ctx, embeddings)
+    )
     if as_json:
         out.print_json(json.dumps(scores))
     else:

@@ -16,7 +16,11 @@ next to a plain TF-IDF + logistic-regression baseline:
 * ``supervised``          all labels of the training folds
 * ``*_no_embeddings``     the same without WordLlama embeddings (ablation)
 
+``--embeddings minilm`` (or ``none``) swaps the embeddings of the non-baseline modes (default
+``wordllama``; MiniLM needs ``make install-quality``); the ``*_no_embeddings`` ablations stay.
+
     .venv/bin/python bench/miner_quality.py [--data PATH] [--json out.json] [--quick]
+        [--embeddings {wordllama,minilm,none}] [--only MODE ...]
 """
 
 from __future__ import annotations
@@ -175,8 +179,19 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the full results here")
     ap.add_argument("--quick", action="store_true", help="skip the ablations")
     ap.add_argument("--only", nargs="*", help="run only these modes")
+    ap.add_argument(
+        "--embeddings",
+        choices=("wordllama", "minilm", "none"),
+        default="wordllama",
+        help="embeddings of the non-baseline modes (minilm needs `make install-quality`)",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
+    # wordllama is TextFeatures' default: None keeps the cached zero-shot model and old numbers.
+    emb: TextFeatures | None = None
+    if args.embeddings != "wordllama":
+        emb = TextFeatures(embeddings=None if args.embeddings == "none" else args.embeddings)
+    print(f"embeddings: {args.embeddings}")
 
     t0 = time.perf_counter()
     texts, stages, themes = load_data(args.data)
@@ -198,20 +213,35 @@ def main() -> None:
             "baseline_few_shot_16",
             lambda: baseline_cv(texts, stages, themes, cv=args.cv, subset=few),
         ),
-        ("zero_shot", lambda: cross_validate(texts, stages, themes, mode="zero_shot", cv=args.cv)),
+        (
+            "zero_shot",
+            lambda: cross_validate(
+                texts, stages, themes, mode="zero_shot", cv=args.cv, features=emb
+            ),
+        ),
         (
             "self_training",
-            lambda: cross_validate(texts, stages, themes, mode="self_training", cv=args.cv),
+            lambda: cross_validate(
+                texts, stages, themes, mode="self_training", cv=args.cv, features=emb
+            ),
         ),
         (
             "few_shot_16",
             lambda: cross_validate(
-                texts, stages, themes, mode="supervised", cv=args.cv, train_subset=few
+                texts,
+                stages,
+                themes,
+                mode="supervised",
+                cv=args.cv,
+                train_subset=few,
+                features=emb,
             ),
         ),
         (
             "supervised",
-            lambda: cross_validate(texts, stages, themes, mode="supervised", cv=args.cv),
+            lambda: cross_validate(
+                texts, stages, themes, mode="supervised", cv=args.cv, features=emb
+            ),
         ),
     ]
     if not args.quick:
@@ -277,6 +307,7 @@ def main() -> None:
         payload = {
             "data": str(args.data),
             "n": len(texts),
+            "embeddings": args.embeddings,
             "stage_counts": counts_stage,
             "theme_counts": counts_theme,
             "table": table,

@@ -22,6 +22,7 @@ import joblib
 import numpy as np
 import sklearn
 
+from journey.embeddings import require_installed
 from journey.errors import ConfigError
 from miner import JourneyModel, Taxonomy
 
@@ -95,6 +96,10 @@ def load_model(directory: Path, taxonomy: Taxonomy) -> JourneyModel:
                 f"model {directory} was trained with {library} {saved.get(library)}, but "
                 f"{installed[library]} is installed: retrain it with `cjm model train`"
             )
+    # Before unpickling: a MiniLM model on a machine without torch is an install hint, not a
+    # traceback in the middle of the first prediction.
+    features = metadata.get("model", {}).get("features") or {}
+    require_installed(features.get("embeddings"), f"model {directory} was trained with them")
     fingerprint = metadata.get("model", {}).get("taxonomy_fingerprint")
     if fingerprint != taxonomy.fingerprint:
         raise ConfigError(

@@ -108,6 +108,9 @@ class MinerConfig(_Strict):
     model: str | None = None
     redact_pii: bool = True
     abstain_below: Annotated[float, Field(ge=0, le=1)] | None = None
+    # Sentence embeddings beside TF-IDF (journey/embeddings.py): "minilm" needs the quality
+    # extra; a trained model keeps the embeddings it was trained with.
+    embeddings: Literal["wordllama", "minilm", "none"] = "wordllama"
 
 
 class MapConfig(_Strict):

@@ -19,12 +19,14 @@ from sqlalchemy.engine import Engine
 
 from journey.artifacts import save_model
 from journey.db import session_scope
+from journey.embeddings import require_installed
 from journey.errors import ConfigError
 from journey.models import Classification, Conversation, Label, ThemeCandidate
 from journey.store import conversation_texts
 from miner import (
     ConversationMiner,
     Taxonomy,
+    TextFeatures,
     cross_validate,
     discover_themes,
     evaluate,
@@ -137,27 +139,41 @@ def train_model(
     labels: LabelledSet | None,
     corpus: list[str] | None = None,
     cv: int = 0,
+    embeddings: str | None = "wordllama",
 ) -> dict[str, Any]:
-    """Fit, optionally cross-validate, and save; returns the metadata written."""
+    """Fit, optionally cross-validate, and save; returns the metadata written.
+
+    ``embeddings`` is the miner's choice ("wordllama", "minilm" or None); the model records it
+    (``metadata["model"]["features"]``) and keeps it wherever it is loaded."""
     if mode not in MODES:
         raise ConfigError(f"--mode {mode!r}: use one of {', '.join(MODES)}")
     if mode == "supervised" and not labels:
         raise ConfigError("supervised training needs labels: pass --labels FILE.jsonl")
+    require_installed(embeddings, "--embeddings or [miner].embeddings")
+    features = TextFeatures(embeddings=embeddings)
     scores: dict[str, Any] | None = None
     if mode == "supervised":
         assert labels is not None
         if cv:
             scores = cross_validate(
-                labels.texts, labels.stages, labels.themes, taxonomy, mode=mode, cv=cv
+                labels.texts,
+                labels.stages,
+                labels.themes,
+                taxonomy,
+                mode=mode,
+                cv=cv,
+                features=features,
             )
-        model = train(labels.texts, labels.stages, labels.themes, taxonomy, mode=mode)
+        model = train(
+            labels.texts, labels.stages, labels.themes, taxonomy, mode=mode, features=features
+        )
     else:
         texts = corpus or (labels.texts if labels else [])
         if mode == "self_training" and not texts:
             raise ConfigError(
                 "self-training needs customer text: run `cjm sync` first or pass --labels"
             )
-        model = train(texts, taxonomy=taxonomy, mode=mode)
+        model = train(texts, taxonomy=taxonomy, mode=mode, features=features)
     extra = {"training": {"mode": mode, "n": len(labels) if labels else len(corpus or [])}}
     if scores is not None:
         extra["cv"] = {"folds": cv, "scores": scores}
@@ -194,12 +210,25 @@ def classify_file(miner: ConversationMiner, source: Path, target: Path) -> int:
 
 
 def evaluate_labels(
-    miner: ConversationMiner, labels: LabelledSet, taxonomy: Taxonomy, *, cv: int = 0
+    miner: ConversationMiner,
+    labels: LabelledSet,
+    taxonomy: Taxonomy,
+    *,
+    cv: int = 0,
+    embeddings: str | None = "wordllama",
 ) -> dict[str, Any]:
-    """Scores of `miner` on `labels`, or k-fold scores of supervised training when `cv`."""
+    """Scores of `miner` on `labels`, or k-fold scores of supervised training (with
+    `embeddings`) when `cv`."""
     if cv:
+        require_installed(embeddings, "--embeddings or [miner].embeddings")
         return cross_validate(
-            labels.texts, labels.stages, labels.themes, taxonomy, mode="supervised", cv=cv
+            labels.texts,
+            labels.stages,
+            labels.themes,
+            taxonomy,
+            mode="supervised",
+            cv=cv,
+            features=TextFeatures(embeddings=embeddings),
         )
     return evaluate(miner, labels.texts, labels.stages, labels.themes, taxonomy=taxonomy)
 

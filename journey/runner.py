@@ -17,6 +17,7 @@ from connectors.base import HelpdeskConnector
 from connectors.records import FieldIds
 from journey.config import Settings, SourceConfig
 from journey.db import open_database, session_scope
+from journey.embeddings import embeddings_choice, require_installed
 from journey.errors import ConfigError, SyncLockedError
 from journey.lock import sync_lock
 from journey.models import Source
@@ -58,8 +59,10 @@ def load_miner(settings: Settings) -> ConversationMiner:
     model_path = settings.resolve_path(settings.miner.model)
     abstain_below = settings.miner.abstain_below
     if model_path is None:
-        return ConversationMiner(taxonomy, abstain_below=abstain_below)
-    from journey.artifacts import load_model
+        embeddings = embeddings_choice(settings.miner.embeddings)
+        require_installed(embeddings, "[miner].embeddings in the config")
+        return ConversationMiner(taxonomy, abstain_below=abstain_below, embeddings=embeddings)
+    from journey.artifacts import load_model  # checks the model's own embeddings are installed
 
     return ConversationMiner(
         taxonomy, model=load_model(model_path, taxonomy), abstain_below=abstain_below

@@ -1,7 +1,7 @@
 """cjm miner: the customer's own words in, journey stage, pain themes, evidence and sentiment out.
 
 Pure: text in, labels out. No network, no database, no file I/O other than loading the taxonomy
-file, a spaCy pipeline or the WordLlama model it is told to.
+file, a spaCy pipeline or the WordLlama / MiniLM model it is told to.
 
 Contract names (docs/CONTRACTS-internal.md): ``Taxonomy``, ``load_taxonomy``,
 ``default_taxonomy``, ``TaxonomyError``, ``clean_message``, ``redact``, ``MessageIn``,
@@ -13,7 +13,7 @@ Contract names (docs/CONTRACTS-internal.md): ``Taxonomy``, ``load_taxonomy``,
 from .classify import ConversationMiner, Prediction
 from .discovery import ThemeCandidate, ThemeDiscovery, discover_themes
 from .evaluation import evaluate, score, score_redaction
-from .features import TextFeatures
+from .features import EMBEDDINGS, MissingExtraError, TextFeatures, require_embeddings
 from .language import detect_language
 from .models import JourneyModel
 from .redact import Redactor, redact
@@ -23,9 +23,11 @@ from .text import MessageIn, clean_message, customer_text
 from .training import cross_validate, train
 
 __all__ = [
+    "EMBEDDINGS",
     "ConversationMiner",
     "JourneyModel",
     "MessageIn",
+    "MissingExtraError",
     "Prediction",
     "Redactor",
     "Taxonomy",
@@ -45,6 +47,7 @@ __all__ = [
     "load_taxonomy",
     "message_sentiment",
     "redact",
+    "require_embeddings",
     "score",
     "score_redaction",
     "train",

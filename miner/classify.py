@@ -33,9 +33,15 @@ _ENGLISH = frozenset({"en"})
 
 
 @lru_cache(maxsize=8)
-def zero_shot_model(taxonomy: Taxonomy, spacy_model: str | None = None) -> JourneyModel:
-    """The taxonomy-only model of ``taxonomy``, fitted once per process (deterministic)."""
-    features = TextFeatures(spacy_model=spacy_model)
+def zero_shot_model(
+    taxonomy: Taxonomy, spacy_model: str | None = None, embeddings: str | None = "wordllama"
+) -> JourneyModel:
+    """The taxonomy-only model of ``taxonomy``, fitted once per process (deterministic).
+
+    Cached per (taxonomy, spacy_model, embeddings): two miners with different embeddings in one
+    process must not share a model.
+    """
+    features = TextFeatures(spacy_model=spacy_model, embeddings=embeddings)
     return JourneyModel(taxonomy=taxonomy, mode="zero_shot", features=features).fit([])
 
 
@@ -71,7 +77,8 @@ class ConversationMiner:
 
     ``taxonomy`` is the label set; ``model`` a fitted :class:`~miner.models.JourneyModel` over
     the same taxonomy, or ``None`` for taxonomy-only (zero-shot) mode, tokenized with the spaCy
-    pipeline ``spacy_model`` when it is installed (``spacy.blank("en")`` otherwise).
+    pipeline ``spacy_model`` when it is installed (``spacy.blank("en")`` otherwise) and embedded
+    with ``embeddings`` (``"wordllama"``, ``"minilm"`` or ``None``; a given model keeps its own).
     ``languages`` are the languages the labels apply to (English by default); other texts get
     language-only output.
     ``theme_min_score`` is reported in ``theme_scores`` (themes scoring lower are omitted).
@@ -88,9 +95,10 @@ class ConversationMiner:
         theme_min_score: float = 0.05,
         spacy_model: str | None = None,
         abstain_below: float | None = None,
+        embeddings: str | None = "wordllama",
     ) -> None:
         if model is None:
-            model = zero_shot_model(taxonomy, spacy_model)
+            model = zero_shot_model(taxonomy, spacy_model, embeddings)
         elif model.taxonomy_.fingerprint != taxonomy.fingerprint:
             raise ValueError(
                 "the model was trained on a different taxonomy "

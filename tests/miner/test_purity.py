@@ -57,11 +57,19 @@ def test_miner_source_imports_nothing_forbidden() -> None:
 
 
 def test_importing_miner_loads_no_other_package_of_ours() -> None:
-    # (spaCy itself pulls in requests/httpx for its CLI; that is not ours to change.)
+    # (spaCy itself pulls in requests/httpx for its CLI; that is not ours to change.) spaCy's
+    # thinc also imports torch whenever it is installed (the quality extra), so torch is made
+    # unimportable here: an eager torch / sentence-transformers import of ours then fails.
     code = (
-        "import sys, miner, miner.models, miner.classify, miner.discovery\n"
-        "bad = [m for m in ('connectors', 'journey', 'cli', 'sqlmodel', 'torch')"
-        " if m in sys.modules]\n"
+        "import importlib.abc, sys\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] == 'torch':\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "import miner, miner.models, miner.classify, miner.discovery\n"
+        "bad = [m for m in ('connectors', 'journey', 'cli', 'sqlmodel', 'torch',"
+        " 'sentence_transformers', 'transformers') if m in sys.modules]\n"
         "print(','.join(bad))"
     )
     out = subprocess.run(
