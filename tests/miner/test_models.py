@@ -104,3 +104,34 @@ def test_features_blocks_and_chunks() -> None:
     assert an.X_doc[1].nnz == 0
     no_emb = TextFeatures(embeddings=None).fit(TEXTS)
     assert no_emb.transform(TEXTS).shape[1] == no_emb.n_word_features_
+
+
+def test_theme_blend_raises_a_text_towards_its_best_sentence_and_never_lowers_it() -> None:
+    from miner.models import _blend_theme_scores
+
+    doc = np.array([[0.2, 0.9], [0.4, 0.1]])
+    chunks = np.array([[0.8, 0.1], [0.0, 0.0], [0.3, 0.6]])  # rows 0–1 → text 0, row 2 → text 1
+    owner = np.array([0, 0, 1])
+    blended = _blend_theme_scores(doc, chunks, owner, 0.5)
+    np.testing.assert_allclose(blended, [[0.5, 0.9], [0.4, 0.35]])
+    assert np.all(blended >= doc)
+    np.testing.assert_array_equal(_blend_theme_scores(doc, chunks, owner, 0.0), doc)
+
+
+def test_theme_thresholds_are_tuned_on_the_scores_prediction_uses(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Out-of-fold threshold tuning must score texts as prediction does (sentence blend)."""
+    import miner.models as models
+
+    calls: list[float] = []
+    real = models._blend_theme_scores
+
+    def spy(T_doc, T_chunk, owner, w):  # type: ignore[no-untyped-def]
+        calls.append(w)
+        return real(T_doc, T_chunk, owner, w)
+
+    monkeypatch.setattr(models, "_blend_theme_scores", spy)
+    texts = [f"{t}. Also, unrelated: the weather was nice today." for t in TEXTS] * 3
+    JourneyModel(mode="supervised", chunk_weight=0.3, cv=3).fit(
+        texts, STAGES * 3, themes=THEMES * 3
+    )
+    assert calls and set(calls) == {0.3}
