@@ -1819,6 +1819,31 @@ def _cursor_page(
     return index[i : i + size], after, i + size < len(index)
 
 
+def _filtered_cursor_page(
+    request: Request,
+    index: list[tuple[int, int]],
+    lowest: tuple[int, int],
+    keep: Any,
+    max_size: int = 100,
+) -> tuple[list[tuple[int, int]], bool]:
+    """:func:`_cursor_page` over the entries of ``index`` from ``lowest`` on that ``keep``
+    accepts, scanning only as far as one page needs (a filtered copy of the whole index per
+    request made a 1,000,000-ticket CSAT pass quadratic)."""
+    size = max(1, min(max_size, _int_param(request, "page[size]", max_size) or max_size))
+    after = request.query_params.get("page[after]")
+    i = bisect.bisect_left(index, lowest)
+    if after:
+        i = max(i, bisect.bisect_right(index, _decode_cursor(after)))
+    keys: list[tuple[int, int]] = []
+    for j in range(i, len(index)):
+        k = index[j]
+        if keep(k):
+            if len(keys) == size:
+                return keys, True
+            keys.append(k)
+    return keys, False
+
+
 def _cursor_body(
     request: Request, key: str, items: list[Any], last: tuple[int, int] | None, more: bool
 ) -> dict[str, Any]:
@@ -1848,12 +1873,12 @@ async def _satisfaction_ratings(sim: ZendeskSimulator, request: Request, user: s
     with sim._lock:
         wanted = _CSAT_FILTERS.get(score or "", ("good", "bad", "offered"))
         with_comment = score is not None and score.endswith("with_comment")
-        index = [
-            k for k in sim.csat_index()
-            if k[0] >= start and sim._tickets[k[1]].csat in wanted
-            and (not with_comment or sim._csat_comment(sim._tickets[k[1]]))
-        ]
-        keys, _after, more = _cursor_page(request, index)
+
+        def keep(k: tuple[int, int]) -> bool:
+            t = sim._tickets[k[1]]
+            return t.csat in wanted and (not with_comment or bool(sim._csat_comment(t)))
+
+        keys, more = _filtered_cursor_page(request, sim.csat_index(), (start, -1), keep)
         items = [sim.rating_json(sim._tickets[k[1]], base) for k in keys]
     return _JSON(_cursor_body(request, "satisfaction_ratings", items,
                               keys[-1] if keys else None, more))

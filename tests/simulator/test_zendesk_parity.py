@@ -74,6 +74,28 @@ def test_satisfaction_ratings_cursor_pages_score_filter_and_edits() -> None:
     ]
 
 
+def test_satisfaction_rating_pages_equal_the_filtered_list_from_start_time() -> None:
+    """Paging a filtered, time-bounded list returns exactly its members, in order, once."""
+    sim = make(600)
+    index = sim.csat_index()
+    start = index[len(index) // 3][0]
+    expected = [
+        5_000_000 + tid
+        for stamp, tid in index
+        if stamp >= start and sim._tickets[tid].csat == "bad"
+    ]
+    assert len(expected) > 7  # several pages of 7
+    seen: list[int] = []
+    url = f"/api/v2/satisfaction_ratings.json?score=bad&start_time={start}&page[size]=7"
+    for _ in range(200):
+        body = get(sim, url).json()
+        seen.extend(r["id"] for r in body["satisfaction_ratings"])
+        if not body["meta"]["has_more"]:
+            break
+        url = body["links"]["next"]
+    assert seen == expected
+
+
 def test_conversation_log_has_the_bot_phase_only_for_messaging_tickets() -> None:
     sim = make(300)
     tid = messaging_ticket(sim)
