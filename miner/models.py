@@ -226,7 +226,15 @@ class JourneyModel(TextInput, BaseEstimator):
         if self.mode == "self_training" and texts:
             pseudo_stage, pseudo_themes, unknown = self._pseudo_labels(texts)
             self._fit_heads(
-                texts, pseudo_stage, pseudo_themes, stage_seeds, theme_seeds, True, 1.0, unknown
+                texts,
+                pseudo_stage,
+                pseudo_themes,
+                stage_seeds,
+                theme_seeds,
+                True,
+                1.0,
+                unknown,
+                pseudo=True,
             )
 
         counts_stage = Counter(s for s in y_stage if s is not None)
@@ -291,7 +299,12 @@ class JourneyModel(TextInput, BaseEstimator):
         use_seeds: bool,
         weight: float,
         theme_unknown: list[set[str]] | None = None,
+        *,
+        pseudo: bool = False,
     ) -> None:
+        """Fit the stage and theme heads; ``pseudo`` = the labels are the model's own
+        (self-training), so no threshold is pulled towards the default for lack of people's
+        labels (``threshold_prior`` is about how many positives a person labelled)."""
         sw = self.seed_weight if any(s is not None for s in y_stage) else 1.0
         # ---- stage
         st_texts = [t for t, s in zip(texts, y_stage, strict=True) if s is not None]
@@ -358,7 +371,7 @@ class JourneyModel(TextInput, BaseEstimator):
             # seed-only models keep a higher floor.
             floor = 0.15 if n_labelled_theme_texts else 0.3
             self._tune_theme_thresholds(
-                theme_an, Y, np.asarray(th_w), floor, n_labelled_theme_texts
+                theme_an, Y, np.asarray(th_w), floor, 0 if pseudo else n_labelled_theme_texts
             )
 
     def _fit_stage(self, texts: list[str], labels: list[str], w: np.ndarray) -> Any:
