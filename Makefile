@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint install install-dev install-quality bench clean
+.PHONY: demo test test-quality lint install install-dev install-quality bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ install-dev: $(VENV)/.installed-dev
 install-quality: | $(BIN)/python
 	$(BIN)/python -m pip install $(PIP_QUIET) -e '.[quality]' torch==2.13.0
 
+# The MiniLM tests with MiniLM really installed, in a venv of their own so that `make test`
+# keeps exercising the default (torch-free) install. .ci/run runs this before `make test`.
+QVENV ?= .venv-quality
+test-quality:
+	test -x $(QVENV)/bin/python || $(PYTHON) -m venv $(QVENV)
+	$(QVENV)/bin/python -m pip install $(PIP_QUIET) -e '.[dev,quality]' torch==2.13.0
+	CJM_REQUIRE_MINILM=1 $(QVENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_quality_embeddings.py
+
 demo: $(VENV)/.installed
 	$(BIN)/cjm demo
 
@@ -40,4 +48,4 @@ bench: $(VENV)/.installed-dev
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) cjm-demo .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(QVENV) cjm-demo .pytest_cache .ruff_cache *.egg-info
