@@ -165,16 +165,26 @@ async def write_back(
     last_id = 0
     while True:
         with session_scope(engine) as session:
+            # Walk the outbox by its primary key first, then join: filtering on the source in
+            # the same query let SQLite start from every conversation of the source and sort,
+            # once per batch (quadratic: ~4 ms per ticket at 1,000,000 tickets).
+            ids = list(
+                session.execute(
+                    select(Writeback.id)
+                    .where(Writeback.id > last_id)
+                    .order_by(Writeback.id)
+                    .limit(batch_size)
+                ).scalars()
+            )
+            if not ids:
+                return report
+            last_id = ids[-1]
             batch = session.execute(
                 select(Writeback, Conversation)
                 .join(Conversation, Conversation.id == Writeback.conversation_id)
-                .where(Conversation.source_id == source_id, Writeback.id > last_id)
+                .where(Writeback.id.in_(ids), Conversation.source_id == source_id)  # type: ignore[union-attr]
                 .order_by(Writeback.id)
-                .limit(batch_size)
             ).all()
-            if not batch:
-                return report
-            last_id = batch[-1][0].id
             plans: dict[str, tuple[Writeback, Conversation, Plan]] = {}
             for outbox, conversation in batch:
                 if conversation.deleted or conversation.status in NOT_WRITABLE:
