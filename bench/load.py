@@ -63,8 +63,9 @@ def wait_for(port: int, timeout: float) -> None:
     raise SystemExit(f"the simulator did not start on port {port} within {timeout:.0f} s")
 
 
-def run_cjm(workdir: Path, *args: str) -> tuple[float, int]:
-    """Wall seconds and the child's own peak RSS in MiB (Linux reports ru_maxrss in KiB)."""
+def run_cjm(workdir: Path, *args: str) -> tuple[float, int, float]:
+    """Wall seconds, the child's own peak RSS in MiB (Linux reports ru_maxrss in KiB) and its
+    CPU seconds (user + system: what cjm itself spent, whatever it waited for)."""
     env = {**os.environ, "CJM_LOAD_TOKEN": "sim-token", "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
     with tempfile.TemporaryFile() as errors:
@@ -83,7 +84,7 @@ def run_cjm(workdir: Path, *args: str) -> tuple[float, int]:
             errors.seek(0)
             message = errors.read().decode(errors="replace")
             raise SystemExit(f"cjm {' '.join(args)} failed ({child.returncode}): {message}")
-    return seconds, usage.ru_maxrss // 1024
+    return seconds, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
 
 
 def one(tickets: int, seed: int) -> dict[str, float | int]:
@@ -113,10 +114,15 @@ def one(tickets: int, seed: int) -> dict[str, float | int]:
         wait_for(port, timeout=1800)
         print(f"   simulator ready in {time.monotonic() - started:.0f} s", flush=True)
         run_cjm(workdir, "setup-fields")
-        sync_seconds, sync_rss = run_cjm(workdir, "sync")
-        print(f"   sync {sync_seconds:.0f} s, peak RSS {sync_rss} MiB", flush=True)
-        map_seconds, _ = run_cjm(workdir, "map", "--format", "html")
-        second_seconds, _ = run_cjm(workdir, "sync")
+        sync_seconds, sync_rss, sync_cpu = run_cjm(workdir, "sync")
+        print(
+            f"   sync {sync_seconds:.0f} s ({sync_cpu:.0f} CPU s), peak RSS {sync_rss} MiB",
+            flush=True,
+        )
+        map_seconds, _, _ = run_cjm(workdir, "map", "--format", "html")
+        print(f"   map (html) {map_seconds:.1f} s", flush=True)
+        second_seconds, _, _ = run_cjm(workdir, "sync")
+        print(f"   second sync {second_seconds:.0f} s", flush=True)
     finally:
         simulator.terminate()
         simulator.wait(60)
@@ -129,6 +135,7 @@ def one(tickets: int, seed: int) -> dict[str, float | int]:
     return {
         "tickets": tickets,
         "sync_s": round(sync_seconds, 1),
+        "sync_cpu_s": round(sync_cpu, 1),
         "tickets_per_s": round(tickets / sync_seconds, 1),
         "peak_rss_mib": sync_rss,
         "conversations": first[0],
