@@ -1810,34 +1810,26 @@ async def _user_me(sim: ZendeskSimulator, request: Request, user: str) -> Respon
 
 
 def _cursor_page(
-    request: Request, index: list[tuple[int, int]], max_size: int = 100
-) -> tuple[list[tuple[int, int]], str | None, bool]:
-    """Zendesk cursor pagination (``page[size]``, ``page[after]``) over a sorted index."""
-    size = max(1, min(max_size, _int_param(request, "page[size]", max_size) or max_size))
-    after = request.query_params.get("page[after]")
-    i = bisect.bisect_right(index, _decode_cursor(after)) if after else 0
-    return index[i : i + size], after, i + size < len(index)
-
-
-def _filtered_cursor_page(
     request: Request,
     index: list[tuple[int, int]],
-    lowest: tuple[int, int],
-    keep: Any,
+    *,
+    lowest: tuple[int, int] | None = None,
+    keep: Any = None,
     max_size: int = 100,
 ) -> tuple[list[tuple[int, int]], bool]:
-    """:func:`_cursor_page` over the entries of ``index`` from ``lowest`` on that ``keep``
-    accepts, scanning only as far as one page needs (a filtered copy of the whole index per
+    """Zendesk cursor pagination (``page[size]``, ``page[after]``) over a sorted index: one page
+    of the entries from ``lowest`` on that ``keep`` accepts (all by default), and whether more
+    follow. It scans only as far as the page needs (a filtered copy of the whole index per
     request made a 1,000,000-ticket CSAT pass quadratic)."""
     size = max(1, min(max_size, _int_param(request, "page[size]", max_size) or max_size))
     after = request.query_params.get("page[after]")
-    i = bisect.bisect_left(index, lowest)
+    i = bisect.bisect_left(index, lowest) if lowest is not None else 0
     if after:
         i = max(i, bisect.bisect_right(index, _decode_cursor(after)))
     keys: list[tuple[int, int]] = []
     for j in range(i, len(index)):
         k = index[j]
-        if keep(k):
+        if keep is None or keep(k):
             if len(keys) == size:
                 return keys, True
             keys.append(k)
@@ -1878,7 +1870,7 @@ async def _satisfaction_ratings(sim: ZendeskSimulator, request: Request, user: s
             t = sim._tickets[k[1]]
             return t.csat in wanted and (not with_comment or bool(sim._csat_comment(t)))
 
-        keys, more = _filtered_cursor_page(request, sim.csat_index(), (start, -1), keep)
+        keys, more = _cursor_page(request, sim.csat_index(), lowest=(start, -1), keep=keep)
         items = [sim.rating_json(sim._tickets[k[1]], base) for k in keys]
     return _JSON(_cursor_body(request, "satisfaction_ratings", items,
                               keys[-1] if keys else None, more))
@@ -1891,7 +1883,7 @@ async def _conversation_log(sim: ZendeskSimulator, request: Request, user: str) 
             raise _err(404, "RecordNotFound", "Not found")
         events = sim.conversation_log_json(t)
     index = [(n, n) for n in range(len(events))]
-    keys, _after, more = _cursor_page(request, index)
+    keys, more = _cursor_page(request, index)
     return _JSON(_cursor_body(request, "events", [events[k[0]] for k in keys],
                               keys[-1] if keys else None, more))
 
@@ -1908,7 +1900,7 @@ async def _ticket_comments(sim: ZendeskSimulator, request: Request, user: str) -
         ]
     del base
     index = [(n, n) for n in range(len(comments))]
-    keys, _after, more = _cursor_page(request, index)
+    keys, more = _cursor_page(request, index)
     return _JSON(_cursor_body(request, "comments", [comments[k[0]] for k in keys],
                               keys[-1] if keys else None, more))
 
