@@ -469,15 +469,15 @@ class JourneyModel(TextInput, BaseEstimator):
         P = np.zeros(Y.shape, dtype=np.float64)
         for tr, te in folds.split(np.zeros(n)):
             te = np.sort(te)
-            in_te = np.isin(owner, te)
-            chunk_rows = np.flatnonzero(in_te)
+            chunk_rows = np.flatnonzero(np.isin(owner, te))
             # owners renumbered to positions within the test fold
             chunk_owner = np.searchsorted(te, owner[chunk_rows])
+            X_tr, w_tr, X_te, X_te_chunk = Xf[tr], w[tr], Xf[te], X_chunk[chunk_rows]
             for j in range(Y.shape[1]):
-                clf = self._fit_binary(Xf[tr], Y[tr, j], w[tr])
+                clf = self._fit_binary(X_tr, Y[tr, j], w_tr)
                 P[te, j] = _blend_theme_scores(
-                    _positive_proba(clf, Xf[te])[:, None],
-                    _positive_proba(clf, X_chunk[chunk_rows])[:, None],
+                    _positive_proba(clf, X_te)[:, None],
+                    _positive_proba(clf, X_te_chunk)[:, None],
                     chunk_owner,
                     float(self.chunk_weight),
                 )[:, 0]
@@ -653,11 +653,12 @@ class JourneyModel(TextInput, BaseEstimator):
         if getattr(self.features_, "embeddings", None) == "minilm":
             modules += ["sentence_transformers", "torch"]
         for mod in modules:
+            package = mod.replace("_", "-")  # the distribution's name, as pip shows it
             try:
                 # str(): torch's version is a str subclass that would pickle a torch import
-                versions[mod.replace("_", "-")] = str(__import__(mod).__version__)
+                versions[package] = str(__import__(mod).__version__)
             except Exception:  # pragma: no cover - version lookup is best effort
-                versions[mod.replace("_", "-")] = "unknown"
+                versions[package] = "unknown"
         return {
             "mode": self.mode,
             "taxonomy_fingerprint": self.taxonomy_.fingerprint,
