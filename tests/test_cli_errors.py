@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from cli import main
+from tests.cli_run import run
 
 CONFIG = """
 [database]
@@ -22,13 +22,6 @@ kind = "zendesk"
 email = "lead@acme.example"
 token_env = "CJM_ZENDESK_TOKEN"
 """
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as excinfo:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(excinfo.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
+from tests.cli_run import run
 
 LABELS = [
     (
@@ -43,13 +43,6 @@ LABELS = [
     ),
     ("The coupon code is rejected at the payment step", "purchase", ["checkout_friction"]),
 ]
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as excinfo:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(excinfo.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture

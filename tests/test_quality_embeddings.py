@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli import main
 from journey.artifacts import load_model, save_model
 from journey.config import load_settings
 from journey.embeddings import embeddings_choice
@@ -26,6 +25,7 @@ from miner import ConversationMiner, JourneyModel, MissingExtraError, TextFeatur
 from miner.classify import zero_shot_model
 from miner.features import MINILM_INSTALL_HINT, load_minilm
 from miner.taxonomy import default_taxonomy
+from tests.cli_run import run
 
 TEXTS = [
     "My parcel has not arrived after two weeks. Tracking says it is still in transit.",
@@ -44,13 +44,6 @@ THEMES = [
     ["missing_or_confusing_information"],
     ["payment_failures"],
 ]
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as excinfo:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(excinfo.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture
