@@ -207,69 +207,28 @@ def main() -> None:
 
     few = few_shot_subset(stages, themes, 16)
     no_emb = TextFeatures(embeddings=None)
+
+    def miner_cv(mode: str, features: TextFeatures | None, subset: Any = None) -> Any:
+        return lambda: cross_validate(
+            texts, stages, themes, mode=mode, cv=args.cv, train_subset=subset, features=features
+        )
+
     runs: list[tuple[str, Any]] = [
         ("baseline", lambda: baseline_cv(texts, stages, themes, cv=args.cv)),
         (
             "baseline_few_shot_16",
             lambda: baseline_cv(texts, stages, themes, cv=args.cv, subset=few),
         ),
-        (
-            "zero_shot",
-            lambda: cross_validate(
-                texts, stages, themes, mode="zero_shot", cv=args.cv, features=emb
-            ),
-        ),
-        (
-            "self_training",
-            lambda: cross_validate(
-                texts, stages, themes, mode="self_training", cv=args.cv, features=emb
-            ),
-        ),
-        (
-            "few_shot_16",
-            lambda: cross_validate(
-                texts,
-                stages,
-                themes,
-                mode="supervised",
-                cv=args.cv,
-                train_subset=few,
-                features=emb,
-            ),
-        ),
-        (
-            "supervised",
-            lambda: cross_validate(
-                texts, stages, themes, mode="supervised", cv=args.cv, features=emb
-            ),
-        ),
+        ("zero_shot", miner_cv("zero_shot", emb)),
+        ("self_training", miner_cv("self_training", emb)),
+        ("few_shot_16", miner_cv("supervised", emb, few)),
+        ("supervised", miner_cv("supervised", emb)),
     ]
     if not args.quick:
         runs += [
-            (
-                "zero_shot_no_embeddings",
-                lambda: cross_validate(
-                    texts, stages, themes, mode="zero_shot", cv=args.cv, features=no_emb
-                ),
-            ),
-            (
-                "few_shot_16_no_embeddings",
-                lambda: cross_validate(
-                    texts,
-                    stages,
-                    themes,
-                    mode="supervised",
-                    cv=args.cv,
-                    train_subset=few,
-                    features=no_emb,
-                ),
-            ),
-            (
-                "supervised_no_embeddings",
-                lambda: cross_validate(
-                    texts, stages, themes, mode="supervised", cv=args.cv, features=no_emb
-                ),
-            ),
+            ("zero_shot_no_embeddings", miner_cv("zero_shot", no_emb)),
+            ("few_shot_16_no_embeddings", miner_cv("supervised", no_emb, few)),
+            ("supervised_no_embeddings", miner_cv("supervised", no_emb)),
         ]
     results: dict[str, Any] = {}
     table = []
