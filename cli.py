@@ -510,7 +510,8 @@ def _embeddings_for(ctx: typer.Context, option: str | None) -> str | None:
 def _miner_for(
     ctx: typer.Context, model: Path | None, taxonomy: Path | None, embeddings: str | None
 ) -> Any:
-    """--model wins, else --taxonomy (zero-shot), else the built-in taxonomy (zero-shot).
+    """--model (with the taxonomy it carries; --taxonomy must then agree), else the built-in
+    default model over --taxonomy or the built-in taxonomy.
 
     A trained model keeps its own embeddings; an explicit --embeddings that disagrees with it
     is an error rather than silently ignored."""
@@ -519,12 +520,13 @@ def _miner_for(
     from journey.runner import load_taxonomy_file
     from miner import ConversationMiner
 
-    tax = load_taxonomy_file(taxonomy)
     if model is None:
+        tax = load_taxonomy_file(taxonomy)
         choice = _embeddings_for(ctx, embeddings)
         require_installed(choice, "--embeddings or [miner].embeddings")
         return ConversationMiner(tax, embeddings=choice), tax
-    fitted = load_model(model, tax)
+    fitted = load_model(model, load_taxonomy_file(taxonomy) if taxonomy else None)
+    tax = fitted.taxonomy_
     trained_with = fitted.features_.embeddings
     if embeddings is not None and embeddings_choice(embeddings, "--embeddings") != trained_with:
         raise ConfigError(

@@ -55,18 +55,20 @@ def load_taxonomy_for(settings: Settings) -> Taxonomy:
 
 
 def load_miner(settings: Settings) -> ConversationMiner:
-    taxonomy = load_taxonomy_for(settings)
+    """The configured miner: a trained model (with the taxonomy it carries), else the built-in
+    default model over the configured taxonomy."""
     model_path = settings.resolve_path(settings.miner.model)
     abstain_below = settings.miner.abstain_below
     if model_path is None:
+        taxonomy = load_taxonomy_for(settings)
         embeddings = embeddings_choice(settings.miner.embeddings)
         require_installed(embeddings, "[miner].embeddings in the config")
         return ConversationMiner(taxonomy, abstain_below=abstain_below, embeddings=embeddings)
     from journey.artifacts import load_model  # checks the model's own embeddings are installed
 
-    return ConversationMiner(
-        taxonomy, model=load_model(model_path, taxonomy), abstain_below=abstain_below
-    )
+    named = load_taxonomy_for(settings) if settings.miner.taxonomy else None
+    model = load_model(model_path, named)
+    return ConversationMiner(model.taxonomy_, model=model, abstain_below=abstain_below)
 
 
 class LazyMiner:
