@@ -26,8 +26,11 @@ from journey.errors import CjmError, ConfigError
 from journey.secrets import ScrubbingFilter, scrub
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from connectors.base import HelpdeskConnector
     from journey.config import Settings, SourceConfig
+    from journey.demo import DemoResult
 
 app = typer.Typer(
     name="cjm",
@@ -284,15 +287,8 @@ def demo(
     ),
 ) -> None:
     """The whole nightly job against the bundled Zendesk simulator: no account, no network."""
-    from journey.demo import run_demo
-
     result = run_demo(
-        workdir,
-        tickets=tickets,
-        seed=seed,
-        connector_factory=build_connector,
-        environ=os.environ,
-        progress=_ctx(ctx).progress,
+        workdir, tickets=tickets, seed=seed, environ=os.environ, progress=_ctx(ctx).progress
     )
     _print_reports(result.reports, "first sync")
     _print_reports(result.second_run, "second sync (nothing changed: nothing is written)")
@@ -305,6 +301,38 @@ def demo(
         out.print(f"journey map: {path}", highlight=False)
 
 
+def run_demo(
+    workdir: Path,
+    *,
+    tickets: int,
+    seed: int,
+    environ: Mapping[str, str],
+    progress: Callable[[str], None] = lambda _m: None,
+) -> DemoResult:
+    """`cjm demo`'s wiring: generate the Zendesk simulator, serve it on a free 127.0.0.1 port and
+    run journey's demo against it (journey never imports `simulator`; DESIGN §3)."""
+    from journey.demo import DEMO_OAUTH_TOKEN
+    from journey.demo import run_demo as run_demo_against
+    from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
+
+    progress(f"generating {tickets} simulated Zendesk tickets (seed {seed})")
+    sim = ZendeskSimulator.generate(
+        tickets=tickets, seed=seed, api_token=None, oauth_token=DEMO_OAUTH_TOKEN
+    )
+    with serve_in_thread(create_zendesk_app(sim)) as server:
+        helpdesk = _ServedSimulator(server.url, sim.field_coverage)
+        return run_demo_against(
+            workdir, helpdesk, connector_factory=build_connector, environ=environ,
+            progress=progress,
+        )
+
+
+@dataclass(frozen=True)
+class _ServedSimulator:
+    url: str
+    field_coverage: Callable[[str], tuple[int, int]]
+
+
 # ---- simulate --------------------------------------------------------------------------------
 
 
@@ -315,8 +343,8 @@ def simulate_zendesk(
     seed: Annotated[int, typer.Option(help="Seed for the synthetic tickets.")] = 7,
 ) -> None:
     """Serve a Zendesk-shaped API on 127.0.0.1 (token: sim-token, email: lead@acme.example)."""
-    from connectors.simulator import ZendeskSimulator, create_zendesk_app
-    from connectors.simulator.server import run
+    from simulator import ZendeskSimulator, create_zendesk_app
+    from simulator.server import run
 
     sim = ZendeskSimulator.generate(tickets=tickets, seed=seed)
     err.print(
@@ -334,8 +362,8 @@ def simulate_freshdesk(
     seed: Annotated[int, typer.Option(help="Seed for the synthetic tickets.")] = 7,
 ) -> None:
     """Serve Freshdesk- and Freshchat-shaped APIs on 127.0.0.1 (API key: sim-key)."""
-    from connectors.simulator import FreshdeskSimulator, create_freshchat_app, create_freshdesk_app
-    from connectors.simulator.server import run, serve_in_thread
+    from simulator import FreshdeskSimulator, create_freshchat_app, create_freshdesk_app
+    from simulator.server import run, serve_in_thread
 
     sim = FreshdeskSimulator.generate(tickets=tickets, seed=seed)
     chat = serve_in_thread(create_freshchat_app(sim), port + 1)

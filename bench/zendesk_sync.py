@@ -42,13 +42,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.settings import RateLimitSettings, ZendeskSettings  # noqa: E402
-from connectors.simulator import (  # noqa: E402
+from connectors.zendesk import ZendeskConnector  # noqa: E402
+from simulator import (  # noqa: E402
     SimulatorFaults,
     ZendeskSimulator,
     create_zendesk_app,
     serve_in_thread,
 )
-from connectors.zendesk import ZendeskConnector  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WRITE = ("PUT /api/v2/tickets/update_many.json", "GET /api/v2/job_statuses/show_many.json")

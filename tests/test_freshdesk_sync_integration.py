@@ -16,17 +16,17 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from connectors.freshdesk import FreshdeskConnector
-from connectors.simulator import (
+from journey.config import Settings, SourceConfig, load_settings
+from journey.db import session_scope
+from journey.models import Conversation, Label, Message
+from journey.runner import run_setup_fields, run_sync
+from simulator import (
     FreshdeskFaults,
     FreshdeskSimulator,
     VirtualClock,
     create_freshchat_app,
     create_freshdesk_app,
 )
-from journey.config import Settings, SourceConfig, load_settings
-from journey.db import session_scope
-from journey.models import Conversation, Label, Message
-from journey.runner import run_setup_fields, run_sync
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PUT = "PUT /api/v2/tickets/{id}"

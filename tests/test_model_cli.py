@@ -162,10 +162,9 @@ def test_model_from_another_taxonomy_is_refused(
 
 
 def test_discover_and_accept_a_theme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cli import build_connector
-    from journey.demo import run_demo
+    from cli import run_demo
 
-    run_demo(tmp_path / "demo", tickets=400, seed=9, connector_factory=build_connector, environ={})
+    run_demo(tmp_path / "demo", tickets=400, seed=9, environ={})
     config = tmp_path / "demo" / "cjm.toml"
     code, out, _ = run(["--config", str(config), "themes", "discover", "--n-themes", "4"], capsys)
     assert code == 0

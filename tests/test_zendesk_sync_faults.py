@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from connectors.simulator import SimulatorFaults, ZendeskSimulator, create_zendesk_app
 from connectors.zendesk import ZendeskConnector
 from journey.config import Settings, SourceConfig, load_settings
 from journey.db import make_engine, migrate, session_scope
 from journey.models import Conversation, Credential, Message
 from journey.runner import run_setup_fields, run_sync
+from simulator import SimulatorFaults, ZendeskSimulator, create_zendesk_app
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 UPDATE_MANY = "PUT /api/v2/tickets/update_many.json"

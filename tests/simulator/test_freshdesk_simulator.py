@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from connectors.simulator import (
+from simulator import (
     FreshdeskFaults,
     FreshdeskSimulator,
     VirtualClock,

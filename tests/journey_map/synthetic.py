@@ -1,10 +1,12 @@
 """A realistic synthetic theme database, for the map benchmark, the browser test and design work.
 
-Why here and not in the simulator: the journey map needs mined data (stages, themes, sentiment) in
-volumes no sync can produce quickly (a million conversations), with *known* structure — a planted
-volume spike (payment failures at purchase) and a planted sentiment drop (delivery problems) in
-the last full week — so a screenshot or a benchmark exercises every lane, and a reader can check
-that the map finds what was planted. Seeded, so the same arguments give the same database.
+Test data, so it lives with the tests (bench/map_speed.py imports it too), not in the shipped
+`journey` package. Why not in the simulator: the journey map needs mined data (stages, themes,
+sentiment) in volumes no sync can produce quickly (a million conversations), with *known*
+structure — a planted volume spike (payment failures at purchase) and a planted sentiment drop
+(delivery problems) in the last full week — so a screenshot or a benchmark exercises every
+lane, and a reader can check that the map finds what was planted. Seeded, so the same arguments
+give the same database.
 
 SQLite files are filled through the raw DB-API `executemany` (hundreds of thousands of rows per
 second); other databases through SQLAlchemy Core.

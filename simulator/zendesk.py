@@ -721,6 +721,12 @@ class ZendeskSimulator(SimulatedClock):
                 if t.status not in ("closed", "deleted") and self._has_customer_text(t)
             ]
 
+    def field_coverage(self, title: str) -> tuple[int, int]:
+        """(open tickets with customer text, how many of them hold a value in field `title`)."""
+        candidates = self.open_tickets_with_customer_text()
+        filled = sum(1 for ticket_id in candidates if self.ticket(ticket_id).fields.get(title))
+        return len(candidates), filled
+
     def _has_customer_text(self, t: _Ticket) -> bool:
         return any(
             kid[0] == "C" and kid[2] and kid[1] >= CUSTOMER_BASE
