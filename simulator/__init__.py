@@ -1,19 +1,38 @@
-"""The bundled helpdesk simulator: a real HTTP server speaking Zendesk's API shapes.
+"""The bundled helpdesk simulators: real HTTP servers speaking Zendesk's and Freshdesk's (and
+Freshchat's) API shapes, with their limits, faults and planted ground truth.
 
-Used by ``cjm demo``, the integration tests and the benchmarks. Imports only the standard
-library, starlette and (in ``server``) uvicorn — never ``miner``, ``journey`` or ``cli``.
+Used by ``cjm demo`` / ``cjm simulate``, the integration tests and the benchmarks. Imports only
+the standard library, starlette and (in ``server``) uvicorn — never ``connectors``, ``miner``,
+``journey`` or ``cli`` (import-linter contracts in pyproject.toml), and only cli.py, tests and
+bench import it.
+
+Layout: ``zendesk/`` and ``freshdesk/`` each split into ``state`` (the account in memory),
+``shapes`` (the vendor's JSON), ``routes`` (the Starlette app) and ``limits`` (rate limits and
+injected faults); ``corpus`` writes the ticket texts, ``clock`` is the shared simulated time,
+``server`` runs an app on 127.0.0.1.
 """
 
-from .freshdesk import FreshdeskFaults as FreshdeskFaults, FreshdeskSimulator as FreshdeskSimulator, VirtualClock as VirtualClock, create_freshchat_app as create_freshchat_app, create_freshdesk_app as create_freshdesk_app  # noqa: E501,I001 - Freshdesk
+from .freshdesk import (
+    FreshdeskFaults,
+    FreshdeskSimulator,
+    VirtualClock,
+    create_freshchat_app,
+    create_freshdesk_app,
+)
 from .server import RunningServer, run, serve_in_thread
 from .zendesk import PlantedSpike, SimulatorFaults, TicketView, ZendeskSimulator, create_zendesk_app
 
 __all__ = [
+    "FreshdeskFaults",
+    "FreshdeskSimulator",
     "PlantedSpike",
     "RunningServer",
     "SimulatorFaults",
     "TicketView",
+    "VirtualClock",
     "ZendeskSimulator",
+    "create_freshchat_app",
+    "create_freshdesk_app",
     "create_zendesk_app",
     "run",
     "serve_in_thread",

@@ -26,5 +26,6 @@ class SimulatedClock:
         """Move a frozen clock forward (tests of rate windows and export ordering)."""
         self.now = self.now + timedelta(seconds=seconds)
 
-    def _now_ts(self) -> int:
+    def now_ts(self) -> int:
+        """Simulator time as whole epoch seconds."""
         return int(self.clock().timestamp())

@@ -472,7 +472,7 @@ class FreshdeskSimulator(SimulatedClock):
         i = bisect.bisect_left(self._order, old)
         if i < len(self._order) and self._order[i] == old:
             del self._order[i]
-        t.updated = max(t.updated, self._now_ts() if ts is None else ts)
+        t.updated = max(t.updated, self.now_ts() if ts is None else ts)
         bisect.insort(self._order, (t.updated, t.id))
         self._version += 1
 
@@ -499,7 +499,7 @@ class FreshdeskSimulator(SimulatedClock):
         with self._lock:
             t = self._tickets[ticket_id]
             agent = t.responder_id or self._agents[0][0]
-            cid = self._add_conv(t, self._now_ts(), agent, K_REPLY if incoming else K_AGENT, body)
+            cid = self._add_conv(t, self.now_ts(), agent, K_REPLY if incoming else K_AGENT, body)
             if incoming and t.status in (PENDING, RESOLVED):
                 t.status = OPEN
             self._touch(t)
@@ -509,7 +509,7 @@ class FreshdeskSimulator(SimulatedClock):
         with self._lock:
             t = self._tickets[ticket_id]
             author = t.responder_id or self._agents[0][0]
-            cid = self._add_conv(t, self._now_ts(), author, K_NOTE, body)
+            cid = self._add_conv(t, self.now_ts(), author, K_NOTE, body)
             self._touch(t)
             return cid
 
@@ -521,7 +521,7 @@ class FreshdeskSimulator(SimulatedClock):
             t.truth = Truth("support", (), "en")
             t.subject, t.description = subject, description
             t.requester_id = CONTACT_BASE + 1 + tid % max(1, self._contacts or 1)
-            t.created = t.updated = self._now_ts() if at is None else at
+            t.created = t.updated = self.now_ts() if at is None else at
             self._tickets[tid] = t
             bisect.insort(self._order, (t.updated, t.id))
             self._version += 1
@@ -557,7 +557,7 @@ class FreshdeskSimulator(SimulatedClock):
             chat = self._chats[chat_id]
             mid = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{chat_id}:{len(chat.messages)}"))
             actor = chat.user_id if actor_type == "user" else "agent-0"
-            chat.messages.append((mid, self._now_ts(), actor_type, actor, "normal", text))
+            chat.messages.append((mid, self.now_ts(), actor_type, actor, "normal", text))
 
     # ---- read helpers for tests -------------------------------------------------------------
 
@@ -734,7 +734,7 @@ class FreshdeskSimulator(SimulatedClock):
         key = (flt, since, order_by, self._version)
         if self._memo and self._memo[0] == key:
             return self._memo[1]
-        floor = since if since is not None else self._now_ts() - DEFAULT_WINDOW_DAYS * 86400
+        floor = since if since is not None else self.now_ts() - DEFAULT_WINDOW_DAYS * 86400
         out: list[int] = []
         if order_by == "updated_at":
             start = bisect.bisect_left(self._order, (floor, -1)) if since is not None else 0
@@ -1016,7 +1016,7 @@ async def _create_field(sim: FreshdeskSimulator, request: Request) -> Response:
                     ],
                 },
             )
-        fld = sim._create_field(str(label), choices, _iso(sim._now_ts()))
+        fld = sim._create_field(str(label), choices, _iso(sim.now_ts()))
         return _JSON(dict(fld), status_code=201)
 
 
@@ -1045,7 +1045,7 @@ async def _update_field(sim: FreshdeskSimulator, request: Request) -> Response:
                         if t.custom.get(fld["name"]) == old["value"]:
                             t.custom[fld["name"]] = None
             fld["choices"] = new
-        fld["updated_at"] = _iso(sim._now_ts())
+        fld["updated_at"] = _iso(sim.now_ts())
         return _JSON(dict(fld))
 
 
@@ -1054,7 +1054,7 @@ async def _ratings(sim: FreshdeskSimulator, request: Request) -> Response:
     since = (
         _parse_iso(q["created_since"])
         if q.get("created_since")
-        else (sim._now_ts() - DEFAULT_WINDOW_DAYS * 86400)
+        else (sim.now_ts() - DEFAULT_WINDOW_DAYS * 86400)
     )
     per_page, page = _paging(request, sim)
     with sim._lock:
@@ -1272,7 +1272,7 @@ _FRESHCHAT_ROUTES: tuple[tuple[str, str, str, Handler, bool], ...] = (
 
 def _window(sim: FreshdeskSimulator, name: str) -> tuple[int, int]:
     """(credits used, seconds to reset) of the fixed one-minute window `name`."""
-    now = sim._now_ts()
+    now = sim.now_ts()
     minute = now // 60
     start, used = sim._windows.get(name, (minute, 0))
     if start != minute:
