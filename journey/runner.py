@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from connectors.base import HelpdeskConnector
@@ -31,6 +32,7 @@ from journey.db import open_database, session_scope
 from journey.embeddings import embeddings_choice, require_installed
 from journey.errors import ConfigError, SyncLockedError
 from journey.lock import sync_lock
+from journey.models import Source, SyncState
 from journey.store import ensure_source
 from journey.sync import Progress, SourceReport, SyncOptions, sync_source
 from journey.writeback import CONFIDENCE_PREFIX, stage_option
@@ -216,7 +218,7 @@ async def run_sync(
                     miner,
                     base_url=config.resolved_base_url(),
                     options=SyncOptions(
-                        since=since,
+                        since=since or _first_pull_start(engine, config),
                         writeback=writeback and config.writeback,
                         dry_run=dry_run,
                         redact_pii=settings.miner.redact_pii,
@@ -229,6 +231,21 @@ async def run_sync(
             await connector.aclose()
         reports.append(report)
     return reports
+
+
+def _first_pull_start(engine: Engine, config: SourceConfig) -> datetime | None:
+    """The source's `start_date` (UTC midnight) while no cursor is stored for it, else None:
+    the first pull starts there; later pulls continue from their cursors."""
+    if config.start_date is None:
+        return None
+    with session_scope(engine) as session:
+        has_cursor = session.execute(
+            select(SyncState.stream)
+            .join(Source, Source.id == SyncState.source_id)
+            .where(Source.name == config.name)
+            .limit(1)
+        ).first()
+    return None if has_cursor else datetime.combine(config.start_date, time(), UTC)
 
 
 async def run_setup_fields(
