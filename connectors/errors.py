@@ -47,9 +47,6 @@ class ApiError(ConnectorError):
         self.status_code = status_code
 
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
 class MalformedRecordError(ApiError):
     """The helpdesk sent a record we cannot read (missing or mistyped fields)."""
 

@@ -72,10 +72,6 @@ class FreshchatClient:
             clock=self._clock,
         )
 
-    def set_now(self, now: Callable[[], datetime]) -> None:
-        """Whose clock ends the last window (tests and the simulator use simulated time)."""
-        self._now = now
-
     async def aclose(self) -> None:
         await self.api.client.aclose()
 

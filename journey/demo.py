@@ -22,7 +22,6 @@ from journey.sync import Progress, SourceReport
 TOKEN_ENV = "CJM_DEMO_ZENDESK_OAUTH"
 DEMO_OAUTH_TOKEN = "demo-oauth-access-token"
 STAGE_FIELD_TITLE = "Journey stage"
-OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 
 CONFIG_TEMPLATE = """\
 # Written by `cjm demo`: a Zendesk-shaped simulator on this machine, no account needed.

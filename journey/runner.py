@@ -310,9 +310,6 @@ def run_map(
 
 # ---- themes (analyst queries, discovery) ----------------------------------------------------
 
-THEME_QUERIES = ("top", "trend", "verbatims")
-
-
 def run_theme_query(
     settings: Settings,
     kind: str,

@@ -18,7 +18,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.colors import LinearSegmentedColormap, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -29,7 +28,6 @@ from journey.journey_map.palette import (  # noqa: E402
     GRID,
     INK,
     MUTED,
-    SCALE_LIMIT,
     SPIKE,
     STOPS,
     sentiment_colour,
@@ -51,10 +49,6 @@ RC = {
     "axes.spines.right": False,
     "path.simplify": False,
 }
-SENTIMENT_CMAP = LinearSegmentedColormap.from_list(
-    "cjm_sentiment", [((x + 1) / 2, colour) for x, colour in STOPS]
-)
-SENTIMENT_NORM = Normalize(vmin=-SCALE_LIMIT, vmax=SCALE_LIMIT, clip=True)
 _ID = re.compile(r'\bid="([^"]+)"')
 
 
