@@ -73,7 +73,7 @@ class ScaledClock:
         await asyncio.sleep(max(0.0, seconds) / self.scale)
 
 
-def sim_clock(epoch: float, scale: float):  # type: ignore[no-untyped-def]
+def sim_clock(epoch: float, scale: float):
     """The simulator's clock: NOW + scaled elapsed time since the shared epoch."""
 
     def now() -> datetime:
@@ -160,7 +160,7 @@ class SimHandle:
         if self.sim is not None:
             return {"stats": lambda: sim_stats(self.sim), "override": lambda: agent_override(
                 self.sim), "stage": lambda: self.sim.ticket(arg).fields.get("Journey stage"),
-                "rss": lambda: 0.0}[command]()  # type: ignore[arg-type]
+                "rss": lambda: 0.0}[command]()
         self.conn.send((command, arg))
         return self.conn.recv()
 

@@ -98,7 +98,7 @@ def mapper(vendor: str, what: str) -> Callable[[F], F]:
                 except _MAPPING_FAILURES as exc:
                     raise describe(args, exc) from None
 
-            return generator  # type: ignore[return-value]
+            return generator
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -107,6 +107,6 @@ def mapper(vendor: str, what: str) -> Callable[[F], F]:
             except _MAPPING_FAILURES as exc:
                 raise describe(args, exc) from None
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate

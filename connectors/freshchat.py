@@ -160,7 +160,7 @@ class _HostBearerAuth(httpx.Auth):
         self._header = f"Bearer {token}"
         self._host = host
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+    def auth_flow(self, request: httpx.Request):
         if request.url.netloc.decode() == self._host:
             request.headers["Authorization"] = self._header
         yield request

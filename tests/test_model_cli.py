@@ -60,7 +60,7 @@ def labels(tmp_path: Path) -> Path:
 
 def test_train_then_classify_and_evaluate_with_the_model(
     tmp_path: Path, labels: Path, capsys: pytest.CaptureFixture[str], monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.chdir(tmp_path)
     model = tmp_path / "model"
     code, out, _ = run(

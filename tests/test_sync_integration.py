@@ -37,7 +37,7 @@ class World:
             settings.zendesk_settings(source), transport=transport, job_poll_seconds=0
         )
 
-    def sync(self, **kwargs):  # type: ignore[no-untyped-def]
+    def sync(self, **kwargs):
         reports = asyncio.run(
             run_sync(self.settings, connector_factory=self.factory, engine=self.engine, **kwargs)
         )

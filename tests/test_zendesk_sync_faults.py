@@ -87,7 +87,7 @@ class World:
             job_poll_seconds=1.0, wall_clock=lambda: self.sim.now.timestamp(),
         )
 
-    def sync(self, expect_error: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def sync(self, expect_error: bool = False, **kwargs: Any):
         (report,) = asyncio.run(
             run_sync(self.settings, connector_factory=self.factory, engine=self.engine, **kwargs)
         )

@@ -82,8 +82,8 @@ def emotion_curve_svg(jm: JourneyMap) -> str:
         ax = fig.add_axes((0.0, 0.04, 1.0, 0.92))
         ax.set_xlim(-0.5, n - 0.5)
         points = [(i, s) for i, s in enumerate(stages) if s.sentiment.mean is not None]
-        lows = [s.sentiment.mean - (s.sentiment.sd or 0) for _, s in points]  # type: ignore[operator]
-        highs = [s.sentiment.mean + (s.sentiment.sd or 0) for _, s in points]  # type: ignore[operator]
+        lows = [s.sentiment.mean - (s.sentiment.sd or 0) for _, s in points]
+        highs = [s.sentiment.mean + (s.sentiment.sd or 0) for _, s in points]
         bottom = max(-1.0, min([-0.3, *lows]) - 0.12)
         top = min(1.0, max([0.3, *highs]) + 0.18)
         ax.set_ylim(bottom, top)

@@ -170,7 +170,7 @@ def generate(
                     name=name, kind="zendesk", base_url=f"https://{name}.example", created_at=start
                 )
             ).inserted_primary_key[0]
-        first_id = (conn.execute(select(Conversation.id).order_by(Conversation.id.desc()))  # type: ignore[union-attr]
+        first_id = (conn.execute(select(Conversation.id).order_by(Conversation.id.desc()))
                     .scalars().first() or 0) + 1  # fmt: skip
     rows = _rows(rng, conversations, start, end, planted, sources, first_id)
     for chunk in _chunks(rows, batch):
@@ -329,7 +329,7 @@ def _insert(engine: Engine, chunk: Sequence[_Row]) -> None:
                 for row in rows
             ]
             if dicts:
-                conn.execute(insert(models[table].__table__), dicts)  # type: ignore[attr-defined]
+                conn.execute(insert(models[table].__table__), dicts)
 
 
 def _sqlite_row(cols: Sequence[str], row: Sequence[Any]) -> tuple[Any, ...]:
