@@ -311,7 +311,10 @@ def run_demo(
     with serve_in_thread(create_zendesk_app(sim)) as server:
         helpdesk = _ServedSimulator(server.url, sim.field_coverage)
         return run_demo_against(
-            workdir, helpdesk, connector_factory=build_connector, environ=environ,
+            workdir,
+            helpdesk,
+            connector_factory=build_connector,
+            environ=environ,
             progress=progress,
         )
 

@@ -152,9 +152,7 @@ def build_miner(options: MinerOptions) -> tuple[ConversationMiner, Taxonomy]:
     if options.model is None:
         choice = options.embeddings_choice()
         require_installed(choice, options.embeddings_setting)
-        miner = ConversationMiner(
-            taxonomy, abstain_below=options.abstain_below, embeddings=choice
-        )
+        miner = ConversationMiner(taxonomy, abstain_below=options.abstain_below, embeddings=choice)
         return miner, taxonomy
     from journey.artifacts import load_model  # checks the model's own embeddings are installed
 
@@ -309,6 +307,7 @@ def run_map(
 
 
 # ---- themes (analyst queries, discovery) ----------------------------------------------------
+
 
 def run_theme_query(
     settings: Settings,
