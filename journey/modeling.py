@@ -124,8 +124,8 @@ def corpus_texts(engine: Engine, limit: int = 50_000) -> list[str]:
         ids = list(
             session.execute(
                 select(Conversation.id)
-                .where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
-                .order_by(Conversation.id.desc())  # type: ignore[union-attr]
+                .where(Conversation.deleted.is_(False))
+                .order_by(Conversation.id.desc())
                 .limit(limit)
             ).scalars()
         )
@@ -243,7 +243,7 @@ def discover(engine: Engine, *, n_themes: int = 8, limit: int = 20_000) -> list[
         rows = session.execute(
             select(Classification.conversation_id, Classification.theme_scores)
             .join(Conversation, Conversation.id == Classification.conversation_id)
-            .where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
+            .where(Conversation.deleted.is_(False))
             .order_by(Classification.conversation_id.desc())
             .limit(limit)
         ).all()

@@ -60,7 +60,7 @@ def labels(tmp_path: Path) -> Path:
 
 def test_train_then_classify_and_evaluate_with_the_model(
     tmp_path: Path, labels: Path, capsys: pytest.CaptureFixture[str], monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.chdir(tmp_path)
     model = tmp_path / "model"
     code, out, _ = run(
@@ -162,10 +162,9 @@ def test_model_from_another_taxonomy_is_refused(
 
 
 def test_discover_and_accept_a_theme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cli import build_connector
-    from journey.demo import run_demo
+    from cli import run_demo
 
-    run_demo(tmp_path / "demo", tickets=400, seed=9, connector_factory=build_connector, environ={})
+    run_demo(tmp_path / "demo", tickets=400, seed=9, environ={})
     config = tmp_path / "demo" / "cjm.toml"
     code, out, _ = run(["--config", str(config), "themes", "discover", "--n-themes", "4"], capsys)
     assert code == 0
