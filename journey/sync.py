@@ -490,9 +490,14 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> i
                 .where(Conversation.__table__.c.id.in_(conversations))  # type: ignore[attr-defined]
                 .values(needs_mining=False)
             )
+            if todo:
+                session.flush()
+                # The outbox rows commit with the classifications: when they were two
+                # transactions, a crash between them lost those tickets' write-back for good
+                # (tests/reliability/test_kill.py kills the process at this line).
+                progress(f"mining: storing {len(todo)} classifications and their outbox rows")
+                refresh_outbox(session, [cid for cid, _ in todo])
             mined += len(todo)
-        if todo:
-            refresh_outbox(engine, source_id, [cid for cid, _ in todo])
         progress(f"mined {mined} conversations")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from connectors.base import HelpdeskConnector
 from connectors.records import FieldIds, TicketUpdate
@@ -124,30 +125,29 @@ class WritebackReport:
     preview: list[TicketUpdate] = field(default_factory=list)
 
 
-def refresh_outbox(engine: Engine, source_id: int, conversation_ids: Sequence[int]) -> None:
-    """Store the desired state for freshly mined conversations (same transaction per batch)."""
-    with session_scope(engine) as session:
-        rows = session.execute(
-            select(Classification).where(Classification.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
+def refresh_outbox(session: Session, conversation_ids: Sequence[int]) -> None:
+    """Store the desired state for freshly mined conversations, in the caller's transaction:
+    mining commits a classification together with its outbox row, so a crash can never leave a
+    mined conversation that nothing will write back."""
+    rows = session.execute(
+        select(Classification).where(Classification.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
+    ).scalars()
+    existing = {
+        w.conversation_id: w
+        for w in session.execute(
+            select(Writeback).where(Writeback.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
         ).scalars()
-        existing = {
-            w.conversation_id: w
-            for w in session.execute(
-                select(Writeback).where(Writeback.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
-            ).scalars()
-        }
-        for classification in rows:
-            desired = desired_state(classification)
-            outbox = existing.get(classification.conversation_id)
-            if outbox is None:
-                session.add(
-                    Writeback(conversation_id=classification.conversation_id, desired=desired)
-                )
-            elif outbox.desired != desired:
-                outbox.desired = desired
-                outbox.status = "pending"
-                outbox.updated_at = utcnow()
-                session.add(outbox)
+    }
+    for classification in rows:
+        desired = desired_state(classification)
+        outbox = existing.get(classification.conversation_id)
+        if outbox is None:
+            session.add(Writeback(conversation_id=classification.conversation_id, desired=desired))
+        elif outbox.desired != desired:
+            outbox.desired = desired
+            outbox.status = "pending"
+            outbox.updated_at = utcnow()
+            session.add(outbox)
 
 
 async def write_back(

@@ -183,6 +183,9 @@ KILL_POINTS = [
     ("ticket_events →", 1),  # while comments are being pulled
     ("ticket_events →", 3),
     ("mined", 1),  # in the middle of mining
+    # Classifications stored, their outbox rows not yet: two commits once, one transaction now.
+    ("mining: storing", 1),
+    ("mining: storing", 2),
     ("write-back:", 1),  # with update jobs in flight
 ]
 
