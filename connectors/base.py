@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -79,3 +79,22 @@ class FetchesArchived(Protocol):
     no list returned; ids the helpdesk no longer knows are left out of the page."""
 
     async def fetch_archived(self, ticket_ids: Iterable[str]) -> Page: ...
+
+
+@runtime_checkable
+class ResumesJobs(Protocol):
+    """A helpdesk that applies updates in background jobs (Zendesk `update_many`).
+
+    `apply_updates(…, on_job=)` reports each job as soon as the helpdesk accepted it (job id,
+    ticket ids), so the caller can record it before waiting; after a crash, `resume_jobs` polls
+    those jobs to the end instead of sending their updates a second time. Tickets of jobs the
+    helpdesk no longer knows are left out of the results."""
+
+    async def apply_updates(
+        self,
+        updates: Sequence[TicketUpdate],
+        *,
+        on_job: Callable[[str, list[str]], None] | None = None,
+    ) -> list[UpdateResult]: ...
+
+    async def resume_jobs(self, jobs: Mapping[str, Sequence[str]]) -> list[UpdateResult]: ...

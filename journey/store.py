@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -20,6 +20,7 @@ from journey.models import (
     Person,
     Source,
     SyncState,
+    Writeback,
     utcnow,
 )
 from miner import MessageIn, customer_text
@@ -147,6 +148,68 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
             "synced_at",
         ),
     )
+
+
+def recheck_outbox(session: Session, source_id: int, external_ids: Iterable[str]) -> None:
+    """The helpdesk sent these tickets again (an agent, a customer or cjm's own write changed
+    them): their applied outbox rows go back to `pending`, so write-back compares them with the
+    ticket once more. Write-back reads only rows that are not applied."""
+    for chunk in _chunks(list(external_ids), 500):
+        changed = select(Conversation.id).where(
+            Conversation.source_id == source_id,
+            Conversation.external_id.in_(chunk),  # type: ignore[attr-defined]
+        )
+        session.execute(
+            update(Writeback)
+            .where(
+                Writeback.conversation_id.in_(changed),  # type: ignore[attr-defined]
+                Writeback.status.in_(("applied", "skipped")),  # type: ignore[attr-defined]
+            )
+            .values(status="pending")
+        )
+
+
+def record_field_setters(
+    session: Session,
+    source_id: int,
+    changes: Sequence[tuple[str, str, str | None, bool | None, datetime]],
+) -> None:
+    """Keep, per conversation and field, the latest (value, set by cjm?) the helpdesk's audit
+    trail reported. `changes` are (external id, field, value, by cjm, at), oldest first; the
+    later of two changes wins, also across pages and runs."""
+    latest: dict[str, dict[str, dict[str, Any]]] = {}
+    for external_id, field_id, value, by_cjm, at in changes:
+        latest.setdefault(external_id, {})[field_id] = {
+            "value": value,
+            "by_cjm": by_cjm,
+            "at": at.timestamp(),
+        }
+    if not latest:
+        return
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(list(latest), 500):
+        stored = session.execute(
+            select(Conversation.id, Conversation.external_id, Conversation.field_setters).where(
+                Conversation.source_id == source_id,
+                Conversation.external_id.in_(chunk),  # type: ignore[attr-defined]
+            )
+        )
+        for cid, external_id, setters in stored:
+            merged = dict(setters or {})
+            for field_id, change in latest[external_id].items():
+                old = merged.get(field_id)
+                if old is None or old.get("at", 0) <= change["at"]:
+                    merged[field_id] = change
+            if merged != (setters or {}):
+                rows.append({"cid": cid, "setters": merged})
+    if rows:
+        table = Conversation.__table__  # type: ignore[attr-defined]
+        session.execute(
+            table.update()
+            .where(table.c.id == bindparam("cid"))
+            .values(field_setters=bindparam("setters")),
+            rows,
+        )
 
 
 def conversation_ids(

@@ -42,6 +42,8 @@ from journey.store import (
     get_checkpoint,
     known_roles,
     purge_conversations,
+    recheck_outbox,
+    record_field_setters,
     save_checkpoint,
     upsert_conversations,
     upsert_messages,
@@ -160,7 +162,7 @@ async def _pull_all(
             roles = await _resolve_roles(engine, source_id, connector, page)
             page = await _fetch_changed_messages(engine, source_id, connector, page)  # Freshdesk
             with session_scope(engine) as session:
-                _store_page(session, source_id, page, roles, clean, report, named)
+                _store_page(session, source_id, page, roles, clean, report, named, fields)
                 records = len(page.conversations) + len(page.messages)
                 save_checkpoint(session, source_id, stream, page.checkpoint, records)
             options.progress(
@@ -269,7 +271,7 @@ async def _resolve_referenced(
     with session_scope(engine) as session:
         _store_page(
             session, source_id, page, roles, _cleaner(options.redact_pii), report,
-            _field_slugs(fields),
+            _field_slugs(fields), fields,
         )  # fmt: skip
         settled = datetime.now(UTC) - timedelta(days=1)
         gone = [e for e, seen in first_seen.items() if e not in found and seen < settled]
@@ -339,6 +341,7 @@ def _store_page(
     clean: Callable[[MessageRecord], str],
     report: SourceReport,
     named: dict[str, str],
+    fields: FieldIds,
 ) -> None:
     upsert_people(session, source_id, sorted(roles.items()))
     if page.conversations:
@@ -363,6 +366,7 @@ def _store_page(
             ],
         )
         report.conversations += len(page.conversations)
+        recheck_outbox(session, source_id, [c.external_id for c in page.conversations])
         deleted = [c.external_id for c in page.conversations if c.deleted]
         if deleted:
             ids = ensure_stub_conversations(
@@ -392,6 +396,14 @@ def _store_page(
             if ids[m.conversation_id] not in tombstones
         ]
         report.messages += upsert_messages(session, source_id, rows)
+    cjm_fields = {f for f in (fields.stage, fields.confidence) if f}
+    changes = [
+        (c.conversation_id, c.field, c.value, c.by_self, c.at)
+        for c in page.field_changes
+        if c.field in cjm_fields
+    ]
+    if changes:
+        record_field_setters(session, source_id, changes)
 
 
 def _deleted_ids(session: Session, ids: Sequence[int]) -> set[int]:

@@ -190,7 +190,7 @@ Audit = tuple[int, int, int, int, str, tuple[tuple[Any, ...], ...]]
 class _Job:
     id: str
     total: int
-    results: list[dict[str, Any]]
+    results: list[dict[str, Any]] | None  # None: not run yet (job_seconds)
     polls: int = 0
 
 
@@ -250,6 +250,7 @@ class ZendeskSimulator(SimulatedClock):
         clock: Callable[[], datetime] | None = None,
         faults: SimulatorFaults | None = None,
         job_polls_to_complete: int = 1,
+        job_seconds: float = 0.0,
     ) -> None:
         self.email = email
         self.api_token = api_token
@@ -257,6 +258,9 @@ class ZendeskSimulator(SimulatedClock):
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.faults = faults or SimulatorFaults()
         self.job_polls_to_complete = job_polls_to_complete
+        # A bulk job changes its tickets this long after update_many accepted it (real jobs
+        # take seconds, and run on whether or not anyone polls); 0 = at once.
+        self.job_seconds = job_seconds
         self.integration_user_id = INTEGRATION_USER_ID
         self.requests: collections.Counter[str] = collections.Counter()
         self.status_counts: collections.Counter[int] = collections.Counter()
@@ -1705,15 +1709,36 @@ async def _update_many(sim: ZendeskSimulator, request: Request, user: str) -> Re
             sim._conflict_seq = getattr(sim, "_conflict_seq", 0) + 1
             if sim._conflict_seq % n == 0:
                 raise _err(409, "Conflict", "The ticket was updated by someone else; retry")
-        active = sum(1 for j in sim._jobs.values() if j.polls < sim.job_polls_to_complete)
+        active = sum(1 for j in sim._jobs.values()
+                     if j.polls < sim.job_polls_to_complete or j.results is None)
         if active >= MAX_ACTIVE_JOBS:
             raise ApiError(429, {"error": "TooManyJobs",
                                  "description": "Number of allowed background jobs exceeded"},
                            {"Retry-After": "10"})
+        if sim.job_seconds > 0:
+            job = _new_job(sim, None, len(items))
+            _run_later(sim, job, items, updater)
+            return _JSON({"job_status": _job_json(sim, job, _base(request))})
         results = [_update_one(sim, index, tid, upd, updater) for index, (tid, upd)
                    in enumerate(items)]
         job = _new_job(sim, results)
         return _JSON({"job_status": _job_json(sim, job, _base(request))})
+
+
+def _run_later(
+    sim: ZendeskSimulator, job: _Job, items: list[tuple[int, dict[str, Any]]], updater: int
+) -> None:
+    """Run a bulk job `job_seconds` after it was accepted, in the background, as Zendesk does:
+    it finishes even when the client that sent it was killed meanwhile."""
+
+    def run() -> None:
+        with sim._lock:
+            job.results = [_update_one(sim, index, tid, upd, updater)
+                           for index, (tid, upd) in enumerate(items)]
+
+    timer = threading.Timer(sim.job_seconds, run)
+    timer.daemon = True
+    timer.start()
 
 
 def _update_one(
@@ -1741,16 +1766,18 @@ def _update_one(
     return {**result, "status": "Updated", "success": True}
 
 
-def _new_job(sim: ZendeskSimulator, results: list[dict[str, Any]]) -> _Job:
+def _new_job(
+    sim: ZendeskSimulator, results: list[dict[str, Any]] | None, total: int | None = None
+) -> _Job:
     sim._job_seq += 1
     jid = hashlib.md5(f"{sim.seed}:job:{sim._job_seq}".encode(), usedforsecurity=False)
-    job = _Job(jid.hexdigest(), len(results), results)
+    job = _Job(jid.hexdigest(), len(results) if results is not None else total or 0, results)
     sim._jobs[job.id] = job
     return job
 
 
 def _job_json(sim: ZendeskSimulator, job: _Job, base: str) -> dict[str, Any]:
-    done = job.polls >= sim.job_polls_to_complete
+    done = job.polls >= sim.job_polls_to_complete and job.results is not None
     working = not done and job.polls >= 2  # queued on the first poll, then working
     progress = job.total if done else (job.total * job.polls) // (sim.job_polls_to_complete + 1)
     return {
