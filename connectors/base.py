@@ -69,7 +69,14 @@ class FetchesMessages(Protocol):
     A conversation that vanished meanwhile (404) is left out, not an error.
     """
 
-    async def fetch_messages(self, conversation_ids: Sequence[str]) -> list[MessageRecord]: ...
+    async def fetch_messages(
+        self,
+        conversation_ids: Sequence[str],
+        descriptions: Mapping[str, MessageRecord | None] | None = None,
+    ) -> list[MessageRecord]:
+        """`descriptions`: first messages the page already carried (`Page.descriptions`); a
+        ticket missing from it is read by id first."""
+        ...
 
 
 @runtime_checkable

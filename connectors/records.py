@@ -91,6 +91,10 @@ class Page:
     # the connector's `fetch_messages` (base.FetchesMessages) for those that changed, and stores
     # them in the same transaction as this page and its checkpoint.
     messages_on_demand: bool = False
+    # With `messages_on_demand`: each listed ticket's first message (Freshdesk: the ticket
+    # `description`, None when empty) travels with its page and goes back to `fetch_messages`,
+    # so the connector keeps no hidden per-page cache and pages may be fetched ahead.
+    descriptions: tuple[tuple[str, MessageRecord | None], ...] = ()
     # Who set ticket fields, oldest first (Zendesk: from the audits of the events export).
     field_changes: tuple[FieldChange, ...] = ()
 

@@ -194,7 +194,7 @@ async def _fetch_changed_messages(
     wanted = [c.external_id for c in live if _messages_changed(c, stored.get(c.external_id))]
     if not wanted:
         return page
-    fetched = await connector.fetch_messages(wanted)
+    fetched = await connector.fetch_messages(wanted, dict(page.descriptions))
     return replace(page, messages=page.messages + tuple(fetched))
 
 
