@@ -99,40 +99,40 @@ def test_write_back_reads_only_rows_that_can_need_work(sqlite_engine, monkeypatc
     assert len(loaded) == 3  # outbox rows read from the database
 
 
-def test_a_ticket_the_pull_saw_again_is_compared_once_more(sqlite_engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_ticket_the_pull_saw_again_is_compared_once_more(engine) -> None:  # type: ignore[no-untyped-def]
     """An agent removed cjm's stage: the row was applied, the pull brings the ticket again."""
     applied = {"desired": DESIRED, "applied": DESIRED, "status": "applied"}
-    source_id = _outbox(sqlite_engine, [(ON_TICKET, applied), (ON_TICKET, applied)])
-    with session_scope(sqlite_engine) as session:
+    source_id = _outbox(engine, [(ON_TICKET, applied), (ON_TICKET, applied)])
+    with session_scope(engine) as session:
         agent_cleared = {**ON_TICKET, "custom_fields": {}}
         upsert_conversations(session, source_id, [_conversation("0", **agent_cleared)])
         recheck_outbox(session, source_id, ["0"])
-    report = asyncio.run(write_back(sqlite_engine, source_id, Recorder(), FIELDS))
+    report = asyncio.run(write_back(engine, source_id, Recorder(), FIELDS))
     assert report.stage_locked == 1
-    rows = _rows(sqlite_engine)
+    rows = _rows(engine)
     assert rows["0"].stage_locked and rows["0"].status == "applied"
     assert not rows["1"].stage_locked
 
 
-def test_a_job_left_running_by_a_crash_is_resumed_not_sent_again(sqlite_engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_left_running_by_a_crash_is_resumed_not_sent_again(engine) -> None:  # type: ignore[no-untyped-def]
     """Killed while its job ran: the job finished at the helpdesk, the pull already shows the
     values. The next run polls the job, records it, sends nothing, locks nothing."""
     sent = {"fields": [["100", "stage__delivery"]], "add": ["pain__late"], "remove": [],
             "stage": "stage__delivery"}  # fmt: skip
     in_flight = {"desired": DESIRED, "status": "sending", "sent": sent, "job_id": "job-9"}
-    source_id = _outbox(sqlite_engine, [(ON_TICKET, in_flight)])
+    source_id = _outbox(engine, [(ON_TICKET, in_flight)])
     connector = Recorder(resumed=[UpdateResult("0", True)])
-    report = asyncio.run(write_back(sqlite_engine, source_id, connector, FIELDS))
+    report = asyncio.run(write_back(engine, source_id, connector, FIELDS))
     assert connector.resumed_jobs == [{"job-9": ["0"]}]
     assert connector.sent == [] and report.stage_locked == 0
-    row = _rows(sqlite_engine)["0"]
+    row = _rows(engine)["0"]
     assert (row.status, row.sent, row.job_id, row.stage_locked) == ("applied", None, None, False)
     assert row.applied["stage"] == "stage__delivery"
-    with session_scope(sqlite_engine) as session:
+    with session_scope(engine) as session:
         assert session.execute(select(Label)).first() is None
 
 
-def test_a_delta_recorded_but_never_confirmed_is_cjms_own_on_the_ticket(sqlite_engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_delta_recorded_but_never_confirmed_is_cjms_own_on_the_ticket(engine) -> None:  # type: ignore[no-untyped-def]
     """Killed before the job id was recorded (or the job expired): the ticket shows the delta
     cjm recorded, so it is cjm's value, not an agent's correction; only what is missing goes."""
     sent = {"fields": [["100", "stage__delivery"]], "add": ["pain__late"], "remove": [],
@@ -140,28 +140,28 @@ def test_a_delta_recorded_but_never_confirmed_is_cjms_own_on_the_ticket(sqlite_e
     on_ticket = {"tags": ["vip", "stage__delivery"], "custom_fields": {"100": "stage__delivery"}}
     old = {**DESIRED, "stage": "stage__purchase", "pain": []}
     source_id = _outbox(
-        sqlite_engine,
+        engine,
         [(on_ticket, {"desired": DESIRED, "applied": old, "status": "sending", "sent": sent})],
     )
     connector = Recorder()
-    report = asyncio.run(write_back(sqlite_engine, source_id, connector, FIELDS))
+    report = asyncio.run(write_back(engine, source_id, connector, FIELDS))
     assert report.stage_locked == 0
     assert [(u.set_fields, u.add_tags) for u in connector.sent] == [((), {"pain__late"})]
-    row = _rows(sqlite_engine)["0"]
+    row = _rows(engine)["0"]
     assert (row.status, row.sent, row.job_id) == ("applied", None, None)
 
 
-def test_every_delta_is_recorded_before_it_is_sent(sqlite_engine) -> None:  # type: ignore[no-untyped-def]
-    source_id = _outbox(sqlite_engine, [({}, {"desired": DESIRED})])
+def test_every_delta_is_recorded_before_it_is_sent(engine) -> None:  # type: ignore[no-untyped-def]
+    source_id = _outbox(engine, [({}, {"desired": DESIRED})])
     seen: list[tuple[str, Any, Any]] = []
 
     class Watching(Recorder):
         async def apply_updates(self, updates, *, on_job=None):  # type: ignore[no-untyped-def]
-            row = _rows(sqlite_engine)["0"]
+            row = _rows(engine)["0"]
             seen.append((row.status, row.sent, row.job_id))
             return await super().apply_updates(updates, on_job=on_job)
 
-    asyncio.run(write_back(sqlite_engine, source_id, Watching(), FIELDS))
+    asyncio.run(write_back(engine, source_id, Watching(), FIELDS))
     status, sent, job_id = seen[0]
     assert status == "sending" and job_id is None
     assert sent["stage"] == "stage__delivery" and sent["add"] == ["pain__late"]
