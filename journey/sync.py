@@ -2,8 +2,11 @@
 
 Crash safety comes from ordering, not from luck: each page commits together with the checkpoint
 that follows it; mining clears a conversation's `needs_mining` flag in the same transaction as its
-classification; the outbox records a write only after the helpdesk confirmed it. Killing the
-process at any point therefore repeats work on the next run but never skips or doubles it.
+classification and its outbox row; the outbox records each delta (and its helpdesk job) before
+sending it and marks it applied only after the helpdesk confirmed it. Killing the process at any
+point therefore repeats work on the next run but never skips or doubles it.
+
+This module is the step sequence; the SQL and the rows live in `journey/store.py`.
 """
 
 from __future__ import annotations
