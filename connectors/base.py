@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -69,7 +69,14 @@ class FetchesMessages(Protocol):
     A conversation that vanished meanwhile (404) is left out, not an error.
     """
 
-    async def fetch_messages(self, conversation_ids: Sequence[str]) -> list[MessageRecord]: ...
+    async def fetch_messages(
+        self,
+        conversation_ids: Sequence[str],
+        descriptions: Mapping[str, MessageRecord | None] | None = None,
+    ) -> list[MessageRecord]:
+        """`descriptions`: first messages the page already carried (`Page.descriptions`); a
+        ticket missing from it is read by id first."""
+        ...
 
 
 @runtime_checkable
@@ -79,3 +86,22 @@ class FetchesArchived(Protocol):
     no list returned; ids the helpdesk no longer knows are left out of the page."""
 
     async def fetch_archived(self, ticket_ids: Iterable[str]) -> Page: ...
+
+
+@runtime_checkable
+class ResumesJobs(Protocol):
+    """A helpdesk that applies updates in background jobs (Zendesk `update_many`).
+
+    `apply_updates(…, on_job=)` reports each job as soon as the helpdesk accepted it (job id,
+    ticket ids), so the caller can record it before waiting; after a crash, `resume_jobs` polls
+    those jobs to the end instead of sending their updates a second time. Tickets of jobs the
+    helpdesk no longer knows are left out of the results."""
+
+    async def apply_updates(
+        self,
+        updates: Sequence[TicketUpdate],
+        *,
+        on_job: Callable[[str, list[str]], None] | None = None,
+    ) -> list[UpdateResult]: ...
+
+    async def resume_jobs(self, jobs: Mapping[str, Sequence[str]]) -> list[UpdateResult]: ...

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -178,7 +178,6 @@ class FreshdeskConnector:
         self._agents: frozenset[str] | None = None
         self._agents_lock = asyncio.Lock()
         self._self_user_id: str | None = None
-        self._descriptions: dict[str, MessageRecord | None] = {}  # the current tickets page
         self._tags: OrderedDict[str, tuple[tuple[str, ...], float]] = OrderedDict()
         self.freshchat = (
             FreshchatClient(
@@ -268,13 +267,15 @@ class FreshdeskConnector:
             now = self._clock.monotonic()
             for record in records:
                 self._remember_tags(record.external_id, record.tags, now)
-            if spec.name == "tickets":
-                self._descriptions = {str(raw["id"]): description_message(raw) for raw in items}
+            on_demand = spec.name == "tickets"
             yield Page(
                 stream=spec.name,
                 checkpoint=next_checkpoint,
                 conversations=records,
-                messages_on_demand=spec.name == "tickets",
+                messages_on_demand=on_demand,
+                descriptions=tuple((str(raw["id"]), description_message(raw)) for raw in items)
+                if on_demand
+                else (),
             )
 
     async def _pull_ratings(
@@ -380,22 +381,33 @@ class FreshdeskConnector:
 
     # ---- conversations ------------------------------------------------------------------------
 
-    async def fetch_messages(self, conversation_ids: Sequence[str]) -> list[MessageRecord]:
-        """Description + conversations of each ticket, `concurrency` calls in flight at once."""
+    async def fetch_messages(
+        self,
+        conversation_ids: Sequence[str],
+        descriptions: Mapping[str, MessageRecord | None] | None = None,
+    ) -> list[MessageRecord]:
+        """Description + conversations of each ticket, `concurrency` calls in flight at once.
+        A description the page carried (`Page.descriptions`) saves reading the ticket."""
         tickets = [i for i in dict.fromkeys(conversation_ids) if not i.startswith(CHAT_PREFIX)]
         if not tickets:
             return []
         agents = await self._agent_ids()
+        known = descriptions or {}
         results = await _bounded(
-            [lambda t=t: self._ticket_messages(t, agents) for t in tickets],
+            [lambda t=t: self._ticket_messages(t, agents, known) for t in tickets],
             self.settings.concurrency,
         )
         return [m for messages in results for m in messages]
 
-    async def _ticket_messages(self, ticket_id: str, agents: frozenset[str]) -> list[MessageRecord]:
+    async def _ticket_messages(
+        self,
+        ticket_id: str,
+        agents: frozenset[str],
+        descriptions: Mapping[str, MessageRecord | None],
+    ) -> list[MessageRecord]:
         archived = False
-        if ticket_id in self._descriptions:
-            first = self._descriptions[ticket_id]
+        if ticket_id in descriptions:
+            first = descriptions[ticket_id]
         else:
             raw, archived = await self._ticket_or_archived(ticket_id)
             if raw is None:

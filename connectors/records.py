@@ -55,6 +55,18 @@ class MessageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldChange:
+    """A ticket field set by someone, as the helpdesk's audit trail tells it (Zendesk audits
+    name the updater). `by_self` is True for the integration user (cjm), None when unknown."""
+
+    conversation_id: str
+    field: str
+    value: str | None
+    by_self: bool | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PersonRecord:
     """An author: only the role matters to cjm (no names or addresses are kept)."""
 
@@ -79,6 +91,12 @@ class Page:
     # the connector's `fetch_messages` (base.FetchesMessages) for those that changed, and stores
     # them in the same transaction as this page and its checkpoint.
     messages_on_demand: bool = False
+    # With `messages_on_demand`: each listed ticket's first message (Freshdesk: the ticket
+    # `description`, None when empty) travels with its page and goes back to `fetch_messages`,
+    # so the connector keeps no hidden per-page cache and pages may be fetched ahead.
+    descriptions: tuple[tuple[str, MessageRecord | None], ...] = ()
+    # Who set ticket fields, oldest first (Zendesk: from the audits of the events export).
+    field_changes: tuple[FieldChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -37,7 +37,9 @@ from connectors.settings import OAuthTokens, ZendeskSettings
 from connectors.zendesk_mapping import (
     chat_to_records,
     comment_to_message,
+    events_to_field_changes,
     events_to_messages,
+    has_field_changes,
     log_events_to_messages,
     messaging_ticket_ids,
     rating_to_message,
@@ -49,6 +51,7 @@ from connectors.zendesk_mapping import (
 
 log = logging.getLogger("cjm.zendesk")
 T = TypeVar("T")
+OnJob = Callable[[str, list[str]], None]
 _WARNED_TOKEN_RETIREMENT: set[str] = set()  # warn once per source and process
 
 TICKETS_EXPORT = "/api/v2/incremental/tickets/cursor.json"
@@ -343,10 +346,15 @@ class ZendeskConnector:
             next_start = _next_start_time(body, start_time)
             messages = list(events_to_messages(events))
             messages.extend(await self._enrich(events))
+            # Who set ticket fields: the journey layer tells cjm's own values from agents' edits
+            # by the audit's updater, not by its local records (which a crash or a restored
+            # database can leave behind). users/me once, only when some audit set a field.
+            self_id = await self._identify_self_once() if has_field_changes(events) else None
             yield Page(
                 stream="ticket_events",
                 checkpoint=str(next_start),
                 messages=_dedupe(messages),
+                field_changes=tuple(events_to_field_changes(events, self_id)),
             )
             if body.get("end_of_stream") or not events:
                 return
@@ -607,28 +615,64 @@ class ZendeskConnector:
 
     # ---- write-back -------------------------------------------------------------------------
 
-    async def apply_updates(self, updates: Sequence[TicketUpdate]) -> list[UpdateResult]:
+    async def apply_updates(
+        self, updates: Sequence[TicketUpdate], *, on_job: OnJob | None = None
+    ) -> list[UpdateResult]:
         """Send deltas through `update_many`: shared deltas in bulk, the rest as batches of 100.
 
         At most MAX_JOBS_IN_FLIGHT background jobs are open at once (the account allows 30, and
-        agents' apps need some); job statuses are polled together with back-off.
+        agents' apps need some); job statuses are polled together with back-off. `on_job(job id,
+        ticket ids)` hears of every job as soon as Zendesk accepted it, so a caller can record it
+        and, after a crash, resume polling it (`resume_jobs`) instead of sending it again.
         """
         await self._ensure_fresh_token()
         pending = [u for u in updates if not u.is_empty]
         by_id = {u.external_id: u for u in pending}
-        results = await self._run_jobs(list(_plan_requests(pending)), by_id)
+        results = await self._run_jobs(list(_plan_requests(pending)), by_id, on_job=on_job)
         for _ in range(max(0, self.settings.retry_failed_updates)):
             again = [by_id[i] for i, r in results.items() if not r.ok and _transient(r.error)]
             if not again:
                 break
             log.info("Zendesk: retrying %d ticket updates that failed inside a job", len(again))
-            results.update(await self._run_jobs(list(_plan_requests(again)), by_id))
+            results.update(await self._run_jobs(list(_plan_requests(again)), by_id, on_job=on_job))
         return [results[u.external_id] for u in pending if u.external_id in results]
+
+    async def resume_jobs(self, jobs: Mapping[str, Sequence[str]]) -> list[UpdateResult]:
+        """Poll jobs an earlier, interrupted run started (job id → its ticket ids) until they
+        finish. Tickets of a job Zendesk no longer knows (job statuses expire) are left out:
+        the caller compares those tickets with what it sent."""
+        await self._ensure_fresh_token()
+        in_flight = {job_id: list(ids) for job_id, ids in jobs.items()}
+        results: dict[str, UpdateResult] = {}
+        delay = 0.0
+        while in_flight:
+            if delay:
+                await self._clock.sleep(delay)
+            known: set[str] = set()
+            for chunk in _chunks(list(in_flight), MAX_IDS_PER_CALL):
+                body = await self.api.get_json(
+                    JOB_STATUSES,
+                    endpoint="job_statuses/show_many",
+                    params={"ids": ",".join(chunk)},
+                )
+                for job in body.get("job_statuses") or ():
+                    job_id = str(job.get("id"))
+                    if job_id not in in_flight:
+                        continue
+                    known.add(job_id)
+                    if job.get("status") in ("completed", "failed"):
+                        results.update(_job_results(job, in_flight.pop(job_id)))
+            for job_id in set(in_flight) - known:
+                del in_flight[job_id]  # expired or never accepted: nothing to wait for
+            delay = min(delay * 2 or self.job_poll_seconds, 10.0)
+        return list(results.values())
 
     async def _run_jobs(
         self,
         requests: list[tuple[dict[str, str], dict[str, Any], list[str]]],
         updates: dict[str, TicketUpdate],
+        *,
+        on_job: OnJob | None = None,
     ) -> dict[str, UpdateResult]:
         """Send update_many requests with at most `max_jobs_in_flight` jobs open, poll their
         statuses together (show_many) with back-off, and collect per-ticket results. A 422 on a
@@ -664,6 +708,8 @@ class ZendeskConnector:
                 if not job.get("id"):
                     raise ApiError("Zendesk update_many answered without a job_status id")
                 in_flight[str(job["id"])] = ids
+                if on_job is not None:
+                    on_job(str(job["id"]), ids)
             if not in_flight:
                 continue
             await self._clock.sleep(delay)

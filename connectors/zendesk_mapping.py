@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.errors import mapper
-from connectors.records import ConversationRecord, MessageRecord, PersonRecord, Role, TicketUpdate
+from connectors.records import (
+    ConversationRecord,
+    FieldChange,
+    MessageRecord,
+    PersonRecord,
+    Role,
+    TicketUpdate,
+)
 
 # Zendesk `via.channel` → cjm's neutral touchpoint names.
 CHANNELS: Mapping[str, str] = {
@@ -90,6 +97,39 @@ def events_to_messages(events: Iterable[Mapping[str, Any]]) -> Iterator[MessageR
                 created_at=parse_time(child.get("created_at") or event.get("created_at")),
                 channel=CHANNELS.get(str(via.get("channel") or ""), None),
             )
+
+
+@mapper("Zendesk", "ticket event")
+def events_to_field_changes(
+    events: Iterable[Mapping[str, Any]], self_id: str | None
+) -> Iterator[FieldChange]:
+    """Custom-field values set by an audit (`Create`/`Change` children whose `field_name` is a
+    field id), with whether the audit's updater is the integration user (None: unknown)."""
+    for event in events:
+        updater = _str_or_none(event.get("updater_id"))
+        by_self = None if self_id is None or updater is None else updater == self_id
+        for child in event.get("child_events") or ():
+            kind = child.get("event_type") or child.get("type")
+            name = str(child.get("field_name") or "")
+            if kind not in ("Create", "Change") or not name.isdigit():
+                continue
+            value = child.get("value")
+            yield FieldChange(
+                conversation_id=str(event["ticket_id"]),
+                field=name,
+                value=str(value) if value not in (None, "") else None,
+                by_self=by_self,
+                at=parse_time(child.get("created_at") or event.get("created_at")),
+            )
+
+
+def has_field_changes(events: Iterable[Mapping[str, Any]]) -> bool:
+    return any(
+        (child.get("event_type") or child.get("type")) in ("Create", "Change")
+        and str(child.get("field_name") or "").isdigit()
+        for event in events
+        for child in event.get("child_events") or ()
+    )
 
 
 MESSAGING_VIA = frozenset(

@@ -101,6 +101,11 @@ class Conversation(SQLModel, table=True):
     deleted: bool = False
     needs_mining: bool = True
     synced_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Who last set cjm's fields, as the helpdesk tells it (Zendesk audits name the updater):
+    # field id → {"value": …, "by_cjm": bool, "at": unix seconds}. None when it never said.
+    field_setters: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
 
 
 class Message(SQLModel, table=True):
@@ -168,11 +173,18 @@ class Writeback(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversation.id", unique=True)
     desired: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     applied: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = "pending"  # pending | applied | failed | skipped
+    # pending (to compare with the ticket) | sending (delta recorded, maybe on its way) |
+    # applied | failed. Write-back reads only rows that are not applied.
+    status: str = "pending"
     stage_locked: bool = False  # an agent set the stage by hand: cjm no longer writes it
     attempts: int = 0
     last_error: str | None = None
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The delta in flight, recorded before it is sent ({"fields": [[id, value]…], "add": […],
+    # "remove": […]}), and the helpdesk job carrying it once known: after a crash the next run
+    # resumes the job and recognises these values on the ticket as cjm's own.
+    sent: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    job_id: str | None = None
 
 
 class Label(SQLModel, table=True):

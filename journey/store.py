@@ -4,14 +4,15 @@ caller decides the transaction (a page and its checkpoint commit together).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from connectors.records import MessageRecord, Page
 from journey.models import (
     Classification,
     Conversation,
@@ -20,9 +21,10 @@ from journey.models import (
     Person,
     Source,
     SyncState,
+    Writeback,
     utcnow,
 )
-from miner import MessageIn, customer_text
+from miner import MessageIn, Prediction, customer_text
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -147,6 +149,68 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
             "synced_at",
         ),
     )
+
+
+def recheck_outbox(session: Session, source_id: int, external_ids: Iterable[str]) -> None:
+    """The helpdesk sent these tickets again (an agent, a customer or cjm's own write changed
+    them): their applied outbox rows go back to `pending`, so write-back compares them with the
+    ticket once more. Write-back reads only rows that are not applied."""
+    for chunk in _chunks(list(external_ids), 500):
+        changed = select(Conversation.id).where(
+            Conversation.source_id == source_id,
+            Conversation.external_id.in_(chunk),  # type: ignore[attr-defined]
+        )
+        session.execute(
+            update(Writeback)
+            .where(
+                Writeback.conversation_id.in_(changed),  # type: ignore[attr-defined]
+                Writeback.status.in_(("applied", "skipped")),  # type: ignore[attr-defined]
+            )
+            .values(status="pending")
+        )
+
+
+def record_field_setters(
+    session: Session,
+    source_id: int,
+    changes: Sequence[tuple[str, str, str | None, bool | None, datetime]],
+) -> None:
+    """Keep, per conversation and field, the latest (value, set by cjm?) the helpdesk's audit
+    trail reported. `changes` are (external id, field, value, by cjm, at), oldest first; the
+    later of two changes wins, also across pages and runs."""
+    latest: dict[str, dict[str, dict[str, Any]]] = {}
+    for external_id, field_id, value, by_cjm, at in changes:
+        latest.setdefault(external_id, {})[field_id] = {
+            "value": value,
+            "by_cjm": by_cjm,
+            "at": at.timestamp(),
+        }
+    if not latest:
+        return
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(list(latest), 500):
+        stored = session.execute(
+            select(Conversation.id, Conversation.external_id, Conversation.field_setters).where(
+                Conversation.source_id == source_id,
+                Conversation.external_id.in_(chunk),  # type: ignore[attr-defined]
+            )
+        )
+        for cid, external_id, setters in stored:
+            merged = dict(setters or {})
+            for field_id, change in latest[external_id].items():
+                old = merged.get(field_id)
+                if old is None or old.get("at", 0) <= change["at"]:
+                    merged[field_id] = change
+            if merged != (setters or {}):
+                rows.append({"cid": cid, "setters": merged})
+    if rows:
+        table = Conversation.__table__  # type: ignore[attr-defined]
+        session.execute(
+            table.update()
+            .where(table.c.id == bindparam("cid"))
+            .values(field_setters=bindparam("setters")),
+            rows,
+        )
 
 
 def conversation_ids(
@@ -282,3 +346,216 @@ def count(session: Session, model: Any, *where: Any) -> int:
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+# ---- the pipeline's steps: what `journey/sync.py` stores and reads ---------------------------
+
+
+def store_page(
+    session: Session,
+    source_id: int,
+    page: Page,
+    roles: Mapping[str, str],
+    *,
+    clean_message: Callable[[MessageRecord], str],
+    clean_subject: Callable[[str], str],
+    named: Mapping[str, str],
+    cjm_fields: set[str],
+) -> tuple[int, int]:
+    """One page's records as rows, in the caller's transaction (with the page's checkpoint).
+    Returns (conversations, messages) stored."""
+    upsert_people(session, source_id, sorted(roles.items()))
+    conversations = messages = 0
+    if page.conversations:
+        upsert_conversations(
+            session,
+            source_id,
+            [
+                {
+                    "external_id": c.external_id,
+                    "kind": c.kind,
+                    "channel": c.channel,
+                    "subject": clean_subject(c.subject) if c.subject else None,
+                    "status": c.status,
+                    "requester_id": c.requester_id,
+                    "created_at": c.created_at,
+                    "updated_at": c.updated_at,
+                    "tags": list(c.tags),
+                    "custom_fields": with_field_names(c.custom_fields, named),
+                    "deleted": c.deleted,
+                }
+                for c in page.conversations
+            ],
+        )
+        conversations = len(page.conversations)
+        recheck_outbox(session, source_id, [c.external_id for c in page.conversations])
+        deleted = [c.external_id for c in page.conversations if c.deleted]
+        if deleted:
+            ids = ensure_stub_conversations(
+                session, source_id, {e: datetime.now(UTC) for e in deleted}
+            )
+            purge_conversations(session, ids.values())
+    if page.messages:
+        first_seen: dict[str, datetime] = {}
+        for m in page.messages:
+            first_seen.setdefault(m.conversation_id, m.created_at)
+        ids = ensure_stub_conversations(session, source_id, first_seen)
+        tombstones = deleted_ids(session, list(ids.values()))
+        rows = [
+            {
+                "external_id": m.external_id,
+                "conversation_id": ids[m.conversation_id],
+                "author_id": m.author_id,
+                "author_role": m.author_role or roles.get(m.author_id or "", "end_user"),
+                "public": m.public,
+                "solicited": m.solicited,
+                "channel": m.channel,
+                "created_at": m.created_at,
+                "text": clean_message(m),
+                "redacted": True,
+            }
+            for m in page.messages
+            if ids[m.conversation_id] not in tombstones
+        ]
+        messages = upsert_messages(session, source_id, rows)
+    changes = [
+        (c.conversation_id, c.field, c.value, c.by_self, c.at)
+        for c in page.field_changes
+        if c.field in cjm_fields
+    ]
+    if changes:
+        record_field_setters(session, source_id, changes)
+    return conversations, messages
+
+
+def with_field_names(custom_fields: Mapping[str, Any], named: Mapping[str, str]) -> dict[str, Any]:
+    """The helpdesk's fields by key, plus the same values under their titles' slugs, so
+    `cjm map --segment plan=pro` works whatever id the helpdesk gave the field."""
+    stored = dict(custom_fields)
+    for key, value in custom_fields.items():
+        slug = named.get(key)
+        if slug and slug not in custom_fields:
+            stored[slug] = value
+    return stored
+
+
+def deleted_ids(session: Session, ids: Sequence[int]) -> set[int]:
+    if not ids:
+        return set()
+    rows = session.execute(
+        select(Conversation.id).where(Conversation.id.in_(ids), Conversation.deleted)  # type: ignore[union-attr,arg-type]
+    )
+    return {row[0] for row in rows}
+
+
+def stored_versions(
+    session: Session, source_id: int, external_ids: Sequence[str]
+) -> dict[str, tuple[datetime, bool, str]]:
+    """(updated_at, deleted, status) of the stored conversations among `external_ids`."""
+    rows = session.execute(
+        select(
+            Conversation.external_id,
+            Conversation.updated_at,
+            Conversation.deleted,
+            Conversation.status,
+        ).where(
+            Conversation.source_id == source_id,
+            Conversation.external_id.in_(external_ids),  # type: ignore[attr-defined]
+        )
+    )
+    return {
+        external_id: (updated, deleted, status) for external_id, updated, deleted, status in rows
+    }
+
+
+def unresolved_stubs(session: Session, source_id: int, limit: int) -> list[tuple[str, datetime]]:
+    """Conversations something referenced but no list returned: (external id, first seen)."""
+    rows = session.execute(
+        select(Conversation.external_id, Conversation.created_at)
+        .where(
+            Conversation.source_id == source_id,
+            Conversation.status == "unknown",
+            Conversation.deleted.is_(False),  # type: ignore[attr-defined]
+        )
+        .limit(limit)
+    )
+    return [(external_id, created) for external_id, created in rows]
+
+
+def dirty_conversations(session: Session, source_id: int, after_id: int, limit: int) -> list[int]:
+    """Ids of conversations marked for mining, in id order after `after_id`."""
+    return list(
+        session.execute(
+            select(Conversation.id)
+            .where(
+                Conversation.source_id == source_id,
+                Conversation.needs_mining,
+                Conversation.id > after_id,  # type: ignore[operator]
+            )
+            .order_by(Conversation.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def classification_versions(
+    session: Session, conversation_ids_: Sequence[int]
+) -> dict[int, tuple[str, str]]:
+    """(text hash, model version) each conversation was last classified with."""
+    rows = session.execute(
+        select(
+            Classification.conversation_id,
+            Classification.text_hash,
+            Classification.model_version,
+        ).where(Classification.conversation_id.in_(conversation_ids_))  # type: ignore[attr-defined]
+    )
+    return {cid: (text_hash, version) for cid, text_hash, version in rows}
+
+
+def save_classifications(
+    session: Session, model_version: str, mined: Sequence[tuple[int, str, Prediction]]
+) -> None:
+    """Store (conversation id, text hash, prediction) as each conversation's classification,
+    with one `conversation_theme` row per theme."""
+    if not mined:
+        return
+    ids = [cid for cid, _, _ in mined]
+    previous = {
+        c.conversation_id: c
+        for c in session.execute(
+            select(Classification).where(Classification.conversation_id.in_(ids))  # type: ignore[attr-defined]
+        ).scalars()
+    }
+    for cid, text_hash, prediction in mined:
+        row = previous.get(cid) or Classification(
+            conversation_id=cid, model_version=model_version, text_hash=""
+        )
+        row.model_version = model_version
+        row.stage = prediction.stage
+        row.stage_confidence = float(prediction.stage_confidence)
+        row.themes = list(prediction.themes)
+        row.theme_scores = {k: float(v) for k, v in prediction.theme_scores.items()}
+        row.evidence = list(prediction.evidence)
+        row.sentiment = float(prediction.sentiment)
+        row.language = prediction.language
+        row.text_hash = text_hash
+        row.classified_at = utcnow()
+        session.add(row)
+    session.execute(
+        delete(ConversationTheme).where(ConversationTheme.conversation_id.in_(ids))  # type: ignore[attr-defined]
+    )
+    themes = [
+        {"conversation_id": cid, "theme": theme, "score": float(p.theme_scores.get(theme, 1.0))}
+        for cid, _, p in mined
+        for theme in p.themes
+    ]
+    if themes:
+        session.execute(ConversationTheme.__table__.insert(), themes)  # type: ignore[attr-defined]
+
+
+def mark_mined(session: Session, conversation_ids_: Sequence[int]) -> None:
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_(conversation_ids_))  # type: ignore[union-attr]
+        .values(needs_mining=False)
+    )

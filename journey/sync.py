@@ -2,8 +2,11 @@
 
 Crash safety comes from ordering, not from luck: each page commits together with the checkpoint
 that follows it; mining clears a conversation's `needs_mining` flag in the same transaction as its
-classification; the outbox records a write only after the helpdesk confirmed it. Killing the
-process at any point therefore repeats work on the next run but never skips or doubles it.
+classification and its outbox row; the outbox records each delta (and its helpdesk job) before
+sending it and marks it applied only after the helpdesk confirmed it. Killing the process at any
+point therefore repeats work on the next run but never skips or doubles it.
+
+This module is the step sequence; the SQL and the rows live in `journey/store.py`.
 """
 
 from __future__ import annotations
@@ -12,12 +15,11 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -27,25 +29,25 @@ from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page
 from journey.db import session_scope
 from journey.errors import CjmError
 from journey.models import (
-    Classification,
-    Conversation,
-    ConversationTheme,
     Source,
     SyncRun,
     utcnow,
 )
 from journey.store import (
+    classification_versions,
     conversation_ids,
     conversation_texts,
+    dirty_conversations,
     ensure_source,
-    ensure_stub_conversations,
     get_checkpoint,
     known_roles,
+    mark_mined,
     purge_conversations,
     save_checkpoint,
-    upsert_conversations,
-    upsert_messages,
-    upsert_people,
+    save_classifications,
+    store_page,
+    stored_versions,
+    unresolved_stubs,
 )
 from journey.writeback import refresh_outbox, write_back
 from miner import (
@@ -160,7 +162,7 @@ async def _pull_all(
             roles = await _resolve_roles(engine, source_id, connector, page)
             page = await _fetch_changed_messages(engine, source_id, connector, page)  # Freshdesk
             with session_scope(engine) as session:
-                _store_page(session, source_id, page, roles, clean, report, named)
+                _store_page(session, source_id, page, roles, clean, report, named, fields)
                 records = len(page.conversations) + len(page.messages)
                 save_checkpoint(session, source_id, stream, page.checkpoint, records)
             options.progress(
@@ -188,11 +190,11 @@ async def _fetch_changed_messages(
     if not live:
         return page
     with session_scope(engine) as session:
-        stored = _stored_versions(session, source_id, [c.external_id for c in live])
+        stored = stored_versions(session, source_id, [c.external_id for c in live])
     wanted = [c.external_id for c in live if _messages_changed(c, stored.get(c.external_id))]
     if not wanted:
         return page
-    fetched = await connector.fetch_messages(wanted)
+    fetched = await connector.fetch_messages(wanted, dict(page.descriptions))
     return replace(page, messages=page.messages + tuple(fetched))
 
 
@@ -213,25 +215,6 @@ def _messages_changed(
     return (record.content_updated_at or record.updated_at) > updated_at
 
 
-def _stored_versions(
-    session: Session, source_id: int, external_ids: Sequence[str]
-) -> dict[str, tuple[datetime, bool, str]]:
-    rows = session.execute(
-        select(
-            Conversation.external_id,
-            Conversation.updated_at,
-            Conversation.deleted,
-            Conversation.status,
-        ).where(
-            Conversation.source_id == source_id,
-            Conversation.external_id.in_(external_ids),  # type: ignore[attr-defined]
-        )
-    )
-    return {
-        external_id: (updated, deleted, status) for external_id, updated, deleted, status in rows
-    }
-
-
 async def _resolve_referenced(
     engine: Engine,
     source_id: int,
@@ -248,17 +231,7 @@ async def _resolve_referenced(
     if not isinstance(connector, FetchesArchived):
         return
     with session_scope(engine) as session:
-        stubs = list(
-            session.execute(
-                select(Conversation.external_id, Conversation.created_at)
-                .where(
-                    Conversation.source_id == source_id,
-                    Conversation.status == "unknown",
-                    Conversation.deleted.is_(False),  # type: ignore[attr-defined]
-                )
-                .limit(limit)
-            ).all()
-        )
+        stubs = unresolved_stubs(session, source_id, limit)
     if not stubs:
         return
     first_seen = dict(stubs)
@@ -269,7 +242,7 @@ async def _resolve_referenced(
     with session_scope(engine) as session:
         _store_page(
             session, source_id, page, roles, _cleaner(options.redact_pii), report,
-            _field_slugs(fields),
+            _field_slugs(fields), fields,
         )  # fmt: skip
         settled = datetime.now(UTC) - timedelta(days=1)
         gone = [e for e, seen in first_seen.items() if e not in found and seen < settled]
@@ -301,17 +274,6 @@ def _field_slugs(fields: FieldIds) -> dict[str, str]:
     return slugs
 
 
-def _with_names(custom_fields: Mapping[str, Any], named: dict[str, str]) -> dict[str, Any]:
-    """The helpdesk's fields by key, plus the same values under their titles' slugs, so
-    `cjm map --segment plan=pro` works whatever id the helpdesk gave the field."""
-    stored = dict(custom_fields)
-    for key, value in custom_fields.items():
-        slug = named.get(key)
-        if slug and slug not in custom_fields:
-            stored[slug] = value
-    return stored
-
-
 async def _resolve_roles(
     engine: Engine, source_id: int, connector: HelpdeskConnector, page: Page
 ) -> dict[str, str]:
@@ -339,68 +301,20 @@ def _store_page(
     clean: Callable[[MessageRecord], str],
     report: SourceReport,
     named: dict[str, str],
+    fields: FieldIds,
 ) -> None:
-    upsert_people(session, source_id, sorted(roles.items()))
-    if page.conversations:
-        upsert_conversations(
-            session,
-            source_id,
-            [
-                {
-                    "external_id": c.external_id,
-                    "kind": c.kind,
-                    "channel": c.channel,
-                    "subject": redact(storable(c.subject)) if c.subject else None,
-                    "status": c.status,
-                    "requester_id": c.requester_id,
-                    "created_at": c.created_at,
-                    "updated_at": c.updated_at,
-                    "tags": list(c.tags),
-                    "custom_fields": _with_names(c.custom_fields, named),
-                    "deleted": c.deleted,
-                }
-                for c in page.conversations
-            ],
-        )
-        report.conversations += len(page.conversations)
-        deleted = [c.external_id for c in page.conversations if c.deleted]
-        if deleted:
-            ids = ensure_stub_conversations(
-                session, source_id, {e: datetime.now(UTC) for e in deleted}
-            )
-            purge_conversations(session, ids.values())
-    if page.messages:
-        first_seen: dict[str, datetime] = {}
-        for m in page.messages:
-            first_seen.setdefault(m.conversation_id, m.created_at)
-        ids = ensure_stub_conversations(session, source_id, first_seen)
-        tombstones = _deleted_ids(session, list(ids.values()))
-        rows = [
-            {
-                "external_id": m.external_id,
-                "conversation_id": ids[m.conversation_id],
-                "author_id": m.author_id,
-                "author_role": m.author_role or roles.get(m.author_id or "", "end_user"),
-                "public": m.public,
-                "solicited": m.solicited,
-                "channel": m.channel,
-                "created_at": m.created_at,
-                "text": clean(m),
-                "redacted": True,
-            }
-            for m in page.messages
-            if ids[m.conversation_id] not in tombstones
-        ]
-        report.messages += upsert_messages(session, source_id, rows)
-
-
-def _deleted_ids(session: Session, ids: Sequence[int]) -> set[int]:
-    if not ids:
-        return set()
-    rows = session.execute(
-        select(Conversation.id).where(Conversation.id.in_(ids), Conversation.deleted)  # type: ignore[union-attr,arg-type]
+    conversations, messages = store_page(
+        session,
+        source_id,
+        page,
+        roles,
+        clean_message=clean,
+        clean_subject=lambda subject: redact(storable(subject)),
+        named=named,
+        cjm_fields={f for f in (fields.stage, fields.confidence) if f},
     )
-    return {row[0] for row in rows}
+    report.conversations += conversations
+    report.messages += messages
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -430,88 +344,36 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> i
     last_id = 0
     while True:
         with session_scope(engine) as session:
-            conversations = (
-                session.execute(
-                    select(Conversation.id)
-                    .where(
-                        Conversation.source_id == source_id,
-                        Conversation.needs_mining,
-                        Conversation.id > last_id,
-                    )
-                    .order_by(Conversation.id)
-                    .limit(MINE_BATCH)
-                )
-                .scalars()
-                .all()
-            )
+            conversations = dirty_conversations(session, source_id, last_id, MINE_BATCH)
             if not conversations:
                 return mined
             last_id = conversations[-1]
             texts = conversation_texts(session, conversations)
-            previous = {
-                c.conversation_id: c
-                for c in session.execute(
-                    select(Classification).where(
-                        Classification.conversation_id.in_(conversations)  # type: ignore[attr-defined]
-                    )
-                ).scalars()
-            }
+            previous = classification_versions(session, conversations)
             todo = [
                 (cid, text)
                 for cid, text in texts.items()
-                if text
-                and not (
-                    cid in previous
-                    and previous[cid].text_hash == text_hash(text)
-                    and previous[cid].model_version == miner.version
-                )
+                if text and previous.get(cid) != (text_hash(text), miner.version)
             ]
             predictions = miner.predict([text for _, text in todo]) if todo else []
-            for (cid, text), prediction in zip(todo, predictions, strict=True):
-                row = previous.get(cid) or Classification(
-                    conversation_id=cid, model_version=miner.version, text_hash=""
-                )
-                row.model_version = miner.version
-                row.stage = prediction.stage
-                row.stage_confidence = float(prediction.stage_confidence)
-                row.themes = list(prediction.themes)
-                row.theme_scores = {k: float(v) for k, v in prediction.theme_scores.items()}
-                row.evidence = list(prediction.evidence)
-                row.sentiment = float(prediction.sentiment)
-                row.language = prediction.language
-                row.text_hash = text_hash(text)
-                row.classified_at = utcnow()
-                session.add(row)
-            _replace_themes(
-                session, [(cid, p) for (cid, _), p in zip(todo, predictions, strict=True)]
+            save_classifications(
+                session,
+                miner.version,
+                [
+                    (cid, text_hash(text), prediction)
+                    for (cid, text), prediction in zip(todo, predictions, strict=True)
+                ],
             )
-            session.execute(
-                Conversation.__table__.update()  # type: ignore[attr-defined]
-                .where(Conversation.__table__.c.id.in_(conversations))  # type: ignore[attr-defined]
-                .values(needs_mining=False)
-            )
+            mark_mined(session, conversations)
+            if todo:
+                session.flush()
+                # The outbox rows commit with the classifications: when they were two
+                # transactions, a crash between them lost those tickets' write-back for good
+                # (tests/reliability/test_kill.py kills the process at this line).
+                progress(f"mining: storing {len(todo)} classifications and their outbox rows")
+                refresh_outbox(session, [cid for cid, _ in todo])
             mined += len(todo)
-        if todo:
-            refresh_outbox(engine, source_id, [cid for cid, _ in todo])
         progress(f"mined {mined} conversations")
-
-
-def _replace_themes(session: Session, mined: Sequence[tuple[int, Prediction]]) -> None:
-    if not mined:
-        return
-    ids = [cid for cid, _ in mined]
-    session.execute(
-        ConversationTheme.__table__.delete().where(  # type: ignore[attr-defined]
-            ConversationTheme.__table__.c.conversation_id.in_(ids)  # type: ignore[attr-defined]
-        )
-    )
-    rows = [
-        {"conversation_id": cid, "theme": theme, "score": float(p.theme_scores.get(theme, 1.0))}
-        for cid, p in mined
-        for theme in p.themes
-    ]
-    if rows:
-        session.execute(ConversationTheme.__table__.insert(), rows)  # type: ignore[attr-defined]
 
 
 async def _write_back(

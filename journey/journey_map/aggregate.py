@@ -40,7 +40,7 @@ from journey.journey_map.model import (
 )
 from journey.journey_map.opportunities import CellStats, rank_opportunities
 from journey.journey_map.spikes import Cell, SpikeConfig, detect_spikes
-from journey.journey_map.sql import week_of, week_start, weeks_between
+from journey.journey_map.sql import customer_words, week_of, week_start, weeks_between
 from journey.models import Classification, Conversation, ConversationTheme, Message
 from miner import Taxonomy
 
@@ -520,10 +520,7 @@ def _csat_verbatims(conn: Connection, period: Period, filters: Filters) -> list[
         .where(
             *_where(period, filters),
             K.c.stage.is_not(None),
-            M.c.solicited.is_(True),
-            M.c.redacted.is_(True),
-            M.c.author_role == "end_user",
-            func.length(M.c.text) > 0,
+            *customer_words(M, solicited=True),
         )
         .subquery()
     )
@@ -545,11 +542,7 @@ def _first_customer_texts(
         select(M.c.conversation_id, M.c.text)
         .where(
             M.c.conversation_id.in_(wanted),
-            M.c.author_role == "end_user",
-            M.c.public.is_(True),
-            M.c.redacted.is_(True),
-            M.c.solicited.is_(solicited),
-            func.length(M.c.text) > 0,
+            *customer_words(M, solicited=solicited),
         )
         .order_by(M.c.conversation_id, M.c.created_at, M.c.id)
     )

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from journey.journey_map.filters import conversation_conditions, resolve_period
 from journey.journey_map.model import Filters, Period
-from journey.journey_map.sql import week_start, weeks_between
+from journey.journey_map.sql import customer_words, week_start, weeks_between
 from journey.models import Classification, Conversation, ConversationTheme, Message
 from miner import Taxonomy
 
@@ -201,11 +201,7 @@ def theme_verbatims(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Ro
                 select(M.c.conversation_id, M.c.text)
                 .where(
                     M.c.conversation_id.in_(ids),
-                    M.c.author_role == "end_user",
-                    M.c.public.is_(True),
-                    M.c.redacted.is_(True),
-                    M.c.solicited.is_(False),
-                    func.length(M.c.text) > 0,
+                    *customer_words(M),
                 )
                 .order_by(M.c.conversation_id, M.c.created_at, M.c.id)
             )

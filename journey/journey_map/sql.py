@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -65,3 +65,21 @@ def weeks_between(start: datetime, end: datetime) -> list[str]:
         weeks.append(first.isoformat())
         first += timedelta(days=7)
     return weeks
+
+
+def customer_words(message: Any, *, solicited: bool = False) -> tuple[ColumnElement[bool], ...]:
+    """WHERE conditions for the customer's own words among `message` rows (a table or alias of
+    `message`): the SQL form of `miner.customer_text`'s rule, for every query of the map.
+
+    Unsolicited: the end user's public messages. Solicited: the end user's survey (CSAT)
+    comments. Either way only redacted, non-empty text is shown.
+    """
+    conditions = [
+        message.c.author_role == "end_user",
+        message.c.solicited.is_(solicited),
+        message.c.redacted.is_(True),
+        func.length(message.c.text) > 0,
+    ]
+    if not solicited:
+        conditions.append(message.c.public.is_(True))
+    return tuple(conditions)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import bisect
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -393,10 +394,31 @@ async def _update_many(sim: ZendeskSimulator, request: Request, user: str) -> Re
             raise ApiError(429, {"error": "TooManyJobs",
                                  "description": "Number of allowed background jobs exceeded"},
                            {"Retry-After": "10"})
+        if sim.job_seconds > 0:
+            job = sim.new_job(None, len(items))
+            _run_later(sim, job, items, updater)
+            return JsonResponse({"job_status": _job_json(sim, job, _base(request))})
         results = [_update_one(sim, index, tid, upd, updater) for index, (tid, upd)
                    in enumerate(items)]
         job = sim.new_job(results)
         return JsonResponse({"job_status": _job_json(sim, job, _base(request))})
+
+
+def _run_later(
+    sim: ZendeskSimulator, job: Job, items: list[tuple[int, dict[str, Any]]], updater: int
+) -> None:
+    """Run a bulk job `job_seconds` after it was accepted, in the background, as Zendesk does:
+    it finishes even when the client that sent it was killed meanwhile."""
+
+    def run() -> None:
+        with sim.lock:
+            job.results = [
+                _update_one(sim, index, tid, upd, updater) for index, (tid, upd) in enumerate(items)
+            ]
+
+    timer = threading.Timer(sim.job_seconds, run)
+    timer.daemon = True
+    timer.start()
 
 
 def _update_one(
@@ -422,7 +444,7 @@ def _update_one(
 
 
 def _job_json(sim: ZendeskSimulator, job: Job, base: str) -> dict[str, Any]:
-    done = job.polls >= sim.job_polls_to_complete
+    done = job.polls >= sim.job_polls_to_complete and job.results is not None
     working = not done and job.polls >= 2  # queued on the first poll, then working
     progress = job.total if done else (job.total * job.polls) // (sim.job_polls_to_complete + 1)
     return {

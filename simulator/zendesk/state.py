@@ -158,7 +158,7 @@ Audit = tuple[int, int, int, int, str, tuple[tuple[Any, ...], ...]]
 class Job:
     id: str
     total: int
-    results: list[dict[str, Any]]
+    results: list[dict[str, Any]] | None  # None: not run yet (job_seconds)
     polls: int = 0
 
 
@@ -218,6 +218,7 @@ class ZendeskSimulator(SimulatedClock):
         clock: Callable[[], datetime] | None = None,
         faults: SimulatorFaults | None = None,
         job_polls_to_complete: int = 1,
+        job_seconds: float = 0.0,
     ) -> None:
         self.email = email
         self.api_token = api_token
@@ -225,6 +226,9 @@ class ZendeskSimulator(SimulatedClock):
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.faults = faults or SimulatorFaults()
         self.job_polls_to_complete = job_polls_to_complete
+        # A bulk job changes its tickets this long after update_many accepted it (real jobs
+        # take seconds, and run on whether or not anyone polls); 0 = at once.
+        self.job_seconds = job_seconds
         self.integration_user_id = INTEGRATION_USER_ID
         self.requests: collections.Counter[str] = collections.Counter()
         self.status_counts: collections.Counter[int] = collections.Counter()
@@ -909,11 +913,12 @@ class ZendeskSimulator(SimulatedClock):
         self._option_seq += 1
         return Option(self._option_seq, name, value)
 
-    def new_job(self, results: list[dict[str, Any]]) -> Job:
-        """Queue a bulk-update job whose (already applied) per-ticket results it reports."""
+    def new_job(self, results: list[dict[str, Any]] | None, total: int | None = None) -> Job:
+        """Queue a bulk-update job whose (already applied) per-ticket results it reports, or
+        (``results=None``) one of ``total`` tickets that runs later (``job_seconds``)."""
         self._job_seq += 1
         jid = hashlib.md5(f"{self.seed}:job:{self._job_seq}".encode(), usedforsecurity=False)
-        job = Job(jid.hexdigest(), len(results), results)
+        job = Job(jid.hexdigest(), len(results) if results is not None else total or 0, results)
         self._jobs[job.id] = job
         return job
 
@@ -922,7 +927,11 @@ class ZendeskSimulator(SimulatedClock):
 
     def active_jobs(self) -> int:
         """Jobs not yet completed (Zendesk caps them per account)."""
-        return sum(1 for j in self._jobs.values() if j.polls < self.job_polls_to_complete)
+        return sum(
+            1
+            for j in self._jobs.values()
+            if j.polls < self.job_polls_to_complete or j.results is None
+        )
 
     def access_token_valid(self, token: str) -> bool | None:
         """None for a token this account never issued, else whether it is still valid."""

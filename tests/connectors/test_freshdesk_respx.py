@@ -229,8 +229,9 @@ def test_fetch_messages_roles_pagination_and_archived_fallback(respx_mock) -> No
         return_value=page([{**conv, "id": 21, "user_id": 5, "incoming": True, "body_text": "Hi"}])
     )
     connector = make()
-    run(collect(connector, "tickets"))
-    messages = run(connector.fetch_messages(["1", "2", "1"]))
+    (listed,) = run(collect(connector, "tickets"))
+    # The descriptions came with the list page: no call per ticket to read them again.
+    messages = run(connector.fetch_messages(["1", "2", "1"], dict(listed.descriptions)))
     assert agents.call_count == 1 and archived.call_count == 1
     assert first.calls[0].request.url.params["per_page"] == "100"
     by_id = {m.external_id: m for m in messages}

@@ -607,3 +607,53 @@ def test_jobs_in_flight_are_capped_and_too_many_jobs_is_waited_out(respx_mock) -
     results = asyncio.run(connector(clock, max_jobs_in_flight=4).apply_updates(many))
     assert len(results) == 500 and all(r.ok for r in results)
     assert 10.0 in clock.sleeps  # TooManyJobs: Retry-After obeyed before the next job
+
+
+@respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
+def test_field_changes_name_whether_cjm_or_someone_else_set_them(respx_mock) -> None:  # type: ignore[no-untyped-def]
+    def audit(aid: int, updater: int, value: str) -> dict[str, Any]:
+        return {
+            "id": aid, "ticket_id": 7, "updater_id": updater, "created_at": "2026-01-01T10:00:00Z",
+            "child_events": [
+                {"id": aid * 100, "event_type": "Change", "field_name": "100", "value": value},
+                {"id": aid * 100 + 1, "event_type": "Change", "field_name": "status",
+                 "value": "open"},
+            ],
+        }  # fmt: skip
+
+    respx_mock.get(EVENTS).mock(
+        return_value=httpx.Response(
+            200, json=events_body([audit(1, 555, "stage__delivery"), audit(2, 9, "stage__support")])
+        )
+    )
+    me = respx_mock.get("/api/v2/users/me.json").mock(
+        return_value=httpx.Response(200, json={"user": {"id": 555, "role": "admin"}})
+    )
+    (page,) = pull(connector(), "ticket_events")
+    assert me.call_count == 1
+    assert [(c.conversation_id, c.field, c.value, c.by_self) for c in page.field_changes] == [
+        ("7", "100", "stage__delivery", True),
+        ("7", "100", "stage__support", False),
+    ]
+
+
+@respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
+def test_jobs_of_an_interrupted_run_are_polled_not_sent_again(respx_mock) -> None:  # type: ignore[no-untyped-def]
+    statuses = respx_mock.get("/api/v2/job_statuses/show_many.json").mock(
+        side_effect=[
+            httpx.Response(200, json={"job_statuses": [{"id": "a", "status": "working"}]}),
+            httpx.Response(
+                200,
+                json={
+                    "job_statuses": [
+                        {"id": "a", "status": "completed",
+                         "results": [{"id": 1, "success": True}, {"id": 2, "success": False,
+                                                                   "error": "TicketNotFound"}]},
+                    ]
+                },
+            ),
+        ]
+    )  # fmt: skip
+    results = asyncio.run(connector().resume_jobs({"a": ["1", "2"], "gone": ["3"]}))
+    assert statuses.call_count == 2
+    assert sorted((r.external_id, r.ok) for r in results) == [("1", True), ("2", False)]

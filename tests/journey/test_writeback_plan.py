@@ -94,3 +94,50 @@ def test_without_fields_only_tags_are_planned() -> None:
     result = plan(fields=FieldIds())
     assert result.update.set_fields == ()
     assert result.update.add_tags == {"pain__delivery_problems"}
+
+
+# ---- who set the stage: cjm's own values are never an agent's edit --------------------------
+
+
+def test_a_stage_equal_to_the_delta_an_interrupted_run_sent_is_cjms_own() -> None:
+    result = plan(
+        current_tags=["pain__delivery_problems", "stage__delivery"],
+        current_fields={"100": "stage__delivery", "200": "stage_confidence__high"},
+        applied={**DESIRED, "stage": "stage__purchase"},
+        sent={"fields": [["100", "stage__delivery"]], "stage": "stage__delivery"},
+    )
+    assert not result.stage_locked and result.agent_stage is None
+    assert result.update.is_empty
+
+
+def test_the_helpdesk_naming_cjm_as_the_updater_beats_an_empty_outbox() -> None:
+    """A lost or recreated database: no local record, but the audit says cjm set it."""
+    result = plan(
+        current_fields={"100": "stage__purchase"},
+        setter={"value": "stage__purchase", "by_cjm": True},
+    )
+    assert not result.stage_locked and result.agent_stage is None
+    assert dict(result.update.set_fields)["100"] == "stage__delivery"
+
+
+def test_the_helpdesk_naming_an_agent_locks_the_stage_even_when_it_matches() -> None:
+    result = plan(
+        current_fields={"100": "stage__delivery"},
+        setter={"value": "stage__delivery", "by_cjm": False},
+    )
+    assert result.stage_locked and result.agent_stage == "stage__delivery"
+
+
+def test_without_any_record_the_stage_cjm_would_write_is_not_an_agent_label() -> None:
+    result = plan(current_fields={"100": "stage__delivery"})
+    assert not result.stage_locked and result.agent_stage is None
+    assert "100" not in dict(result.update.set_fields)
+
+
+def test_an_agent_edit_after_cjms_audit_is_still_an_agents() -> None:
+    result = plan(
+        current_fields={"100": "stage__purchase"},
+        applied=DESIRED,
+        setter={"value": "stage__delivery", "by_cjm": True},  # an older audit: not this value
+    )
+    assert result.stage_locked and result.agent_stage == "stage__purchase"

@@ -1,6 +1,8 @@
 """kill -9 at many points of a real `cjm sync`, then run it again: the database and the helpdesk
-must end exactly as after one uninterrupted run — nothing lost, nothing duplicated, and no
-write applied twice in a way an agent could see.
+must end exactly as after one uninterrupted run — nothing lost, nothing duplicated, no write
+applied twice in a way an agent could see, and none of cjm's own values taken for an agent's
+edit (no stage lock, no agent training label). Update jobs take seconds, as Zendesk's do, so
+kills during write-back land while jobs are still running.
 
 The sync runs as a subprocess (so it can really be killed); the simulator runs in this process
 on a localhost port, so its state survives the kill and can be inspected afterwards.
@@ -23,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from journey.db import make_engine, session_scope
-from journey.models import Classification, Conversation, Message, Writeback
+from journey.models import Classification, Conversation, Label, Message, Writeback
 from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
 
 pytestmark = pytest.mark.slow
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.slow
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TICKETS = 1200
 SEED = 21
+JOB_SECONDS = 2.0  # each update_many job runs this long after it was accepted
 CONFIG = """
 [database]
 url = "sqlite:///cjm.db"
@@ -98,7 +101,7 @@ class Run:
 
 
 def start(tmp_path: Path, name: str) -> Run:
-    sim = ZendeskSimulator.generate(tickets=TICKETS, seed=SEED, now=NOW)
+    sim = ZendeskSimulator.generate(tickets=TICKETS, seed=SEED, now=NOW, job_seconds=JOB_SECONDS)
     server = serve_in_thread(create_zendesk_app(sim))
     workdir = tmp_path / name
     workdir.mkdir()
@@ -127,8 +130,23 @@ def database_snapshot(run: Run) -> dict[str, Any]:
             for c in session.execute(select(Classification)).scalars()
         )
         outbox = sorted(
-            (by_id[w.conversation_id], w.status, str(sorted(w.applied.get("pain", []))))
+            (
+                by_id[w.conversation_id],
+                w.status,
+                str(sorted(w.applied.get("pain", []))),
+                str(w.applied.get("stage")),
+                str(w.sent),
+                str(w.job_id),
+            )
             for w in session.execute(select(Writeback)).scalars()
+        )
+        stage_locks = sorted(
+            by_id[w.conversation_id]
+            for w in session.execute(select(Writeback).where(Writeback.stage_locked)).scalars()
+        )
+        labels = sorted(
+            (by_id.get(label.conversation_id or -1), label.origin, str(label.stage))
+            for label in session.execute(select(Label)).scalars()
         )
     engine.dispose()
     return {
@@ -136,6 +154,8 @@ def database_snapshot(run: Run) -> dict[str, Any]:
         "messages": messages,
         "classifications": classifications,
         "outbox": outbox,
+        "stage_locks": stage_locks,
+        "labels": labels,
     }
 
 
@@ -183,8 +203,14 @@ KILL_POINTS = [
     ("ticket_events →", 1),  # while comments are being pulled
     ("ticket_events →", 3),
     ("mined", 1),  # in the middle of mining
-    ("write-back:", 1),  # with update jobs in flight
+    # Classifications stored, their outbox rows not yet: two commits once, one transaction now.
+    ("mining: storing", 1),
+    ("mining: storing", 2),
+    ("write-back:", 1),  # deltas recorded, about to be sent
+    ("write-back: job", 1),  # the first update job accepted and still running
+    ("write-back: job", 3),
 ]
+TABLES = ("conversations", "messages", "classifications", "outbox", "stage_locks", "labels")
 
 
 @pytest.mark.parametrize(("marker", "occurrence"), KILL_POINTS)
@@ -200,9 +226,40 @@ def test_kill_and_rerun_ends_like_an_uninterrupted_run(
     finally:
         run.stop()  # type: ignore[attr-defined]
     expected_database, (expected_tickets, expected_audits) = reference
-    for table in ("conversations", "messages", "classifications", "outbox"):
+    for table in TABLES:
         assert database[table] == expected_database[table], table
     assert tickets == expected_tickets
     # No ticket got cjm's update twice: at most one audit by the integration user per ticket.
     assert max(cjm_audits.values(), default=0) <= 1
     assert sum(cjm_audits.values()) == sum(expected_audits.values())
+
+
+def test_reference_run_locks_nothing_and_learns_no_agent_label(
+    reference: tuple[dict[str, Any], Any],
+) -> None:
+    """No agent touched the simulator's tickets: every stage on them is cjm's own."""
+    database, (_, audits) = reference
+    assert database["stage_locks"] == []
+    assert database["labels"] == []
+    assert sum(audits.values()) > 100  # the run did write back
+
+
+def test_a_lost_database_does_not_turn_cjms_values_into_agent_labels(
+    tmp_path: Path, reference: tuple[dict[str, Any], Any]
+) -> None:
+    """The database is lost (or restored from an old backup) after cjm wrote back: the helpdesk's
+    audits, not the empty local table, say who set each stage. No lock, no label, no write."""
+    run = start(tmp_path, "lost")
+    try:
+        assert run.cjm("sync").returncode == 0
+        (run.workdir / "cjm.db").unlink()
+        result = run.cjm("sync")
+        assert result.returncode == 0, result.stderr
+        database, (tickets, cjm_audits) = database_snapshot(run), helpdesk_snapshot(run)
+    finally:
+        run.stop()  # type: ignore[attr-defined]
+    expected_database, (expected_tickets, expected_audits) = reference
+    assert database["stage_locks"] == []
+    assert database["labels"] == []
+    assert tickets == expected_tickets
+    assert cjm_audits == expected_audits  # nothing written a second time
