@@ -11,7 +11,7 @@ Contract names (docs/CONTRACTS-internal.md): ``Taxonomy``, ``load_taxonomy``,
 """
 
 from .classify import ConversationMiner, Evidence, Prediction
-from .default_model import AdaptedModel, default_model
+from .default_model import AdaptedModel, confidence_bands, default_model
 from .discovery import ThemeCandidate, ThemeDiscovery, discover_themes
 from .evaluation import evaluate, score, score_redaction
 from .features import (
@@ -33,6 +33,7 @@ __all__ = [
     "EMBEDDINGS",
     "AdaptedModel",
     "Evidence",
+    "confidence_bands",
     "PriorFeatures",
     "default_model",
     "ConversationMiner",

@@ -141,3 +141,14 @@ def test_an_agent_edit_after_cjms_audit_is_still_an_agents() -> None:
         setter={"value": "stage__delivery", "by_cjm": True},  # an older audit: not this value
     )
     assert result.stage_locked and result.agent_stage == "stage__purchase"
+
+
+def test_confidence_dropdown_follows_the_measured_bands() -> None:
+    from journey.writeback import confidence_option
+    from miner import confidence_bands
+
+    bands = dict(confidence_bands())
+    assert confidence_option(bands["high"]) == "stage_confidence__high"
+    assert confidence_option(bands["high"] - 0.01) == "stage_confidence__medium"
+    assert confidence_option(bands["medium"]) == "stage_confidence__medium"
+    assert confidence_option(bands["medium"] - 0.01) == "stage_confidence__low"

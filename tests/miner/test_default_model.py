@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from miner import ConversationMiner, default_taxonomy, train
-from miner.default_model import AdaptedModel, default_model
+from miner.default_model import AdaptedModel, confidence_bands, default_model
 from miner.packaged import from_arrays, to_arrays
 from miner.taxonomy import parse_taxonomy
 
@@ -78,8 +78,13 @@ def test_evidence_is_the_customers_own_whole_sentences() -> None:
 
 def test_confidence_is_calibrated_on_domains_the_model_never_saw() -> None:
     calibration = default_model().metadata_["calibration"]
-    assert calibration["ece_after"] <= 0.05
+    assert calibration["ece_after"] <= 0.05 < calibration["ece_before"]
     assert calibration["band_precision"]["high"] >= 0.90
+    assert calibration["band_precision"]["medium"] >= 0.70
+    assert calibration["coverage_at_threshold"] >= 0.90  # the nightly job tags 9 in 10
+    assert default_model().stage_threshold_ == calibration["stage_threshold"]
+    bands = dict(confidence_bands())
+    assert bands["high"] > bands["medium"] > bands["low"] == 0.0
     (pred,) = ConversationMiner(default_taxonomy()).predict(["ok thanks"])
     assert pred.stage is None or pred.stage_confidence < 0.9
 
