@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -143,6 +143,7 @@ class Classification(SQLModel, table=True):
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )
     evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    stage_evidence: str | None = Field(default=None, sa_type=Text)  # the stage's best sentence
     sentiment: float = 0.0
     language: str | None = None
     text_hash: str
@@ -162,6 +163,7 @@ class ConversationTheme(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversation.id")
     theme: str
     score: float
+    evidence: str | None = Field(default=None, sa_type=Text)  # the theme's best sentence
 
 
 class Writeback(SQLModel, table=True):

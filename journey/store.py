@@ -536,6 +536,7 @@ def save_classifications(
         row.themes = list(prediction.themes)
         row.theme_scores = {k: float(v) for k, v in prediction.theme_scores.items()}
         row.evidence = list(prediction.evidence)
+        row.stage_evidence = _best_sentence(prediction, "stage", prediction.stage)
         row.sentiment = float(prediction.sentiment)
         row.language = prediction.language
         row.text_hash = text_hash
@@ -545,12 +546,27 @@ def save_classifications(
         delete(ConversationTheme).where(ConversationTheme.conversation_id.in_(ids))  # type: ignore[attr-defined]
     )
     themes = [
-        {"conversation_id": cid, "theme": theme, "score": float(p.theme_scores.get(theme, 1.0))}
+        {
+            "conversation_id": cid,
+            "theme": theme,
+            "score": float(p.theme_scores.get(theme, 1.0)),
+            "evidence": _best_sentence(p, "theme", theme),
+        }
         for cid, _, p in mined
         for theme in p.themes
     ]
     if themes:
         session.execute(ConversationTheme.__table__.insert(), themes)  # type: ignore[attr-defined]
+
+
+def _best_sentence(prediction: Prediction, head: str, label: str | None) -> str | None:
+    """The customer's sentence that most supports `label` (None when there is none)."""
+    weighted = [
+        (e.weight, e.sentence)
+        for e in prediction.evidence_detail
+        if e.head == head and e.label == label
+    ]
+    return max(weighted)[1] if weighted else None
 
 
 def mark_mined(session: Session, conversation_ids_: Sequence[int]) -> None:

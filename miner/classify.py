@@ -215,7 +215,7 @@ class ConversationMiner:
         if stage is not None:
             column = int(np.flatnonzero(self.model.stages_ == stage)[0])
             detail += sentences.best("stage", stage, sentences.stage[:, column])
-        for name in ordered_themes[:3]:
+        for name in ordered_themes:
             column = int(np.flatnonzero(self.model.themes_ == name)[0])
             detail += sentences.best("theme", name, sentences.theme[:, column])
         evidence = list(dict.fromkeys(e.sentence for e in detail))[:_MAX_EVIDENCE]

@@ -218,12 +218,50 @@ def test_huge_comments_odd_unicode_and_html_bombs_are_stored_safely(world: World
     report = world.sync()
     assert report.error is None and report.mined >= 1
     with session_scope(world.engine) as session:
-        texts = session.execute(
-            select(Message.text)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Conversation.external_id == str(ticket_id))
-        ).scalars().all()
+        texts = (
+            session.execute(
+                select(Message.text)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Conversation.external_id == str(ticket_id))
+            )
+            .scalars()
+            .all()
+        )
     assert max(len(t) for t in texts) <= 20_000  # cleaning caps what is stored and mined
     leaked = [t[:300] for t in texts if "7946 0958" in t]
     assert not leaked, leaked
     assert not any("\x00" in t for t in texts)
+
+
+def test_verbatims_quote_the_customers_sentence_that_shows_the_theme(world: World) -> None:
+    """Evidence is whole sentences of what the customer wrote: stored per theme and per stage,
+    and what `cjm themes verbatims` quotes."""
+    from journey.journey_map.queries import Query, theme_verbatims
+    from journey.models import Classification, ConversationTheme
+    from journey.store import conversation_texts
+    from miner import default_taxonomy
+
+    world.sync()
+    with session_scope(world.engine) as session:
+        ids = list(session.execute(select(Conversation.id)).scalars())
+        said = {  # what the miner read: the customer's own words (journey.store's one rule)
+            cid: " ".join(text.split()) for cid, text in conversation_texts(session, ids).items()
+        }
+        rows = session.execute(
+            select(
+                ConversationTheme.conversation_id,
+                ConversationTheme.theme,
+                ConversationTheme.evidence,
+            )
+        ).all()
+        staged = session.execute(
+            select(Classification.conversation_id, Classification.stage_evidence).where(
+                Classification.stage.is_not(None)  # type: ignore[union-attr]
+            )
+        ).all()
+    assert rows and staged
+    for cid, _theme, sentence in [*rows, *((c, None, s) for c, s in staged)]:
+        assert sentence and " ".join(sentence.split()) in said[cid]
+    theme = rows[0][1]
+    quoted = theme_verbatims(world.engine, default_taxonomy(), Query(theme=theme, limit=5))
+    assert quoted and all(q["evidence"] for q in quoted)

@@ -428,8 +428,9 @@ def _verbatims(
     options: MapOptions,
 ) -> dict[str, list[Verbatim]]:
     """Representative quotes: for each stage's top pain themes, the negative conversation most
-    typical of the theme (highest theme score; a non-negative one only when there is none), plus
-    the CSAT comment of the stage's most negative conversation."""
+    typical of the theme (highest theme score; a non-negative one only when there is none),
+    quoted by the customer's own sentence that shows the theme, plus the CSAT comment of the
+    stage's most negative conversation."""
     per_stage = options.verbatims_per_stage
     pairs = []
     for stage in stage_names:
@@ -459,6 +460,7 @@ def _verbatims(
                 T.c.theme,
                 K.c.sentiment,
                 rank.label("rn"),
+                T.c.evidence,
             )
             .select_from(
                 C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
@@ -476,8 +478,8 @@ def _verbatims(
     order = {pair: i for i, pair in enumerate(pairs)}
     candidates.sort(key=lambda row: (order[(row[4], row[5])], row[7]))
     taken: set[tuple[str, str]] = set()
-    for cid, external_id, channel, created_at, stage, theme, sentiment, _rn in candidates:
-        if (stage, theme) in taken or cid in used or not texts.get(cid):
+    for cid, external_id, channel, created_at, stage, theme, sentiment, _rn, said in candidates:
+        if (stage, theme) in taken or cid in used or not (said or texts.get(cid)):
             continue
         taken.add((stage, theme))
         used.add(cid)
@@ -490,7 +492,7 @@ def _verbatims(
                 _r(sentiment) or 0.0,
                 channel,
                 created_at,
-                texts[cid],
+                said or texts[cid],  # the sentence that shows the theme, else the first message
             )
         )
     for verbatim in _csat_verbatims(conn, period, filters):

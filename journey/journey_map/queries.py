@@ -173,7 +173,9 @@ def theme_trend(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Row]:
 
 def theme_verbatims(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Row]:
     """Redacted customer quotes for a theme (and/or stage): the conversations most typical of it
-    (highest theme score), negative ones first, with the first public customer message."""
+    (highest theme score), negative ones first, with the customer's own sentence that shows the
+    theme (or the stage: `evidence`; None for rows mined before evidence sentences were kept)
+    and their first public message (`text`)."""
     period = resolve_period(engine, query.since, query.until, query.filters)
     joined = C.join(K, K.c.conversation_id == C.c.id)
     columns: list[Any] = [
@@ -182,8 +184,10 @@ def theme_verbatims(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Ro
     order: list[Any] = [case((K.c.sentiment < NEGATIVE, 0), else_=1)]
     if query.theme is not None:
         joined = joined.join(T, T.c.conversation_id == C.c.id)
-        columns += [T.c.theme, T.c.score]
+        columns += [T.c.evidence, T.c.theme, T.c.score]
         order.append(T.c.score.desc())
+    else:
+        columns.append(K.c.stage_evidence)
     order += [K.c.sentiment.asc(), C.c.id.asc()]
     statement = (
         select(*columns)
@@ -221,8 +225,9 @@ def theme_verbatims(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Ro
                 "stage": stage,
                 "theme": query.theme,
                 "theme_label": labels.get(query.theme, query.theme) if query.theme else None,
-                "theme_score": round(row[7], 4) if query.theme else None,
+                "theme_score": round(row[8], 4) if query.theme else None,
                 "sentiment": round(sentiment, 4),
+                "evidence": row[6],
                 "text": texts[cid],
             }
         )
