@@ -12,6 +12,19 @@ Contract names (docs/CONTRACTS-internal.md): ``Taxonomy``, ``load_taxonomy``,
 
 from .classify import ConversationMiner, Prediction
 from .discovery import ThemeCandidate, ThemeDiscovery, discover_themes
+from .emotion import (
+    EMOTIONS,
+    VALENCES,
+    EmotionEvidence,
+    EmotionModel,
+    Emotions,
+    Feeling,
+    Valence,
+    conversation_valence,
+    emotions,
+    load_emotion_model,
+    valence,
+)
 from .evaluation import evaluate, score, score_redaction
 from .features import EMBEDDINGS, MissingExtraError, TextFeatures, require_embeddings
 from .language import detect_language
@@ -24,7 +37,13 @@ from .training import cross_validate, train
 
 __all__ = [
     "EMBEDDINGS",
+    "EMOTIONS",
+    "VALENCES",
     "ConversationMiner",
+    "EmotionEvidence",
+    "EmotionModel",
+    "Emotions",
+    "Feeling",
     "JourneyModel",
     "MessageIn",
     "MissingExtraError",
@@ -35,15 +54,19 @@ __all__ = [
     "TextFeatures",
     "ThemeCandidate",
     "ThemeDiscovery",
+    "Valence",
     "clean_message",
     "conversation_sentiment",
+    "conversation_valence",
     "cross_validate",
     "customer_text",
     "default_taxonomy",
     "detect_language",
     "discover_themes",
     "effort_signals",
+    "emotions",
     "evaluate",
+    "load_emotion_model",
     "load_taxonomy",
     "message_sentiment",
     "redact",
@@ -51,4 +74,5 @@ __all__ = [
     "score",
     "score_redaction",
     "train",
+    "valence",
 ]
