@@ -382,18 +382,33 @@ _MAX_WORDS = 500_000
 
 
 def featurise(
-    sentences: Sequence[str], vocabulary: dict[str, int], idf: np.ndarray, vectors: WordVectors
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    """The two views of each sentence: binary n-grams × idf with L2-normalised rows, and the
-    mean WordLlama token vector (``vectors``' columns; zeros when the sentence has no tokens)."""
+    sentences: Sequence[str],
+    vocabulary: dict[str, int],
+    idf: np.ndarray,
+    vectors: WordVectors,
+    lexicon: dict[str, float],
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """The three views of each sentence: binary n-grams × idf with L2-normalised rows; the
+    mean WordLlama token vector (``vectors``' columns; zeros when the sentence has no tokens);
+    and four lexicon sums, log(1 + x): positive and negative words, then the same inside a
+    negation's scope (``lexicon``: word → valence, VADER's)."""
     indptr, indices, wptr, words = [0], [], [0], []
     get = vocabulary.get
-    for s in sentences:
+    lex = np.zeros((len(sentences), 4), dtype=np.float32)
+    for i, s in enumerate(sentences):
         tokens = tokenize(s)
-        indices.extend({j for j in map(get, ngrams(tokens)) if j is not None})
+        feats = ngrams(tokens)
+        indices.extend({j for j in map(get, feats) if j is not None})
         indptr.append(len(indices))
         words.extend(tokens)
         wptr.append(len(words))
+        for f in feats:
+            if f in lexicon:
+                v = lexicon[f]
+                lex[i, 0 if v > 0 else 1] += abs(v)
+            elif f.startswith("neg_") and f[4:] in lexicon:
+                v = lexicon[f[4:]]
+                lex[i, 2 if v > 0 else 3] += abs(v)
     idx = np.asarray(indices, dtype=np.int32)
     n = len(sentences)
     X = sp.csr_matrix(
@@ -409,7 +424,15 @@ def featurise(
     )
     tokens_per_sentence = np.asarray(S @ vectors.counts).ravel()
     E = np.asarray(S @ vectors.vectors) / np.maximum(tokens_per_sentence, 1.0)[:, None]
-    return X, E
+    return X, E, np.log1p(lex)
+
+
+@cache
+def sentiment_lexicon() -> dict[str, float]:
+    """VADER's word → valence lexicon (the vaderSentiment package, MIT), single words only."""
+    from .sentiment import _analyzer
+
+    return {w: float(v) for w, v in _analyzer().lexicon.items() if " " not in w}
 
 
 def aggregate_valence(pv: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -439,7 +462,8 @@ class EmotionModel:
 
     ``vocabulary`` maps n-gram features to rows of ``word_weights`` (n × 9: three valence
     logits, then six emotion logits); ``idf`` weighs them; ``embedding_weights`` (256 × 9) is
-    applied to the mean WordLlama token vector; ``bias`` (9) to both. ``valence_offsets`` (3)
+    applied to the mean WordLlama token vector, ``lexicon_weights`` (4 × 9) to the lexicon
+    sums; ``bias`` (9) to all. ``valence_offsets`` (3)
     are added to the valence logits (tuned on the dev split for macro recall) and
     ``thresholds`` (6) decide which emotions a message shows. ``metadata`` records the data
     and the scores of the build. ``rules=False`` turns the support rules off (for measuring
@@ -453,6 +477,7 @@ class EmotionModel:
         idf: np.ndarray,
         word_weights: np.ndarray,
         embedding_weights: np.ndarray,
+        lexicon_weights: np.ndarray,
         bias: np.ndarray,
         valence_offsets: np.ndarray,
         thresholds: np.ndarray,
@@ -464,6 +489,7 @@ class EmotionModel:
         self.idf = np.asarray(idf, dtype=np.float32)
         self.word_weights = np.asarray(word_weights, dtype=np.float32)
         self.embedding_weights = np.asarray(embedding_weights, dtype=np.float32)
+        self.lexicon_weights = np.asarray(lexicon_weights, dtype=np.float32)
         self.bias = np.asarray(bias, dtype=np.float32)
         self.valence_offsets = np.asarray(valence_offsets, dtype=np.float32)
         self.thresholds = np.asarray(thresholds, dtype=np.float32)
@@ -478,19 +504,23 @@ class EmotionModel:
         """Raw logits (n × 9) of sentences, before offsets and rules."""
         if self._vectors is None:  # WordLlama's matrix projected onto the 9 outputs, once
             self._vectors = WordVectors.wordllama(self.embedding_weights)
-        X, E = featurise(sentences, self.vocabulary, self.idf, self._vectors)
-        return np.asarray(X @ self.word_weights + E + self.bias, dtype=np.float32)
+        X, E, L = featurise(
+            sentences, self.vocabulary, self.idf, self._vectors, sentiment_lexicon()
+        )
+        return np.asarray(
+            X @ self.word_weights + E + L @ self.lexicon_weights + self.bias, dtype=np.float32
+        )
 
     def sentence_scores(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Valence probabilities (n × 3) and emotion scores (n × 6) of sentences, rules applied."""
-        stripped = [_POLITE.sub(" ", s) for s in sentences] if self.rules else list(sentences)
+        stripped = [_strip_polite(s) for s in sentences] if self.rules else list(sentences)
         z = self.logits(stripped)
         pv = softmax(z[:, :3] + self.valence_offsets)
         pe = 1.0 / (1.0 + np.exp(-z[:, 3:]))
         if self.rules:
             for i, (original, text) in enumerate(zip(sentences, stripped, strict=True)):
-                if not any(ch.isalnum() for ch in text) and not _has_emoji(text):
-                    pv[i] = (0.0, 1.0, 0.0)  # nothing but a politeness formula
+                if text is not original and _formula_only(text):
+                    pv[i] = (0.0, 1.0, 0.0)  # a politeness formula (and a name) only
                     pe[i] = 0.0
                 elif _RULE_GATE.search(original):
                     _rules(original, pv[i], pe[i])
@@ -565,6 +595,7 @@ class EmotionModel:
             "idf": self.idf.astype(np.float16),
             "word_weights": self.word_weights.astype(np.float16),
             "embedding_weights": self.embedding_weights,
+            "lexicon_weights": self.lexicon_weights,
             "bias": self.bias,
             "valence_offsets": self.valence_offsets,
             "thresholds": self.thresholds,
@@ -578,6 +609,7 @@ class EmotionModel:
             idf=arrays["idf"],
             word_weights=arrays["word_weights"],
             embedding_weights=arrays["embedding_weights"],
+            lexicon_weights=arrays["lexicon_weights"],
             bias=arrays["bias"],
             valence_offsets=arrays["valence_offsets"],
             thresholds=arrays["thresholds"],
@@ -593,6 +625,21 @@ def _feeling(
     val = Valence(label, p[2] - p[0], dict(zip(VALENCES, p, strict=True)), lang)
     labels = tuple(e.emotion for e in evidence) or (NONE,)
     return Feeling(val, Emotions(labels, dict(zip(EMOTIONS, scores, strict=True)), evidence, lang))
+
+
+def _strip_polite(sentence: str) -> str:
+    """The sentence without its politeness formulas (the same object when it has none)."""
+    stripped, n = _POLITE.subn(" ", sentence)
+    return stripped if n else sentence
+
+
+def _formula_only(stripped: str) -> bool:
+    """What is left of a sentence after its politeness formulas is at most a name ("Kind
+    regards, Tom" → "Tom"), and no emoji."""
+    return len(_WORD.findall(stripped)) <= 2 and not _has_emoji(stripped)
+
+
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 def _has_emoji(text: str) -> bool:

@@ -45,6 +45,7 @@ from miner.emotion import (  # noqa: E402
     aggregate_valence,
     analyse_sentence,
     featurise,
+    sentiment_lexicon,
     split_sentences,
 )
 
@@ -77,6 +78,7 @@ MIN_DF = 3
 C_GRID = (0.5, 1.0, 2.0, 4.0)
 SUPPORT_WEIGHT = 2.0  # each taxonomy example counts as two comments
 NEUTRAL_STAGES = ("exploration", "consideration")
+LEXICON_SCALE = 0.5  # the four lexicon sums, scaled to about the other views' size
 
 
 def read_split(folder: Path, name: str, labels: list[str]) -> tuple[list[str], list[set[str]]]:
@@ -182,11 +184,12 @@ def main() -> None:
     terms, idf = build_vocabulary(texts)
     vocab = {t: i for i, t in enumerate(terms)}
     vectors = WordVectors.wordllama()  # WordLlama via miner.features.load_embedder
-    Xw, emb = featurise(texts, vocab, idf, vectors)
+    lexicon = sentiment_lexicon()
+    Xw, emb, lex = featurise(texts, vocab, idf, vectors, lexicon)
     scale = 1.0 / float(np.mean(np.linalg.norm(emb, axis=1)) or 1.0)
-    X = sp.hstack([Xw, emb * scale]).tocsr()
-    Xw_dev, emb_dev = featurise(dev_x, vocab, idf, vectors)
-    X_dev = sp.hstack([Xw_dev, emb_dev * scale]).tocsr()
+    X = sp.hstack([Xw, emb * scale, lex * LEXICON_SCALE]).tocsr()
+    Xw_dev, emb_dev, lex_dev = featurise(dev_x, vocab, idf, vectors, lexicon)
+    X_dev = sp.hstack([Xw_dev, emb_dev * scale, lex_dev * LEXICON_SCALE]).tocsr()
     yv_dev = np.array([valence_of(s) for s in dev_sets], dtype=object)
     keep_dev = np.array([v is not None for v in yv_dev])
     yv_dev_k = yv_dev[keep_dev].astype(int)
@@ -233,7 +236,8 @@ def main() -> None:
         vocabulary=terms,
         idf=idf,
         word_weights=W[:n_words],
-        embedding_weights=W[n_words:] * scale,
+        embedding_weights=W[n_words : n_words + emb.shape[1]] * scale,
+        lexicon_weights=W[n_words + emb.shape[1] :] * LEXICON_SCALE,
         bias=np.concatenate([val_clf.intercept_, biases]).astype(np.float32),
         valence_offsets=offsets.astype(np.float32),
         thresholds=np.array(thresholds, dtype=np.float32),

@@ -46,7 +46,19 @@ def test_not_happy_is_negative_and_disappointed() -> None:
 )
 def test_politeness_formula_is_not_happiness(text: str) -> None:
     v, labels = one(text)
-    assert v.label == "neutral"
+    assert v.label != "positive"
+    assert "gratitude_delight" not in labels and "relief_satisfaction" not in labels
+
+
+def test_without_the_rules_thanks_in_advance_reads_as_happiness() -> None:
+    bare = EmotionModel.from_arrays(load_emotion_model().to_arrays(), rules=False)
+    assert bare.analyse(["Thanks in advance."])[0].valence.label == "positive"
+    assert valence(["Thanks in advance."])[0].label == "neutral"
+
+
+def test_a_sign_off_after_a_complaint_adds_no_gratitude() -> None:
+    v, labels = one("Once again nobody has replied to my emails. Kind regards, Tom")
+    assert v.label == "negative"
     assert "gratitude_delight" not in labels
 
 
