@@ -5,11 +5,12 @@
 gives each message the journey emotions it shows (multi-label, ``("none",)`` when it shows
 none), each with a score and the customer's own whole sentence that shows it.
 
-The model is a linear one over two views of every sentence: word uni/bigrams with negation
-marks (TF-IDF weights) and the mean WordLlama token vector (the same embeddings the miner uses).
-It was trained on GoEmotions (Reddit comments, Apache-2.0) mapped to valence and to the six
-journey emotions, plus the pain-point examples of the default taxonomy as negative support
-text; ``training/build_emotion_model.py`` rebuilds ``miner/data/emotion_model.npz`` and
+The model is a linear one over three views of every sentence: word uni/bigrams with negation
+marks (TF-IDF weights), the mean WordLlama token vector (the same embeddings the miner uses)
+and four sums over VADER's lexicon. It was trained on GoEmotions (Reddit comments, Apache-2.0)
+mapped to valence and to the six journey emotions, plus the default taxonomy's pain-point
+examples (negative) and pre-purchase questions (neutral) as support text;
+``training/build_emotion_model.py`` rebuilds ``miner/data/emotion_model.npz`` and
 ``training/EMOTION.md`` records the data, mapping and licences. No torch, no download.
 
 Sentences are scored one by one (that is what gives each emotion its evidence sentence); then
@@ -17,8 +18,11 @@ support-specific rules adjust a sentence's scores: politeness formulas ("thanks 
 "please advise") are not happiness, effort phrases ("third time I'm asking", "still waiting")
 are frustration, a negated positive ("not happy") is negative, sarcasm markers ("yeah right",
 "thanks for nothing", 🙄) turn praise into frustration, and a few unambiguous emoji count.
-A message is the mean of its opinionated sentences. Non-English text is flagged (``language``)
-and not scored as English: ``Valence.label`` is None and no emotion is given.
+A message's valence weighs its strongest negative sentence, the mean neutral and its
+strongest positive sentence (one complaint sentence is not diluted by a polite closing); an
+emotion's score is its best sentence's, and that sentence is the evidence. Non-English text
+is flagged (``language``) and not scored as English: ``Valence.label`` is None and no emotion
+is given.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ __all__ = [
     "Emotions",
     "Feeling",
     "Valence",
+    "conversation_emotions",
     "conversation_valence",
     "emotions",
     "load_emotion_model",
@@ -680,3 +685,23 @@ def conversation_valence(messages: Sequence[Valence]) -> Valence:
     p = np.mean(np.asarray(rows, dtype=np.float64), axis=0)
     probs = {name: float(x) for name, x in zip(VALENCES, p, strict=True)}
     return Valence(VALENCES[int(np.argmax(p))], float(p[2] - p[0]), probs, language)
+
+
+def conversation_emotions(messages: Sequence[Emotions]) -> Emotions:
+    """One conversation's emotions from its messages': an emotion the customer showed in any
+    message, with its highest score and that message's evidence sentence, strongest first.
+    Unscored (non-English) messages are skipped; none scored → no labels (as for one message)."""
+    scored = [e for e in messages if e.scores]
+    languages = [e.language for e in messages if e.language is not None]
+    language = max(set(languages), key=languages.count) if languages else None
+    if not scored:
+        return Emotions((), {}, (), language) if messages else _empty().emotions
+    scores = {name: max(e.scores[name] for e in scored) for name in EMOTIONS}
+    best: dict[str, EmotionEvidence] = {}
+    for e in scored:
+        for ev in e.evidence:
+            if ev.emotion not in best or ev.score > best[ev.emotion].score:
+                best[ev.emotion] = ev
+    evidence = tuple(sorted(best.values(), key=lambda ev: -ev.score))
+    labels = tuple(ev.emotion for ev in evidence) or (NONE,)
+    return Emotions(labels, scores, evidence, language)

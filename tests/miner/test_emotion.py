@@ -14,6 +14,7 @@ from miner import (
     EMOTIONS,
     EmotionModel,
     Valence,
+    conversation_emotions,
     conversation_valence,
     emotions,
     load_emotion_model,
@@ -192,6 +193,24 @@ def test_conversation_valence_counts_the_last_message_twice_and_skips_unscored()
     mixed = conversation_valence([angry, thanks])
     assert -1.0 <= mixed.score <= 1.0
     assert sum(mixed.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_conversation_emotions_keep_each_emotion_with_its_strongest_sentence() -> None:
+    worried, angry, thanks = emotions(
+        [
+            "I'm really worried my deposit is lost.",
+            "This is the third time I'm asking for my refund.",
+            "Merci beaucoup pour votre aide, tout est réglé maintenant.",
+        ]
+    )
+    merged = conversation_emotions([worried, angry, thanks])
+    assert {"worry", "frustration_anger"} <= set(merged.labels)
+    sentences = {ev.emotion: ev.sentence for ev in merged.evidence}
+    assert sentences["worry"] == "I'm really worried my deposit is lost."
+    assert sentences["frustration_anger"] == "This is the third time I'm asking for my refund."
+    assert merged.scores["worry"] == pytest.approx(worried.scores["worry"])
+    assert conversation_emotions([thanks]).labels == ()
+    assert conversation_emotions([]).labels == ("none",)
 
 
 def test_a_single_string_is_refused() -> None:
