@@ -100,12 +100,16 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    labels = (args.data / "emotions.txt").read_text(encoding="utf-8").split()
-    test_x, test_sets = read_split(args.data, "test", labels)
+    if (args.data / "test.tsv").exists():
+        labels = (args.data / "emotions.txt").read_text(encoding="utf-8").split()
+        test_x, test_sets = read_split(args.data, "test", labels)
+    else:  # `make bench` on a fresh clone: the CFPB and support rows still run
+        print(f"no GoEmotions files in {args.data} (training/EMOTION.md): GoEmotions rows skipped")
+        test_x, test_sets = [], []
     y3 = np.array([valence_of(s) for s in test_sets], dtype=object)
-    keep = np.array([v is not None for v in y3])
+    keep = np.array([v is not None for v in y3], dtype=bool)
     y3k = y3[keep].astype(int)
-    gold_emo = journey_targets(test_sets)
+    gold_emo = journey_targets(test_sets).reshape(len(test_sets), len(EMOTIONS))
     with args.cfpb.open(encoding="utf-8") as fh:
         cfpb = [json.loads(line)["narrative"] for line in fh if line.strip()]
     with SUPPORT.open(encoding="utf-8") as fh:
@@ -116,7 +120,7 @@ def main() -> None:
 
     shipped = load_emotion_model()
     bare = EmotionModel.from_arrays(shipped.to_arrays(), rules=False)
-    shipped.analyse(test_x[:50])  # load WordLlama and the language model before timing
+    shipped.analyse(sup_x)  # load WordLlama and the language model before timing
     message_sentiment("warm up")
 
     rows: dict[str, dict[str, float]] = {}
@@ -125,10 +129,11 @@ def main() -> None:
         ("new, rules off", lambda t: new_run(bare, t)),
         ("VADER", vader_run),
     ):
-        val, emo = run(test_x)
+        val, emo = run(test_x) if test_x else (np.zeros(0, dtype=int), gold_emo)
         cval, _ = run(cfpb)
         scored = val[keep] >= 0
-        f1, per = macro_f1(gold_emo, emo)
+        nan = float("nan")
+        f1, per = macro_f1(gold_emo, emo) if test_x else (nan, dict.fromkeys(EMOTIONS, nan))
         sval, semo = run(sup_x)
         rows[name] = (
             {
@@ -144,10 +149,11 @@ def main() -> None:
                 "support_set_emotion_macro_f1": macro_f1(sup_emo, semo)[0],
             }
         )
-    rows["new"]["speed_short_msgs_per_s"] = speed(shipped.analyse, test_x)
+    short = test_x or sup_x * 100
+    rows["new"]["speed_short_msgs_per_s"] = speed(shipped.analyse, short)
     rows["new"]["speed_cfpb_msgs_per_s"] = speed(shipped.analyse, cfpb)
     vader_all = lambda t: [message_sentiment(x) for x in t]  # noqa: E731
-    rows["VADER"]["speed_short_msgs_per_s"] = speed(vader_all, test_x)
+    rows["VADER"]["speed_short_msgs_per_s"] = speed(vader_all, short)
     rows["VADER"]["speed_cfpb_msgs_per_s"] = speed(vader_all, cfpb)
 
     print(
