@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from .default_model import AdaptedModel, model_for
+from .emotion import EmotionEvidence, Feeling, load_emotion_model
 from .features import TextFeatures
 from .language import detect_language
 from .models import JourneyModel
 from .nlp import Analysed
-from .sentiment import effort_signals, message_sentiment
+from .sentiment import effort_signals
 from .taxonomy import Taxonomy
 
 __all__ = ["ConversationMiner", "Evidence", "Prediction"]
@@ -82,6 +83,7 @@ class Prediction:
     language: str | None
     effort: tuple[str, ...] = ()
     evidence_detail: tuple[Evidence, ...] = ()
+    emotions: tuple[EmotionEvidence, ...] = ()  # journey emotions shown, strongest first
 
     def to_dict(self) -> dict[str, object]:
         """The JSON Lines shape of ``cjm model classify`` (without the id)."""
@@ -93,6 +95,7 @@ class Prediction:
             "evidence": list(self.evidence),
             "evidence_detail": [e.to_dict() for e in self.evidence_detail],
             "sentiment": round(self.sentiment, 4),
+            "emotions": [e.to_dict() for e in self.emotions],
             "language": self.language,
             "effort": list(self.effort),
         }
@@ -155,6 +158,7 @@ class ConversationMiner:
             raise ValueError("predict takes a sequence of texts, not a single string")
         texts = [t or "" for t in texts]
         langs = [detect_language(t) for t in texts]
+        feelings = load_emotion_model().analyse(texts)
         labelled = [
             i
             for i, (t, lang) in enumerate(zip(texts, langs, strict=True))
@@ -169,7 +173,7 @@ class ConversationMiner:
             sentences = _sentences_of(batch, raw)
             for k, i in enumerate(labelled):
                 results[i] = self._prediction(
-                    texts[i],
+                    feelings[i],
                     langs[i],
                     stages[k],
                     float(conf[k]),
@@ -187,16 +191,17 @@ class ConversationMiner:
                     themes=(),
                     theme_scores={},
                     evidence=(),
-                    sentiment=_sentiment(text, langs[i]),
+                    sentiment=feelings[i].valence.score,
                     language=langs[i],
                     effort=effort_signals(text) if langs[i] in self.languages else (),
+                    emotions=feelings[i].emotions.evidence,
                 )
             out.append(pred)
         return out
 
     def _prediction(
         self,
-        text: str,
+        feeling: Feeling,
         lang: str | None,
         stage: str | None,
         confidence: float,
@@ -225,10 +230,11 @@ class ConversationMiner:
             themes=tuple(ordered_themes),
             theme_scores=theme_scores,
             evidence=tuple(evidence),
-            sentiment=_sentiment(text, lang),
+            sentiment=feeling.valence.score,
             language=lang,
-            effort=effort_signals(text),
+            effort=effort_signals(sentences.text),
             evidence_detail=tuple(detail),
+            emotions=feeling.emotions.evidence,
         )
 
 
@@ -236,6 +242,7 @@ class ConversationMiner:
 class _Sentences:
     """One text's sentences with each label's score on each sentence alone."""
 
+    text: str
     texts: list[str]
     stage: np.ndarray  # (n_sentences, n_stages)
     theme: np.ndarray  # (n_sentences, n_themes)
@@ -272,7 +279,9 @@ def _sentences_of(batch: list[str], raw: Any) -> list[_Sentences]:
             while end < len(text) and text[end] in _SENTENCE_END + "\"')":
                 end += 1
             sentences.append(_squash(text[start:end].strip()))
-        out.append(_Sentences(sentences, raw.stage_chunk_proba[rows], raw.theme_chunk_proba[rows]))
+        out.append(
+            _Sentences(text, sentences, raw.stage_chunk_proba[rows], raw.theme_chunk_proba[rows])
+        )
     return out
 
 
@@ -284,8 +293,3 @@ def _squash(sentence: str) -> str:
     if len(sentence) <= _MAX_EVIDENCE_CHARS:
         return sentence
     return sentence[: _MAX_EVIDENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
-
-
-def _sentiment(text: str, lang: str | None) -> float:
-    # VADER's lexicon is English; elsewhere it only sees emoji and punctuation, so keep it.
-    return message_sentiment(text) if text else 0.0

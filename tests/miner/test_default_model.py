@@ -175,3 +175,20 @@ def test_same_as_naming_an_unknown_default_stage_is_an_error() -> None:
     )
     with pytest.raises(ValueError, match="same_as names 'shipping'"):
         ConversationMiner(bad)
+
+
+def test_sentiment_reads_support_text_not_movie_reviews() -> None:
+    complaint, thanks, polite = ConversationMiner(default_taxonomy()).predict(
+        [
+            "This is the third time I'm asking. My refund still hasn't arrived and nobody answers.",
+            "Thank you so much, the replacement arrived today and works perfectly!",
+            "Please could you send me the invoice for March? Thanks in advance.",
+        ]
+    )
+    assert complaint.sentiment < -0.3
+    assert "frustration_anger" in {e.emotion for e in complaint.emotions}
+    assert thanks.sentiment > 0.3
+    assert polite.sentiment < thanks.sentiment  # "thanks in advance" is not delight
+    shown = complaint.to_dict()["emotions"][0]
+    assert shown["emotion"] == "frustration_anger"
+    assert shown["sentence"] in "This is the third time I'm asking. My refund still hasn't arrived"
