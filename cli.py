@@ -362,7 +362,7 @@ ThemeChannel = Annotated[
 ]
 ThemeSegment = Annotated[
     list[str] | None,
-    typer.Option("--segment", help="FIELD=VALUE on a ticket field, e.g. plan=pro (repeatable)."),
+    typer.Option("--segment", help="FIELD=VALUE on a ticket field, e.g. plan=business; repeat."),
 ]
 ThemeStage = Annotated[str | None, typer.Option("--stage", help="Only this journey stage.")]
 ThemeLimit = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows/themes.")]
@@ -403,10 +403,11 @@ def _theme_query(
 
 
 def _print_rows(rows: list[dict[str, Any]], *, title: str) -> None:
+    period = getattr(rows, "period_label", "")  # queries.Rows knows the period it covers
     if not rows:
-        err.print("no conversations match", highlight=False)
+        err.print(f"no conversations in {period} match" if period else "no conversations match")
         return
-    table = Table(title=title, title_justify="left")
+    table = Table(title=f"{title} · {period}" if period else title, title_justify="left")
     hidden = {"since", "until", "theme", "theme_label"} if "label" in rows[0] else {"theme_label"}
     columns = [c for c in rows[0] if c not in hidden]
     for column in columns:

@@ -8,6 +8,7 @@ aggregated in SQL from the theme database and rendered as self-contained HTML, M
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from journey.journey_map.model import JourneyMap
 from miner import Taxonomy
 
 FORMATS = ("html", "md", "json")
+log = logging.getLogger("cjm.map")
 
 __all__ = ["FORMATS", "JourneyMap", "MapOptions", "build_map", "render", "write_map"]
 
@@ -63,6 +65,8 @@ def write_map(
     journey_map = build_map(
         engine, taxonomy, since=since, until=until, source=source, channel=channel, segment=segment
     )
+    if journey_map.notice:
+        log.warning("%s", journey_map.notice)  # the file says it too; this is for the terminal
     text = render(journey_map, fmt)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(f".{out_path.name}.partial")

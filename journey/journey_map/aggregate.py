@@ -22,7 +22,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
 
-from journey.journey_map.filters import conversation_conditions, resolve_period
+from journey.journey_map.filters import (
+    check_filters,
+    conversation_conditions,
+    newest_conversation,
+    period_note,
+    resolve_period,
+)
+from journey.journey_map.formatting import period_label
 from journey.journey_map.model import (
     ChannelCount,
     FeedbackContrast,
@@ -97,8 +104,9 @@ def build_map(
     options: MapOptions = MapOptions(),
 ) -> JourneyMap:
     """Aggregate the journey map for [since, until) and the period before it (for change)."""
-    filters = Filters(source=source, channel=channel, segment=dict(segment or {}))
-    period = resolve_period(engine, since, until, filters)
+    requested = Filters(source=source, channel=channel, segment=dict(segment or {}))
+    filters = check_filters(engine, requested, taxonomy).filters
+    period = resolve_period(engine, since, until)
     previous = period.previous()
     labels = _Labels(taxonomy)
     weeks, window_start = _trend_weeks(period, options)
@@ -178,6 +186,7 @@ def build_map(
     for (_st, th), v in prev_st.items():
         prev_theme_totals[th] += v.n
 
+    newest = newest_conversation(engine)  # one MAX over an index: says why a map is empty
     spikes, trends = _spikes_and_trends(
         period, weeks, week_totals, theme_weeks, theme_names, labels, options.spikes
     )
@@ -210,6 +219,23 @@ def build_map(
             ]
             for st in stage_names
         },
+        period_note=period_note(since, until, empty=newest is None),
+        notice=_empty_notice(newest, period, filters) if total == 0 else "",
+    )
+
+
+def _empty_notice(newest: datetime | None, period: Period, filters: Filters) -> str:
+    """What an empty map says instead of a grid of zeros: the period, and why it may be empty."""
+    if newest is None:
+        return (
+            f"no conversations in {period_label(period)}: the database has none yet; "
+            "run `cjm sync` first"
+        )
+    filtered = filters.source or filters.channel or filters.segment
+    return (
+        f"no conversations in {period_label(period)}"
+        + (" match these filters" if filtered else "")
+        + f" (the newest conversation in the database is from {newest.date().isoformat()})"
     )
 
 

@@ -190,6 +190,8 @@ class JourneyMap:
     spikes: list[Spike] = field(default_factory=list)
     opportunities: list[Opportunity] = field(default_factory=list)
     stage_sentiment_weekly: dict[str, list[WeekPoint]] = field(default_factory=dict)
+    period_note: str = ""  # how the period was chosen when --since/--until were left out
+    notice: str = ""  # set when the map is empty: "no conversations in <period> …"
 
     @property
     def unstaged(self) -> int:
@@ -206,7 +208,9 @@ class JourneyMap:
                 "until": _iso(self.period.end),
                 "previous_since": _iso(self.previous.start),
                 "previous_until": _iso(self.previous.end),
+                "note": self.period_note,
             },
+            "notice": self.notice,
             "filters": data["filters"],
             "totals": {
                 "conversations": self.conversations,

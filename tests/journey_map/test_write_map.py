@@ -39,7 +39,9 @@ def test_json_document(known_db: Engine, tmp_path: Path) -> None:
         "until": "2024-06-03T00:00:00Z",
         "previous_since": "2024-04-08T00:00:00Z",
         "previous_until": "2024-05-06T00:00:00Z",
+        "note": "",  # both ends were given
     }
+    assert doc["notice"] == ""
     assert doc["totals"]["conversations"] == 10 and doc["totals"]["unstaged"] == 2
     purchase = next(s for s in doc["stages"] if s["name"] == "purchase")
     assert purchase["conversations"] == 4 and purchase["sentiment"]["mean"] == -0.2
@@ -61,7 +63,9 @@ def test_markdown(known_db: Engine, tmp_path: Path) -> None:
     assert [c.strip(" *") for c in header.strip("|").split("|")][1:] == [
         s.label for s in TAXONOMY.stages
     ]
-    assert "| **Volume** | 1 (10%) new | 0 (0%) ± 0% | 0 (0%) ± 0% | 4 (40%) ▲ 300% |" in text
+    # 1 → 4 conversations is "▲ +3 (was 1)", not "▲ 300%": too few for a percentage to mean much
+    assert "| **Volume** | 1 (10%) new | 0 (0%) ± 0% | 0 (0%) ± 0% | 4 (40%) ▲ +3 (was 1) |" in text
+    assert "300%" not in text
     assert "1. **Delays and waiting** at **Delivery**" in text
     assert "The coupon field \\| does not accept" not in text  # quotes are outside tables
     assert "> “The coupon field | does not accept my code.”" in text
