@@ -58,7 +58,7 @@ M = Message.__table__
 
 NEGATIVE = -0.05  # VADER's convention: compound below −0.05 reads as negative
 MIN_TREND_WEEKS = 12
-VERBATIM_CHARS = 280
+VERBATIM_CHARS = 480  # the HTML shows the first sentences and expands the rest on a click
 
 
 @dataclass(slots=True)
@@ -744,9 +744,15 @@ _SPACE = re.compile(r"\s+")
 
 
 def _excerpt(text: str, limit: int = VERBATIM_CHARS) -> str:
+    """The quote as shown: whole, or cut after its last full sentence within `limit` characters
+    (between words, with "…", only when the first sentence alone is longer)."""
     flat = _SPACE.sub(" ", text).strip()
     if len(flat) <= limit:
         return flat
+    head = flat[: limit + 1]
+    sentence_end = max(head.rfind(mark) for mark in (". ", "! ", "? "))
+    if sentence_end >= limit // 3:
+        return flat[: sentence_end + 1]
     cut = flat[:limit].rsplit(" ", 1)[0].rstrip(",.;:-")
     return cut + "…"
 

@@ -242,3 +242,12 @@ def test_an_empty_filtered_period_says_so(known_db: Engine) -> None:
         "no conversations in 2024-01-01 → 2024-01-31 match these filters "
         "(the newest conversation in the database is from 2024-06-03)"
     )
+
+
+def test_quotes_end_after_a_whole_sentence() -> None:
+    from journey.journey_map.aggregate import _excerpt
+
+    text = "The parcel never came. " * 30  # 690 characters
+    assert _excerpt(text).endswith("The parcel never came.")
+    assert len(_excerpt(text)) <= 480
+    assert _excerpt("one very long sentence " * 40).endswith("…")  # no sentence end to cut at
