@@ -243,7 +243,8 @@ def journey_map(
         str, typer.Option("--format", help="html, md or json.", case_sensitive=False)
     ] = "html",
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="Output file (default: cjm-map/journey-map.EXT).")
+        Path | None,
+        typer.Option("--out", help="File, directory or - for stdout (default: cjm-map/)."),
     ] = None,
     source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
     channel: Annotated[
@@ -268,7 +269,8 @@ def journey_map(
         channel=channel,
         segment=segment,
     )
-    out.print(str(written), highlight=False)
+    if str(written) != "-":  # with --out - the map itself went to stdout
+        out.print(str(written), highlight=False)
 
 
 # ---- demo ------------------------------------------------------------------------------------
@@ -716,6 +718,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         code = app(args=args, prog_name="cjm", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into a silent exit code 130
+            raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Exit as exc:
@@ -743,7 +747,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"error: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("interrupted", highlight=False)
+        err.print("interrupted: nothing stored was lost; run it again", highlight=False)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
         if debug:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -55,13 +56,20 @@ class LabelledSet:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a bad line is a one-line error."""
+    """(line number, object) for each non-blank line; a bad line is a one-line error.
+
+    Lines are decoded one by one, so a file in another encoding (Latin-1 exports from Excel) or
+    a binary file is reported with the line it breaks on and the fix, not a UnicodeDecodeError.
+    """
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory: pass a JSON Lines file") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, raw in enumerate(handle, start=1):
+            line = _decode_line(path, number, raw)
             if not line.strip():
                 continue
             try:
@@ -71,6 +79,22 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(row, dict):
                 raise ConfigError(f"{path}:{number} must be a JSON object")
             yield number, row
+
+
+def _decode_line(path: Path, number: int, raw: bytes) -> str:
+    if b"\x00" in raw:
+        raise ConfigError(
+            f"{path}:{number} holds NUL bytes: this is a binary file, not JSON Lines "
+            "(one JSON object per line, UTF-8)"
+        )
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        byte, column = raw[exc.start], exc.start + 1
+        raise ConfigError(
+            f"{path}:{number} is not UTF-8 (byte 0x{byte:02x} at column {column}): "
+            f"convert it, e.g. iconv -f latin1 -t utf-8 {path} > {path.stem}-utf8{path.suffix}"
+        ) from None
 
 
 def read_labels(path: Path, taxonomy: Taxonomy) -> LabelledSet:
@@ -183,10 +207,16 @@ def train_model(
 
 def classify_file(miner: ConversationMiner, source: Path, target: Path) -> int:
     """Predictions for every line of `source` (needs "id" and "text"), streamed in batches."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise ConfigError(f"--output {target} is a directory: name a file, e.g. {target}/out.jsonl")
     written = 0
     partial = target.with_name(f".{target.name}.partial")
-    with partial.open("w", encoding="utf-8") as out:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out = partial.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    with _removed_on_error(partial), out:
         for batch in _batches(iter_jsonl(source), BATCH):
             for number, row in batch:
                 if "id" not in row or not isinstance(row.get("text"), str):
@@ -286,6 +316,17 @@ def accept_candidate(engine: Engine, candidate_id: int, name: str, taxonomy_file
     )
     taxonomy_file.write_text(text + entry, encoding="utf-8")
     return taxonomy_file
+
+
+@contextmanager
+def _removed_on_error(partial: Path) -> Iterator[None]:
+    """A half-written output file does not outlive a failure (bad input line, Ctrl-C)."""
+    try:
+        yield
+    except BaseException:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
