@@ -123,6 +123,7 @@ def build_map(
         _tune(conn)
         stage_names = _stage_order(taxonomy, now_sc, now_st)
         verbatims = _verbatims(conn, period, filters, now_st, stage_names, options)
+        not_english = _not_english(conn, period, filters)
 
     stage_sums = _by_stage(now_sc)
     prev_stage_sums = _by_stage(prev_sc)
@@ -219,6 +220,7 @@ def build_map(
             ]
             for st in stage_names
         },
+        not_english=not_english,
         period_note=period_note(since, until, empty=newest is None),
         notice=_empty_notice(newest, period, filters) if total == 0 else "",
     )
@@ -316,6 +318,18 @@ def _scan_conversations(
     keys = (inner.c.bucket, inner.c.week, inner.c.stage, inner.c.channel, inner.c.csat)
     query = select(*keys, *_sums_of(inner.c.sentiment, inner.c.kid)).group_by(*keys)
     return [tuple(row) for row in conn.execute(query)]
+
+
+def _not_english(conn: Connection, period: Period, filters: Filters) -> int:
+    """Conversations of the period whose text is not English: the miner gives them a language
+    and sentiment but no stage or themes, and the map says how many so they are not a silent
+    part of "unstaged"."""
+    query = (
+        select(func.count())
+        .select_from(C.join(K, K.c.conversation_id == C.c.id))
+        .where(*_where(period, filters), K.c.language.is_not(None), K.c.language != "en")
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def _scan_themes(

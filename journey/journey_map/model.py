@@ -190,6 +190,7 @@ class JourneyMap:
     spikes: list[Spike] = field(default_factory=list)
     opportunities: list[Opportunity] = field(default_factory=list)
     stage_sentiment_weekly: dict[str, list[WeekPoint]] = field(default_factory=dict)
+    not_english: int = 0  # conversations not in English: language only, no stage or themes
     period_note: str = ""  # how the period was chosen when --since/--until were left out
     notice: str = ""  # set when the map is empty: "no conversations in <period> …"
 
@@ -217,6 +218,7 @@ class JourneyMap:
                 "previous_conversations": self.previous_conversations,
                 "staged": self.staged,
                 "unstaged": self.unstaged,
+                "not_english": self.not_english,
                 "sentiment": data["sentiment"],
             },
             "stages": [_jsonable(s) for s in data["stages"]],

@@ -26,7 +26,9 @@ def render_md(jm: JourneyMap) -> str:
         f"**{jm.conversations:,}** conversations "
         f"({f.change(total, jm.previous_conversations, jm.conversations)}"
         f" vs {f.period_label(jm.previous)}), mean sentiment **{f.sentiment(jm.sentiment.mean)}**"
-        f" ({f.mood(jm.sentiment.mean)}); {jm.unstaged:,} without a stage." + _filters(jm)
+        f" ({f.mood(jm.sentiment.mean)}); {jm.unstaged:,} without a stage"
+        + (f" ({jm.not_english:,} not in English: not classified)." if jm.not_english else ".")
+        + _filters(jm)
     )
     add("")
     if jm.stages:

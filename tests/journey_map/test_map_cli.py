@@ -24,6 +24,8 @@ CONVERSATIONS = [
          custom_fields={"plan": "plan_free"}, text="Thanks, it arrived."),
     Conv("old", utc(2026, 10, 1, 9), "delivery", 0.0, {}, "phone",
          custom_fields={"plan": "plan_plus"}),
+    Conv("fr", utc(2026, 12, 1, 9), None, -0.3, {}, "email", language="fr",
+         custom_fields={"plan": "plan_free"}, text="Mon colis est arrivé cassé."),
 ]  # fmt: skip
 
 
@@ -91,7 +93,7 @@ def test_filters_forgive_case_labels_and_option_prefixes(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = _map_md(config, capsys, "--channel", "Email", "--segment", "plan=business")
-    assert "**1** conversations" in text
+    assert "**1** conversations" in text and "not in English" not in text
     assert "Filtered to channel `email`, `plan=plan_business`." in text
     code, out, err = run(
         ["--config", str(config), "themes", "trend", "Delivery problems", "--json"], capsys
@@ -155,3 +157,16 @@ def test_a_never_synced_database_says_run_sync(
     code, _, err = run(["--config", str(empty_config), "map", "--channel", "email"], capsys)
     assert code == 2
     assert "unknown channel 'email': the database holds no conversations yet; run `cjm sync`" in err
+
+
+def test_conversations_not_in_english_are_counted_not_dropped(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _map_md(config, capsys)
+    assert "1 without a stage (1 not in English: not classified)." in text
+    out_path = config.parent / "map.json"
+    code, _, err = run(
+        ["--config", str(config), "map", "--format", "json", "--out", str(out_path)], capsys
+    )
+    assert code == 0, err
+    assert json.loads(out_path.read_text())["totals"]["not_english"] == 1
