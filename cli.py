@@ -35,10 +35,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: "[miner].embeddings" stays, flags show no "<bool>"
 )
-themes_app = typer.Typer(help="Analyst queries over the theme database.", no_args_is_help=True)
-model_app = typer.Typer(help="Train, evaluate and run the miner's models.", no_args_is_help=True)
-simulate_app = typer.Typer(help="Run a bundled helpdesk simulator.", no_args_is_help=True)
+themes_app = typer.Typer(
+    help="Analyst queries over the theme database.", no_args_is_help=True, rich_markup_mode=None
+)
+model_app = typer.Typer(
+    help="Train, evaluate and run the miner's models.", no_args_is_help=True, rich_markup_mode=None
+)
+simulate_app = typer.Typer(
+    help="Run a bundled helpdesk simulator.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(themes_app, name="themes")
 app.add_typer(model_app, name="model")
 app.add_typer(simulate_app, name="simulate")
@@ -168,10 +175,12 @@ def sync(
     _print_reports(reports)
     failed = [r for r in reports if not r.ok]
     if failed:
+        from journey.lock import EX_TEMPFAIL, is_busy
+
         for report in failed:
             reason = report.error or f"{report.write_failures} ticket updates failed"
             _fail(f"error: {report.source}: {reason}")
-        raise typer.Exit(1)
+        raise typer.Exit(EX_TEMPFAIL if all(is_busy(r.error) for r in failed) else 1)
 
 
 def _print_reports(reports: list[Any], title: str = "cjm sync") -> None:
@@ -409,14 +418,14 @@ def _print_rows(rows: list[dict[str, Any]], *, title: str) -> None:
     if not rows:
         err.print(f"no conversations in {period} match" if period else "no conversations match")
         return
+    from journey.journey_map.queries import for_display
+
     table = Table(title=f"{title} · {period}" if period else title, title_justify="left")
-    hidden = {"since", "until", "theme", "theme_label"} if "label" in rows[0] else {"theme_label"}
-    columns = [c for c in rows[0] if c not in hidden]
+    columns, cells = for_display(rows)
     for column in columns:
-        numeric = isinstance(rows[0][column], int | float) and column != "text"
-        table.add_column(column.replace("_", " "), justify="right" if numeric else "left")
-    for row in rows:
-        table.add_row(*("–" if row[c] is None else str(row[c]) for c in columns))
+        table.add_column(column.header, justify=column.justify, min_width=column.min_width)
+    for row in cells:
+        table.add_row(*row)
     out.print(table)
 
 
@@ -443,7 +452,9 @@ def themes_top(
 @themes_app.command("trend")
 def themes_trend(
     ctx: typer.Context,
-    theme: Annotated[str | None, typer.Argument(help="One theme (default: the top ones).")] = None,
+    theme: Annotated[
+        str | None, typer.Argument(metavar="THEME", help="One theme (default: the top ones).")
+    ] = None,
     since: ThemeSince = None,
     until: ThemeUntil = None,
     source: ThemeSource = None,
@@ -464,7 +475,9 @@ def themes_trend(
 @themes_app.command("verbatims")
 def themes_verbatims(
     ctx: typer.Context,
-    theme: Annotated[str | None, typer.Argument(help="The theme to quote.")] = None,
+    theme: Annotated[
+        str | None, typer.Argument(metavar="THEME", help="The theme to quote (id or label).")
+    ] = None,
     since: ThemeSince = None,
     until: ThemeUntil = None,
     source: ThemeSource = None,
@@ -646,8 +659,12 @@ def _print_scores(scores: dict[str, Any]) -> None:
     table = Table(title="per class", title_justify="left")
     for column in ("kind", "class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column in ("kind", "class") else "right")
+    unsupported = 0
     for kind, block in (("stage", stage), ("theme", themes)):
         for name, row in block["per_class"].items():
+            if not row["support"]:  # no labelled example: 0.00 would read as a failure
+                unsupported += 1
+                continue
             table.add_row(
                 kind,
                 name,
@@ -657,6 +674,8 @@ def _print_scores(scores: dict[str, Any]) -> None:
                 str(row["support"]),
             )
     out.print(table)
+    if unsupported:
+        out.print(f"({unsupported} classes with no labelled example not shown)", highlight=False)
 
 
 @themes_app.command("discover")
@@ -685,7 +704,9 @@ def themes_discover(
 @themes_app.command("accept")
 def themes_accept(
     ctx: typer.Context,
-    candidate: Annotated[int, typer.Argument(help="Candidate id from `cjm themes discover`.")],
+    candidate: Annotated[
+        int, typer.Argument(metavar="ID", help="Candidate id from `cjm themes discover`.")
+    ],
     name: Annotated[str, typer.Option(help="The new theme's snake_case name.")],
     taxonomy: TaxonomyOption = None,
 ) -> None:

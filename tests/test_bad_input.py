@@ -192,3 +192,22 @@ def test_ctrl_c_is_one_line_and_exit_130(
     code, out, err = run(["--config", str(map_config), "map"], capsys)
     assert code == 130
     assert err == "interrupted: nothing stored was lost; run it again\n" and out == ""
+
+
+# ---- a busy source ---------------------------------------------------------------------------
+
+
+def test_a_busy_source_exits_75_so_cron_can_tell_busy_from_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from journey.lock import sync_lock
+
+    monkeypatch.setenv("CJM_TEST_TOKEN", "t")
+    db = tmp_path / "cjm.db"
+    engine = open_database(f"sqlite:///{db}")
+    config = _config(tmp_path, db)
+    with sync_lock(engine, "zd"):  # another cjm sync holds the source
+        code, _, err = run(["--config", str(config), "sync"], capsys)
+    engine.dispose()
+    assert code == 75
+    assert "error: zd: another `cjm sync` is already running for source 'zd'" in err

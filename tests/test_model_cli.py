@@ -113,6 +113,22 @@ def test_zero_shot_evaluate_without_a_model(
     assert code == 0 and "stage accuracy" in out
 
 
+def test_evaluate_hides_classes_with_no_labelled_example(
+    labels: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from miner import default_taxonomy
+
+    labelled = {theme for _, _, themes in LABELS for theme in themes}
+    unlabelled = [t for t in default_taxonomy().theme_names if t not in labelled]
+    code, out, _ = run(["model", "evaluate", "--labels", str(labels)], capsys)
+    assert code == 0
+    assert "awareness" not in out and not any(theme in out for theme in unlabelled)
+    assert "delivery_problems" in out
+    n_stages = len([s for s in default_taxonomy().stage_names if s in {s for _, s, _ in LABELS}])
+    hidden = len(default_taxonomy().stage_names) - n_stages + len(unlabelled)
+    assert f"({hidden} classes with no labelled example not shown)" in out
+
+
 def test_unknown_stage_in_labels_names_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -268,6 +268,61 @@ def theme_verbatims(engine: Engine, taxonomy: Taxonomy, query: Query) -> Rows:
     return Rows(rows, period)
 
 
+@dataclass(frozen=True, slots=True)
+class Column:
+    """How a terminal table shows one column of query rows."""
+
+    key: str
+    header: str
+    justify: str = "left"
+    min_width: int | None = None
+
+
+_HIDDEN = {"since", "until", "theme_label"}  # the period is in the title; labels sit beside ids
+_PERCENT = {"share", "negative_share"}
+_HEADERS = {"theme": "theme (id)", "external_id": "ticket"}
+
+
+def for_display(rows: Sequence[Row]) -> tuple[list[Column], list[list[str]]]:
+    """Columns and text cells for a terminal table of query rows: shares as percentages, change
+    as a signed percentage (or "new"), the theme id to pass back as THEME, dates to the minute,
+    and room for quoted text. JSON and CSV keep the raw values."""
+    if not rows:
+        return [], []
+    columns = []
+    for key in rows[0]:
+        if key in _HIDDEN or all(row[key] is None for row in rows):
+            continue
+        numeric = isinstance(rows[0][key], int | float) or key in _PERCENT | {"change"}
+        width = {"text": 48, "created_at": 16}.get(key)
+        if key == "theme":  # never cut: it is what the THEME argument takes
+            width = max(len(str(row[key])) for row in rows)
+        columns.append(
+            Column(
+                key,
+                _HEADERS.get(key, key.replace("_", " ")),
+                "right" if numeric else "left",
+                width,
+            )
+        )
+    return columns, [[_cell(c.key, row) for c in columns] for row in rows]
+
+
+def _cell(key: str, row: Row) -> str:
+    value = row[key]
+    if key == "change":
+        if value is None:
+            return "new" if row.get("previous_conversations") == 0 else "–"
+        return f"{value:+.0%}".replace("-", "−")
+    if value is None:
+        return "–"
+    if key in _PERCENT:
+        return f"{value:.1%}"
+    if key == "created_at":
+        return str(value)[:16].replace("T", " ")
+    return str(value)
+
+
 def to_json(rows: Sequence[Row]) -> str:
     return json.dumps(list(rows), indent=2, ensure_ascii=False) + "\n"
 

@@ -170,3 +170,20 @@ def test_conversations_not_in_english_are_counted_not_dropped(
     )
     assert code == 0, err
     assert json.loads(out_path.read_text())["totals"]["not_english"] == 1
+
+
+def test_themes_tables_show_percentages_the_period_and_the_theme_id(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["--config", str(config), "themes", "top"], capsys)
+    assert code == 0, err
+    assert "cjm themes top · 2026-11-07 → 2026-12-04" in out
+    assert "theme (id)" in out and "delivery_problems" in out  # what THEME takes
+    assert "25.0%" in out  # 1 of the period's 4 conversations, not 0.25
+    assert "0.25" not in out
+    code, out, err = run(
+        ["--config", str(config), "themes", "verbatims", "--stage", "delivery"], capsys
+    )
+    assert code == 0, err
+    assert "Where is my parcel?" in out  # the quote is readable, not one word per line
+    assert "2026-11-20 09:00" in out
