@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from journey.artifacts import save_model
+from journey.artifacts import check_model_target, save_model
 from journey.db import session_scope
 from journey.embeddings import require_installed
-from journey.errors import ConfigError
+from journey.errors import CjmError, ConfigError
 from journey.models import Classification, Conversation, Label, ThemeCandidate
 from journey.store import conversation_texts
 from miner import (
@@ -173,6 +173,7 @@ def train_model(
         raise ConfigError(f"--mode {mode!r}: use one of {', '.join(MODES)}")
     if mode == "supervised" and not labels:
         raise ConfigError("supervised training needs labels: pass --labels FILE.jsonl")
+    check_model_target(out)  # before the training, not after it
     require_installed(embeddings, "--embeddings or [miner].embeddings")
     features = TextFeatures(embeddings=embeddings)
     scores: dict[str, Any] | None = None
@@ -274,6 +275,11 @@ def discover(engine: Engine, *, n_themes: int = 8, limit: int = 20_000) -> list[
             .limit(limit)
         ).all()
         texts_by_id = conversation_texts(session, [cid for cid, _ in rows])
+    if not rows:
+        raise CjmError(
+            "no classified conversations in the database yet: run `cjm sync` first, "
+            "then discover themes"
+        )
     texts = [texts_by_id.get(cid, "") for cid, _ in rows]
     candidates = discover_themes(texts, [scores or {} for _, scores in rows], n_themes=n_themes)
     stored: list[ThemeCandidate] = []

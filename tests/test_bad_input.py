@@ -211,3 +211,29 @@ def test_a_busy_source_exits_75_so_cron_can_tell_busy_from_failed(
     engine.dispose()
     assert code == 75
     assert "error: zd: another `cjm sync` is already running for source 'zd'" in err
+
+
+# ---- model train --out and themes discover on an empty database ------------------------------
+
+
+def test_model_train_never_replaces_a_folder_that_is_not_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"id": "1", "text": "where is my parcel", "stage": "delivery"}\n')
+    precious = tmp_path / "notes.txt"
+    precious.write_text("my notes", encoding="utf-8")
+    code, _, err = run(
+        ["--quiet", "model", "train", "--labels", str(labels), "--out", str(tmp_path)], capsys
+    )
+    assert code == 2
+    assert f"--out {tmp_path} holds other files and is not a cjm model" in err
+    assert precious.read_text(encoding="utf-8") == "my notes"
+
+
+def test_discover_on_a_never_synced_database_says_sync_first(
+    map_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["--config", str(map_config), "themes", "discover"], capsys)
+    assert code == 1 and out == ""
+    assert "no classified conversations in the database yet: run `cjm sync` first" in err
