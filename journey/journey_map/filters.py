@@ -210,7 +210,7 @@ def _pick(
 ) -> str:
     """`value` as spelled in `valid` (exact, then case-insensitive, then by label, then with
     `prefix_`), or a ConfigError listing `valid`."""
-    valid = sorted(set(valid))
+    valid = list(dict.fromkeys(valid))  # in the caller's order (stages: the journey's)
     if value in valid:
         return value
     folded = {v.casefold(): v for v in valid}
