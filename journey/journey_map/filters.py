@@ -208,8 +208,8 @@ def _pick(
     *,
     prefix: str | None = None,
 ) -> str:
-    """`value` as spelled in `valid` (exact, then case-insensitive, then by label, then with
-    `prefix_`), or a ConfigError listing `valid`."""
+    """`value` as spelled in `valid` (exact, then case-insensitive, then with `prefix_` in
+    front, then by label), or a ConfigError listing `valid`."""
     valid = list(dict.fromkeys(valid))  # in the caller's order (stages: the journey's)
     if value in valid:
         return value
@@ -254,7 +254,7 @@ def _segment_value(engine: Engine, key: str, value: str) -> str:
     else:
         values = _distinct(engine, _live(column))
     try:
-        return _pick(f"{key}", value, values, prefix=key)
+        return _pick(key, value, values, prefix=key)
     except ConfigError:
         raise ConfigError(
             f"--segment {key}={value}: no conversation has {key}={value}; "
