@@ -40,6 +40,7 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/python -m pytest

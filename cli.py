@@ -26,8 +26,12 @@ from journey.errors import CjmError, ConfigError
 from journey.secrets import ScrubbingFilter, scrub
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from connectors.base import HelpdeskConnector
     from journey.config import Settings, SourceConfig
+    from journey.demo import DemoResult
+    from journey.runner import MinerOptions
 
 app = typer.Typer(
     name="cjm",
@@ -107,21 +111,9 @@ def build_connector(settings: Settings, source: SourceConfig) -> HelpdeskConnect
     """The one place that picks a concrete connector class for a configured source."""
     if source.kind == "zendesk":
         from connectors.zendesk import ZendeskConnector
+        from journey.runner import zendesk_settings  # with OAuth rotation: the token vault
 
-        zendesk = settings.zendesk_settings(source)
-        if zendesk.oauth_refresh_token:
-            # OAuth rotation: start from the newest stored pair; persist each new one,
-            # encrypted, before it is used (journey/credentials.py).
-            from journey.credentials import with_token_vault
-            from journey.db import open_database
-
-            zendesk = with_token_vault(
-                open_database(settings.database_url),
-                zendesk,
-                key=settings.credential_key(source),
-                key_env=source.credential_key_env or "",
-            )
-        return ZendeskConnector(zendesk)
+        return ZendeskConnector(zendesk_settings(settings, source))
     if source.kind == "freshdesk":
         from connectors.freshdesk import FreshdeskConnector
 
@@ -295,15 +287,8 @@ def demo(
     ),
 ) -> None:
     """The whole nightly job against the bundled Zendesk simulator: no account, no network."""
-    from journey.demo import run_demo
-
     result = run_demo(
-        workdir,
-        tickets=tickets,
-        seed=seed,
-        connector_factory=build_connector,
-        environ=os.environ,
-        progress=_ctx(ctx).progress,
+        workdir, tickets=tickets, seed=seed, environ=os.environ, progress=_ctx(ctx).progress
     )
     _print_reports(result.reports, "first sync")
     _print_reports(result.second_run, "second sync (nothing changed: nothing is written)")
@@ -316,6 +301,41 @@ def demo(
         out.print(f"journey map: {path}", highlight=False)
 
 
+def run_demo(
+    workdir: Path,
+    *,
+    tickets: int,
+    seed: int,
+    environ: Mapping[str, str],
+    progress: Callable[[str], None] = lambda _m: None,
+) -> DemoResult:
+    """`cjm demo`'s wiring: generate the Zendesk simulator, serve it on a free 127.0.0.1 port and
+    run journey's demo against it (journey never imports `simulator`; DESIGN §3)."""
+    from journey.demo import DEMO_OAUTH_TOKEN
+    from journey.demo import run_demo as run_demo_against
+    from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
+
+    progress(f"generating {tickets} simulated Zendesk tickets (seed {seed})")
+    sim = ZendeskSimulator.generate(
+        tickets=tickets, seed=seed, api_token=None, oauth_token=DEMO_OAUTH_TOKEN
+    )
+    with serve_in_thread(create_zendesk_app(sim)) as server:
+        helpdesk = _ServedSimulator(server.url, sim.field_coverage)
+        return run_demo_against(
+            workdir,
+            helpdesk,
+            connector_factory=build_connector,
+            environ=environ,
+            progress=progress,
+        )
+
+
+@dataclass(frozen=True)
+class _ServedSimulator:
+    url: str
+    field_coverage: Callable[[str], tuple[int, int]]
+
+
 # ---- simulate --------------------------------------------------------------------------------
 
 
@@ -326,8 +346,8 @@ def simulate_zendesk(
     seed: Annotated[int, typer.Option(help="Seed for the synthetic tickets.")] = 7,
 ) -> None:
     """Serve a Zendesk-shaped API on 127.0.0.1 (token: sim-token, email: lead@acme.example)."""
-    from connectors.simulator import ZendeskSimulator, create_zendesk_app
-    from connectors.simulator.server import run
+    from simulator import ZendeskSimulator, create_zendesk_app
+    from simulator.server import run
 
     sim = ZendeskSimulator.generate(tickets=tickets, seed=seed)
     err.print(
@@ -345,8 +365,8 @@ def simulate_freshdesk(
     seed: Annotated[int, typer.Option(help="Seed for the synthetic tickets.")] = 7,
 ) -> None:
     """Serve Freshdesk- and Freshchat-shaped APIs on 127.0.0.1 (API key: sim-key)."""
-    from connectors.simulator import FreshdeskSimulator, create_freshchat_app, create_freshdesk_app
-    from connectors.simulator.server import run, serve_in_thread
+    from simulator import FreshdeskSimulator, create_freshchat_app, create_freshdesk_app
+    from simulator.server import run, serve_in_thread
 
     sim = FreshdeskSimulator.generate(tickets=tickets, seed=seed)
     chat = serve_in_thread(create_freshchat_app(sim), port + 1)
@@ -384,31 +404,23 @@ AsCsv = Annotated[bool, typer.Option("--csv", help="CSV with a header on stdout.
 def _theme_query(
     ctx: typer.Context, kind: str, as_json: bool, as_csv: bool, **options: Any
 ) -> None:
-    """Shared body of the `themes` queries: build the query, run it in journey/, print."""
-    from journey.db import open_database
-    from journey.journey_map import queries
-    from journey.journey_map.filters import parse_segment
-    from journey.runner import load_taxonomy_for
+    """Shared body of the `themes` queries: run the query in journey/, print its rows."""
+    from journey.runner import rows_as, run_theme_query
 
     if as_json and as_csv:
         raise ConfigError("--json and --csv exclude each other")
     settings = _ctx(ctx).settings()
-    query = queries.Query(
+    rows = run_theme_query(
+        settings,
+        kind,
         since=_parse_date(options.pop("since"), "--since"),
         until=_parse_date(options.pop("until"), "--until"),
-        segment=parse_segment(options.pop("segment")),
         **options,
     )
-    run = {
-        "top": queries.top_themes,
-        "trend": queries.theme_trend,
-        "verbatims": queries.theme_verbatims,
-    }[kind]
-    rows = run(open_database(settings.database_url), load_taxonomy_for(settings), query)
     if as_json:
-        sys.stdout.write(queries.to_json(rows))
+        sys.stdout.write(rows_as(rows, "json"))
     elif as_csv:
-        sys.stdout.write(queries.to_csv(rows))
+        sys.stdout.write(rows_as(rows, "csv"))
     else:
         _print_rows(rows, title=f"cjm themes {kind}")
 
@@ -514,51 +526,21 @@ EmbeddingsOption = Annotated[
 ]
 
 
-def _embeddings_for(ctx: typer.Context, option: str | None) -> str | None:
-    """--embeddings wins, else [miner].embeddings of the config (when there is one)."""
-    from journey.embeddings import embeddings_choice
-
-    if option is not None:
-        return embeddings_choice(option, "--embeddings")
-    return embeddings_choice(_ctx(ctx).settings(required=False).miner.embeddings)
-
-
-def _miner_for(
+def _miner_options(
     ctx: typer.Context, model: Path | None, taxonomy: Path | None, embeddings: str | None
-) -> Any:
-    """--model wins, else --taxonomy (zero-shot), else the built-in taxonomy (zero-shot).
+) -> MinerOptions:
+    """--model (with the taxonomy it carries; --taxonomy must then agree), else the built-in
+    default model over --taxonomy or the built-in taxonomy; --embeddings wins, else
+    [miner].embeddings of the config (when there is one)."""
+    from journey.runner import MinerOptions
 
-    A trained model keeps its own embeddings; an explicit --embeddings that disagrees with it
-    is an error rather than silently ignored."""
-    from journey.artifacts import load_model
-    from journey.embeddings import embeddings_choice, require_installed
-    from journey.runner import load_taxonomy_file
-    from miner import ConversationMiner
-
-    tax = load_taxonomy_file(taxonomy)
-    if model is None:
-        choice = _embeddings_for(ctx, embeddings)
-        require_installed(choice, "--embeddings or [miner].embeddings")
-        return ConversationMiner(tax, embeddings=choice), tax
-    fitted = load_model(model, tax)
-    trained_with = fitted.features_.embeddings
-    if embeddings is not None and embeddings_choice(embeddings, "--embeddings") != trained_with:
-        raise ConfigError(
-            f"--embeddings {embeddings}: model {model} was trained with "
-            f"{trained_with or 'none'} embeddings; drop the option or retrain the model"
-        )
-    return ConversationMiner(tax, model=fitted), tax
-
-
-def _database(ctx: typer.Context) -> Any:
-    """The configured theme database, or None when there is no config to name one."""
-    from journey.config import load_settings
-    from journey.db import open_database
-
-    settings = load_settings(_ctx(ctx).config, os.environ, required=False)
-    if settings.config_path is None and "CJM_DATABASE_URL" not in os.environ:
-        return None
-    return open_database(settings.database_url)
+    context = _ctx(ctx)
+    return MinerOptions(
+        taxonomy=taxonomy,
+        model=model,
+        embeddings=embeddings,
+        configured_embeddings=lambda: context.settings(required=False).miner.embeddings,
+    )
 
 
 @model_app.command("train")
@@ -580,24 +562,19 @@ def model_train(
     embeddings: EmbeddingsOption = None,
 ) -> None:
     """Train a stage and theme model from labels (or self-train on the synced corpus)."""
-    from journey.embeddings import require_installed
-    from journey.modeling import LabelledSet, corpus_texts, database_labels, read_labels
-    from journey.modeling import train_model as fit
-    from journey.runner import load_taxonomy_file
+    from journey.runner import run_train
 
-    tax = load_taxonomy_file(taxonomy)
-    choice = _embeddings_for(ctx, embeddings)
-    require_installed(choice, "--embeddings or [miner].embeddings")  # before reading labels
-    label_set = read_labels(labels, tax) if labels else LabelledSet()
-    engine = _database(ctx) if (db_labels or mode == "self_training") else None
-    if engine is not None and db_labels:
-        extra = database_labels(engine, tax)
-        for i, text in enumerate(extra.texts):
-            label_set.add(extra.ids[i], text, extra.stages[i], extra.themes[i])
-    corpus = corpus_texts(engine) if (engine is not None and mode == "self_training") else None
-    _ctx(ctx).progress(f"training a {mode} model on {len(label_set) or len(corpus or [])} texts")
-    result = fit(
-        tax, out_dir, mode=mode, labels=label_set or None, corpus=corpus, cv=cv, embeddings=choice
+    context = _ctx(ctx)
+    result = run_train(
+        lambda: context.settings(required=False),
+        os.environ,
+        out_dir,
+        options=_miner_options(ctx, None, taxonomy, embeddings),
+        labels=labels,
+        mode=mode,
+        cv=cv,
+        db_labels=db_labels,
+        progress=context.progress,
     )
     out.print(f"model written to {out_dir}", highlight=False)
     if "cv" in result:
@@ -614,10 +591,10 @@ def model_classify(
     embeddings: EmbeddingsOption = None,
 ) -> None:
     """Predict stage, themes, evidence and sentiment for each line of a JSON Lines file."""
-    from journey.modeling import classify_file
+    from journey.runner import run_classify
 
-    miner, _ = _miner_for(ctx, model, taxonomy, embeddings)
-    written = classify_file(miner, input_path, output_path)
+    options = _miner_options(ctx, model, taxonomy, embeddings)
+    written = run_classify(options, input_path, output_path)
     out.print(f"{written} predictions written to {output_path}", highlight=False)
 
 
@@ -636,12 +613,9 @@ def model_evaluate(
     """Accuracy and macro-F1 of stage and themes against labels, with per-class scores."""
     import json
 
-    from journey.modeling import evaluate_labels, read_labels
+    from journey.runner import run_evaluate
 
-    miner, tax = _miner_for(ctx, model, taxonomy, embeddings)
-    scores = evaluate_labels(
-        miner, read_labels(labels, tax), tax, cv=cv, embeddings=_embeddings_for(ctx, embeddings)
-    )
+    scores = run_evaluate(_miner_options(ctx, model, taxonomy, embeddings), labels, cv=cv)
     if as_json:
         out.print_json(json.dumps(scores))
     else:
@@ -684,11 +658,9 @@ def themes_discover(
     n_themes: Annotated[int, typer.Option(min=1, max=50, help="Clusters to look for.")] = 8,
 ) -> None:
     """Find clusters of feedback that no configured theme explains; store them as candidates."""
-    from journey.db import open_database
-    from journey.modeling import discover
+    from journey.runner import run_discover
 
-    settings = _ctx(ctx).settings()
-    candidates = discover(open_database(settings.database_url), n_themes=n_themes)
+    candidates = run_discover(_ctx(ctx).settings(), n_themes=n_themes)
     if not candidates:
         out.print(
             "no new theme candidates: configured themes explain the feedback", highlight=False
@@ -711,17 +683,9 @@ def themes_accept(
     taxonomy: TaxonomyOption = None,
 ) -> None:
     """Add a discovered theme candidate to the taxonomy file."""
-    from journey.db import open_database
-    from journey.modeling import accept_candidate
+    from journey.runner import run_accept
 
-    settings = _ctx(ctx).settings()
-    target = taxonomy or settings.resolve_path(settings.miner.taxonomy)
-    if target is None:
-        raise ConfigError(
-            "no taxonomy file to edit: pass --taxonomy taxonomy.toml (it starts as a copy of "
-            "the built-in taxonomy) and set [miner].taxonomy to it"
-        )
-    path = accept_candidate(open_database(settings.database_url), candidate, name, target)
+    path = run_accept(_ctx(ctx).settings(), candidate, name, taxonomy)
     out.print(f"theme {name!r} added to {path}; retrain or re-sync to use it", highlight=False)
 
 

@@ -34,15 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 
 from connectors.freshdesk import FreshdeskConnector  # noqa: E402
-from connectors.simulator import (  # noqa: E402
+from journey.config import Settings, SourceConfig, load_settings  # noqa: E402
+from journey.db import open_database  # noqa: E402
+from journey.runner import run_setup_fields, run_sync  # noqa: E402
+from simulator import (  # noqa: E402
     FreshdeskFaults,
     FreshdeskSimulator,
     VirtualClock,
     create_freshdesk_app,
 )
-from journey.config import Settings, SourceConfig, load_settings  # noqa: E402
-from journey.db import open_database  # noqa: E402
-from journey.runner import run_setup_fields, run_sync  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CONFIG = """\

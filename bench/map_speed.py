@@ -2,7 +2,7 @@
 conversations on 2 cores, DESIGN §7 / the journey-map issue).
 
 Bulk-loads N synthetic mined conversations (with classifications, themes, messages and CSAT
-comments; `journey.journey_map.synthetic`) into a SQLite file through the real migrations (so the
+comments; `tests/journey_map/synthetic.py`) into a SQLite file through the real migrations (so the
 production indexes are there), then times `write_map` for each format: the default period (the
 last four weeks of data) and the whole history (`--since` at the first day, the worst case).
 
@@ -25,9 +25,9 @@ from sqlalchemy import func, select  # noqa: E402
 
 from journey.db import open_database  # noqa: E402
 from journey.journey_map import FORMATS, write_map  # noqa: E402
-from journey.journey_map.synthetic import generate  # noqa: E402
 from journey.models import Conversation, ConversationTheme, Message  # noqa: E402
 from miner import default_taxonomy  # noqa: E402
+from tests.journey_map.synthetic import generate  # noqa: E402
 
 
 def main() -> None:

@@ -21,6 +21,11 @@ next to a plain TF-IDF + logistic-regression baseline:
 
     .venv/bin/python bench/miner_quality.py [--data PATH] [--json out.json] [--quick]
         [--embeddings {wordllama,minilm,none}] [--only MODE ...]
+
+``--lodo [DOMAIN ...]`` instead measures generality, leave one domain out (bench/lodo.py): the
+zero-label default model on each business it never saw, against the majority class, the
+taxonomy-only miner and TF-IDF + logistic regression, plus a team's own taxonomy and 16-shot
+labels on top (about 2 minutes per domain).
 """
 
 from __future__ import annotations
@@ -185,8 +190,23 @@ def main() -> None:
         default="wordllama",
         help="embeddings of the non-baseline modes (minilm needs `make install-quality`)",
     )
+    ap.add_argument(
+        "--lodo",
+        nargs="*",
+        metavar="DOMAIN",
+        help="leave-one-domain-out generality of the default model (all domains, or these)",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
+    if args.lodo is not None:
+        from lodo import run_lodo, table
+
+        results = run_lodo(domains=args.lodo or None)
+        print()
+        print(table(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        return
     # wordllama is TextFeatures' default: None keeps the cached zero-shot model and old numbers.
     emb: TextFeatures | None = None
     if args.embeddings != "wordllama":

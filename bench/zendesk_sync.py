@@ -42,13 +42,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.settings import RateLimitSettings, ZendeskSettings  # noqa: E402
-from connectors.simulator import (  # noqa: E402
+from connectors.zendesk import ZendeskConnector  # noqa: E402
+from simulator import (  # noqa: E402
     SimulatorFaults,
     ZendeskSimulator,
     create_zendesk_app,
     serve_in_thread,
 )
-from connectors.zendesk import ZendeskConnector  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WRITE = ("PUT /api/v2/tickets/update_many.json", "GET /api/v2/job_statuses/show_many.json")
@@ -73,7 +73,7 @@ class ScaledClock:
         await asyncio.sleep(max(0.0, seconds) / self.scale)
 
 
-def sim_clock(epoch: float, scale: float):  # type: ignore[no-untyped-def]
+def sim_clock(epoch: float, scale: float):
     """The simulator's clock: NOW + scaled elapsed time since the shared epoch."""
 
     def now() -> datetime:
@@ -160,7 +160,7 @@ class SimHandle:
         if self.sim is not None:
             return {"stats": lambda: sim_stats(self.sim), "override": lambda: agent_override(
                 self.sim), "stage": lambda: self.sim.ticket(arg).fields.get("Journey stage"),
-                "rss": lambda: 0.0}[command]()  # type: ignore[arg-type]
+                "rss": lambda: 0.0}[command]()
         self.conn.send((command, arg))
         return self.conn.recv()
 

@@ -1,7 +1,7 @@
-"""Everything that talks to a helpdesk API (pull and push), plus the bundled simulators.
+"""Everything that talks to a helpdesk API (pull and push).
 
-Imports only httpx and the standard library (the simulators: starlette and uvicorn). Never
-imports `miner` or `journey`.
+Imports only httpx and the standard library. Never imports `miner`, `journey` or `simulator`
+(the bundled helpdesk simulators live in the top-level `simulator` package).
 """
 
 from connectors.base import HelpdeskConnector

@@ -47,9 +47,6 @@ class ApiError(ConnectorError):
         self.status_code = status_code
 
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
 class MalformedRecordError(ApiError):
     """The helpdesk sent a record we cannot read (missing or mistyped fields)."""
 
@@ -101,7 +98,7 @@ def mapper(vendor: str, what: str) -> Callable[[F], F]:
                 except _MAPPING_FAILURES as exc:
                     raise describe(args, exc) from None
 
-            return generator  # type: ignore[return-value]
+            return generator
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -110,6 +107,6 @@ def mapper(vendor: str, what: str) -> Callable[[F], F]:
             except _MAPPING_FAILURES as exc:
                 raise describe(args, exc) from None
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate

@@ -72,10 +72,6 @@ class FreshchatClient:
             clock=self._clock,
         )
 
-    def set_now(self, now: Callable[[], datetime]) -> None:
-        """Whose clock ends the last window (tests and the simulator use simulated time)."""
-        self._now = now
-
     async def aclose(self) -> None:
         await self.api.client.aclose()
 
@@ -164,7 +160,7 @@ class _HostBearerAuth(httpx.Auth):
         self._header = f"Bearer {token}"
         self._host = host
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+    def auth_flow(self, request: httpx.Request):
         if request.url.netloc.decode() == self._host:
             request.headers["Authorization"] = self._header
         yield request

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -32,19 +31,6 @@ from connectors.errors import (
 from connectors.settings import RateLimitSettings
 
 log = logging.getLogger("cjm.http")
-
-_SECRET_PARAMS = {"token", "access_token", "api_key", "apikey", "password", "key", "secret"}
-
-
-def redact_url(url: str | httpx.URL) -> str:
-    """Mask credentials in a URL before it reaches a log line or an error message."""
-    parts = urlsplit(str(url))
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = urlencode(
-        [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query)]
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
 
 USER_AGENT = "cjm/0.1"
 

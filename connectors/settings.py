@@ -50,7 +50,6 @@ class ZendeskSettings:
     tickets_per_page: int = 1000
     events_per_page: int = 1000
     include_users: bool = True
-    closed_status: str = "closed"
     verify_tls: bool = True
     # --- OAuth refresh-token rotation (all optional; without a refresh token a 401 is final)
     oauth_refresh_token: str | None = field(default=None, repr=False)

@@ -691,7 +691,7 @@ class _BearerAuth(httpx.Auth):
     def set(self, token: str) -> None:
         self.header = f"Bearer {token}"
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+    def auth_flow(self, request: httpx.Request):
         request.headers["Authorization"] = self.header
         yield request
 

@@ -28,6 +28,8 @@ from miner import JourneyModel, Taxonomy
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+#: The taxonomy the model was trained on, as TOML: a model directory is enough on its own.
+TAXONOMY_FILE = "taxonomy.toml"
 FORMAT = 1
 
 
@@ -60,6 +62,7 @@ def save_model(
         raise ConfigError(f"cannot write the model to {directory}: {reason} (--out)") from None
     try:
         joblib.dump(model, staging / MODEL_FILE, compress=3)
+        (staging / TAXONOMY_FILE).write_text(model.taxonomy_.to_toml(), encoding="utf-8")
         (staging / METADATA_FILE).write_text(
             json.dumps(metadata, indent=2, sort_keys=True, default=str), encoding="utf-8"
         )
@@ -101,8 +104,12 @@ def read_metadata(directory: Path) -> dict[str, Any]:
     return metadata
 
 
-def load_model(directory: Path, taxonomy: Taxonomy) -> JourneyModel:
-    """The fitted model in `directory`, after checking versions and taxonomy."""
+def load_model(directory: Path, taxonomy: Taxonomy | None = None) -> JourneyModel:
+    """The fitted model in `directory`, after checking versions and taxonomy.
+
+    The model carries the taxonomy it was trained on (``model.taxonomy_``, and a readable copy
+    in ``taxonomy.toml``); `taxonomy` is only given when a config or option names one, and then
+    it must be the same."""
     directory = directory.expanduser()
     if not directory.exists():
         raise ConfigError(f"model directory {directory} not found ([miner].model or --model)")
@@ -120,11 +127,13 @@ def load_model(directory: Path, taxonomy: Taxonomy) -> JourneyModel:
     features = metadata.get("model", {}).get("features") or {}
     require_installed(features.get("embeddings"), f"model {directory} was trained with them")
     fingerprint = metadata.get("model", {}).get("taxonomy_fingerprint")
-    if fingerprint != taxonomy.fingerprint:
+    if taxonomy is not None and fingerprint != taxonomy.fingerprint:
+        copy = directory / TAXONOMY_FILE
+        where = f"its own is {copy}" if copy.exists() else "retrain it with `cjm model train`"
         raise ConfigError(
             f"model {directory} was trained on another taxonomy ({fingerprint} ≠ "
-            f"{taxonomy.fingerprint}): retrain it with `cjm model train`, or point "
-            "[miner].taxonomy at the taxonomy it was trained on"
+            f"{taxonomy.fingerprint}): drop --taxonomy / [miner].taxonomy, the model carries "
+            f"its own ({where})"
         )
     with warnings.catch_warnings():
         warnings.simplefilter("error", sklearn.exceptions.InconsistentVersionWarning)

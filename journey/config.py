@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -59,7 +60,9 @@ class SourceConfig(_Strict):
     freshchat_base_url: str | None = None
     freshchat_token_env: str | None = None
     writeback: bool = True
-    start_date: str | None = None
+    # Where the first pull starts (a date, UTC midnight) while no cursor is stored for the
+    # source; default: everything the API returns. `cjm sync --since` overrides it.
+    start_date: date | None = None
     limits: LimitsConfig = LimitsConfig()
     # --- Zendesk, production-grade connector (all optional) --------------------------------
     # OAuth refresh-token rotation: the refresh token and the OAuth client come from the

@@ -41,7 +41,7 @@ class TokenVault:
     key_env: str
     origin: str = ""
 
-    def _fernet(self):  # type: ignore[no-untyped-def]
+    def _fernet(self):
         try:
             from cryptography.fernet import Fernet
         except ModuleNotFoundError:  # pragma: no cover - the dependency is declared

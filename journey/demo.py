@@ -1,8 +1,9 @@
 """`cjm demo`: the nightly job end to end against the bundled Zendesk simulator.
 
-Starts the simulator on a free 127.0.0.1 port, writes a config for it, creates the fields, runs
-the sync twice (the second run must write nothing) and renders the journey map. The simulator's
-token reaches the connector through the environment mapping, as a real secret would.
+Given a running Zendesk-shaped helpdesk (cli.py starts the simulator on a free 127.0.0.1 port:
+journey never imports `simulator`), writes a config for it, creates the fields, runs the sync
+twice (the second run must write nothing) and renders the journey map. The helpdesk's token
+reaches the connector through the environment mapping, as a real secret would.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from connectors.simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
 from journey.config import load_settings
 from journey.db import open_database
 from journey.runner import ConnectorFactory, run_map, run_setup_fields, run_sync
@@ -21,7 +22,6 @@ from journey.sync import Progress, SourceReport
 TOKEN_ENV = "CJM_DEMO_ZENDESK_OAUTH"
 DEMO_OAUTH_TOKEN = "demo-oauth-access-token"
 STAGE_FIELD_TITLE = "Journey stage"
-OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 
 CONFIG_TEMPLATE = """\
 # Written by `cjm demo`: a Zendesk-shaped simulator on this machine, no account needed.
@@ -44,6 +44,17 @@ out_dir = "map"
 """
 
 
+class DemoHelpdesk(Protocol):
+    """What the demo needs of the helpdesk it runs against (the simulator, served by cli.py):
+    its URL (accepting `DEMO_OAUTH_TOKEN` as a bearer token) and, afterwards, how many open tickets
+    with customer text it holds and how many of them carry a value in a field."""
+
+    @property
+    def url(self) -> str: ...
+
+    def field_coverage(self, title: str) -> tuple[int, int]: ...
+
+
 @dataclass
 class DemoResult:
     reports: list[SourceReport]
@@ -59,9 +70,8 @@ class DemoResult:
 
 def run_demo(
     workdir: Path,
+    helpdesk: DemoHelpdesk,
     *,
-    tickets: int,
-    seed: int,
     connector_factory: ConnectorFactory,
     environ: Mapping[str, str],
     progress: Progress = lambda _m: None,
@@ -69,46 +79,24 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("cjm.db*"):
         stale.unlink()
-    progress(f"generating {tickets} simulated Zendesk tickets (seed {seed})")
-    sim = ZendeskSimulator.generate(
-        tickets=tickets, seed=seed, api_token=None, oauth_token=DEMO_OAUTH_TOKEN
+    config = workdir / "cjm.toml"
+    config.write_text(
+        CONFIG_TEMPLATE.format(base_url=helpdesk.url, token_env=TOKEN_ENV), encoding="utf-8"
     )
-    server = serve_in_thread(create_zendesk_app(sim))
-    try:
-        config = workdir / "cjm.toml"
-        config.write_text(
-            CONFIG_TEMPLATE.format(base_url=server.url, token_env=TOKEN_ENV),
-            encoding="utf-8",
-        )
-        settings = load_settings(config, {**environ, TOKEN_ENV: DEMO_OAUTH_TOKEN})
-        engine = open_database(settings.database_url)
-        progress("creating the Journey stage fields")
-        asyncio.run(run_setup_fields(settings, connector_factory=connector_factory, engine=engine))
-        progress("first sync: pull, mine, write back")
-        reports = asyncio.run(
-            run_sync(
-                settings, connector_factory=connector_factory, progress=progress, engine=engine
-            )
-        )
-        progress("second sync: nothing changed, so nothing may be written")
-        second = asyncio.run(
-            run_sync(
-                settings, connector_factory=connector_factory, progress=progress, engine=engine
-            )
-        )
-        result = DemoResult(reports=reports, second_run=second)
-        for fmt in ("html", "md", "json"):
-            result.maps.append(run_map(settings, fmt=fmt, engine=engine))
-        result.open_with_text, result.staged = staged_open_tickets(sim)
-        return result
-    finally:
-        server.stop()
-
-
-def staged_open_tickets(sim: ZendeskSimulator) -> tuple[int, int]:
-    """(open tickets with customer text, how many of them hold a Journey stage value)."""
-    candidates = list(sim.open_tickets_with_customer_text())
-    staged = sum(
-        1 for ticket_id in candidates if sim.ticket(ticket_id).fields.get(STAGE_FIELD_TITLE)
+    settings = load_settings(config, {**environ, TOKEN_ENV: DEMO_OAUTH_TOKEN})
+    engine = open_database(settings.database_url)
+    progress("creating the Journey stage fields")
+    asyncio.run(run_setup_fields(settings, connector_factory=connector_factory, engine=engine))
+    progress("first sync: pull, mine, write back")
+    reports = asyncio.run(
+        run_sync(settings, connector_factory=connector_factory, progress=progress, engine=engine)
     )
-    return len(candidates), staged
+    progress("second sync: nothing changed, so nothing may be written")
+    second = asyncio.run(
+        run_sync(settings, connector_factory=connector_factory, progress=progress, engine=engine)
+    )
+    result = DemoResult(reports=reports, second_run=second)
+    for fmt in ("html", "md", "json"):
+        result.maps.append(run_map(settings, fmt=fmt, engine=engine))
+    result.open_with_text, result.staged = helpdesk.field_coverage(STAGE_FIELD_TITLE)
+    return result

@@ -26,9 +26,11 @@ from journey.models import Classification, Conversation, Label, ThemeCandidate
 from journey.store import conversation_texts
 from miner import (
     ConversationMiner,
+    PriorFeatures,
     Taxonomy,
     TextFeatures,
     cross_validate,
+    default_taxonomy,
     discover_themes,
     evaluate,
     train,
@@ -146,13 +148,24 @@ def corpus_texts(engine: Engine, limit: int = 50_000) -> list[str]:
         ids = list(
             session.execute(
                 select(Conversation.id)
-                .where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
-                .order_by(Conversation.id.desc())  # type: ignore[union-attr]
+                .where(Conversation.deleted.is_(False))
+                .order_by(Conversation.id.desc())
                 .limit(limit)
             ).scalars()
         )
         texts = conversation_texts(session, ids)
     return [t for t in texts.values() if t]
+
+
+def label_features(
+    taxonomy: Taxonomy, mode: str, embeddings: str | None
+) -> TextFeatures | PriorFeatures:
+    """Features of a model trained from labels: on top of the built-in default model (its
+    vocabulary, WordLlama embeddings and scores, adapted to `taxonomy`) for supervised
+    training, else text features with the chosen embeddings."""
+    if mode == "supervised" and embeddings == "wordllama":
+        return PriorFeatures(taxonomy=None if taxonomy == default_taxonomy() else taxonomy)
+    return TextFeatures(embeddings=embeddings)
 
 
 def train_model(
@@ -175,7 +188,7 @@ def train_model(
         raise ConfigError("supervised training needs labels: pass --labels FILE.jsonl")
     check_model_target(out)  # before the training, not after it
     require_installed(embeddings, "--embeddings or [miner].embeddings")
-    features = TextFeatures(embeddings=embeddings)
+    features = label_features(taxonomy, mode, embeddings)
     scores: dict[str, Any] | None = None
     if mode == "supervised":
         assert labels is not None
@@ -224,16 +237,7 @@ def classify_file(miner: ConversationMiner, source: Path, target: Path) -> int:
                     raise ConfigError(f'{source}:{number} needs "id" and a "text" string')
             predictions = miner.predict([row["text"] for _, row in batch])
             for (_, row), p in zip(batch, predictions, strict=True):
-                line = {
-                    "id": row["id"],
-                    "stage": p.stage,
-                    "stage_confidence": round(float(p.stage_confidence), 4),
-                    "themes": list(p.themes),
-                    "theme_scores": {k: round(float(v), 4) for k, v in p.theme_scores.items()},
-                    "evidence": list(p.evidence),
-                    "sentiment": round(float(p.sentiment), 4),
-                    "language": p.language,
-                }
+                line = {"id": row["id"], **p.to_dict()}
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 written += 1
     partial.replace(target)
@@ -259,7 +263,7 @@ def evaluate_labels(
             taxonomy,
             mode="supervised",
             cv=cv,
-            features=TextFeatures(embeddings=embeddings),
+            features=label_features(taxonomy, "supervised", embeddings),
         )
     return evaluate(miner, labels.texts, labels.stages, labels.themes, taxonomy=taxonomy)
 
@@ -270,7 +274,7 @@ def discover(engine: Engine, *, n_themes: int = 8, limit: int = 20_000) -> list[
         rows = session.execute(
             select(Classification.conversation_id, Classification.theme_scores)
             .join(Conversation, Conversation.id == Classification.conversation_id)
-            .where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
+            .where(Conversation.deleted.is_(False))
             .order_by(Classification.conversation_id.desc())
             .limit(limit)
         ).all()

@@ -1,4 +1,14 @@
-"""What each command does, end to end, given settings and a way to build connectors.
+"""The command façade: what each `cjm` command does, end to end, as one function.
+
+`cli.py` parses options, loads settings, calls one function here and prints the result; the
+coming `cjm serve` handlers call the same functions. Each command opens the theme database in
+one place (`database` / `optional_database`) and builds the miner in one place (`build_miner`).
+
+    cjm sync             run_sync              cjm map              run_map
+    cjm setup-fields     run_setup_fields      cjm themes top|trend|verbatims  run_theme_query
+    cjm model train      run_train             cjm themes discover  run_discover
+    cjm model classify   run_classify          cjm themes accept    run_accept
+    cjm model evaluate   run_evaluate          cjm demo             journey.demo.run_demo
 
 `cli.py` passes a `connector_factory` (the concrete Zendesk/Freshdesk classes) so that `journey/`
 depends only on the connector protocol.
@@ -6,9 +16,11 @@ depends only on the connector protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -20,7 +32,7 @@ from journey.db import open_database, session_scope
 from journey.embeddings import embeddings_choice, require_installed
 from journey.errors import ConfigError, SyncLockedError
 from journey.lock import sync_lock
-from journey.models import Source
+from journey.models import Source, SyncState
 from journey.store import ensure_source
 from journey.sync import Progress, SourceReport, SyncOptions, sync_source
 from journey.writeback import CONFIDENCE_PREFIX, stage_option
@@ -33,8 +45,45 @@ from miner import (
     load_taxonomy,
 )
 
+if TYPE_CHECKING:
+    from connectors.zendesk import ZendeskSettings
+    from journey.models import ThemeCandidate
+
 ConnectorFactory = Callable[[Settings, SourceConfig], HelpdeskConnector]
+SettingsLoader = Callable[[], Settings]
 CONFIDENCE_LABELS = (("high", "High"), ("medium", "Medium"), ("low", "Low"))
+
+
+# ---- the theme database: opened in one place per command ------------------------------------
+
+
+def database(settings: Settings, engine: Engine | None = None) -> Engine:
+    """The configured theme database (migrated to the current schema), or `engine` if given."""
+    return engine or open_database(settings.database_url)
+
+
+def optional_database(settings: Settings, environ: Mapping[str, str]) -> Engine | None:
+    """The configured theme database, or None when no config (or CJM_DATABASE_URL) names one."""
+    if settings.config_path is None and "CJM_DATABASE_URL" not in environ:
+        return None
+    return database(settings)
+
+
+def zendesk_settings(settings: Settings, source: SourceConfig) -> ZendeskSettings:
+    """A Zendesk source's connector settings. With OAuth rotation they start from the newest
+    stored pair, and each new pair is persisted, encrypted, before it is used
+    (journey/credentials.py)."""
+    zendesk = settings.zendesk_settings(source)
+    if not zendesk.oauth_refresh_token:
+        return zendesk
+    from journey.credentials import with_token_vault
+
+    return with_token_vault(
+        database(settings),
+        zendesk,
+        key=settings.credential_key(source),
+        key_env=source.credential_key_env or "",
+    )
 
 
 def load_taxonomy_file(path: Path | None, setting: str = "--taxonomy") -> Taxonomy:
@@ -54,19 +103,77 @@ def load_taxonomy_for(settings: Settings) -> Taxonomy:
     return load_taxonomy_file(path, "[miner].taxonomy in the config")
 
 
-def load_miner(settings: Settings) -> ConversationMiner:
-    taxonomy = load_taxonomy_for(settings)
-    model_path = settings.resolve_path(settings.miner.model)
-    abstain_below = settings.miner.abstain_below
-    if model_path is None:
-        embeddings = embeddings_choice(settings.miner.embeddings)
-        require_installed(embeddings, "[miner].embeddings in the config")
-        return ConversationMiner(taxonomy, abstain_below=abstain_below, embeddings=embeddings)
+# ---- the miner: built in one place ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MinerOptions:
+    """What picks the miner: from the config's [miner] table (`from_settings`, used by sync) or
+    from the `cjm model` options (`--model`, `--taxonomy`, `--embeddings`)."""
+
+    taxonomy: Path | None = None
+    """A taxonomy file; None: the built-in taxonomy."""
+    taxonomy_setting: str = "--taxonomy"
+    model: Path | None = None
+    """A trained model directory (it carries its taxonomy); None: the built-in default model."""
+    embeddings: str | None = None
+    """An explicit choice (--embeddings); a trained model must agree with it."""
+    configured_embeddings: Callable[[], str] | None = None
+    """Otherwise the configured choice ([miner].embeddings), read only when it is needed."""
+    embeddings_setting: str = "--embeddings or [miner].embeddings"
+    abstain_below: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MinerOptions:
+        return cls(
+            taxonomy=settings.resolve_path(settings.miner.taxonomy),
+            taxonomy_setting="[miner].taxonomy in the config",
+            model=settings.resolve_path(settings.miner.model),
+            configured_embeddings=lambda: settings.miner.embeddings,
+            embeddings_setting="[miner].embeddings in the config",
+            abstain_below=settings.miner.abstain_below,
+        )
+
+    def embeddings_choice(self) -> str | None:
+        """The embeddings a new (zero-shot or trained) model uses: --embeddings, else the
+        configured choice, else wordllama."""
+        if self.embeddings is not None:
+            return embeddings_choice(self.embeddings, "--embeddings")
+        configured = self.configured_embeddings() if self.configured_embeddings else "wordllama"
+        return embeddings_choice(configured)
+
+
+def build_miner(options: MinerOptions) -> tuple[ConversationMiner, Taxonomy]:
+    """The miner (and its taxonomy): `options.model` with the taxonomy it carries if given
+    (a taxonomy named as well must be the same), else the built-in default model over the
+    taxonomy (adapted to it when it is not the built-in one).
+
+    A trained model keeps its own embeddings; an explicit --embeddings that disagrees with it
+    is an error rather than silently ignored."""
+    if options.model is None:
+        taxonomy = load_taxonomy_file(options.taxonomy, options.taxonomy_setting)
+        choice = options.embeddings_choice()
+        require_installed(choice, options.embeddings_setting)
+        miner = ConversationMiner(taxonomy, abstain_below=options.abstain_below, embeddings=choice)
+        return miner, taxonomy
     from journey.artifacts import load_model  # checks the model's own embeddings are installed
 
-    return ConversationMiner(
-        taxonomy, model=load_model(model_path, taxonomy), abstain_below=abstain_below
+    named = (
+        load_taxonomy_file(options.taxonomy, options.taxonomy_setting)
+        if options.taxonomy is not None
+        else None
     )
+    fitted = load_model(options.model, named)
+    taxonomy = fitted.taxonomy_
+    explicit = options.embeddings
+    if explicit is not None:
+        trained_with = fitted.features_.embeddings
+        if embeddings_choice(explicit, "--embeddings") != trained_with:
+            raise ConfigError(
+                f"--embeddings {explicit}: model {options.model} was trained with "
+                f"{trained_with or 'none'} embeddings; drop the option or retrain the model"
+            )
+    return ConversationMiner(taxonomy, model=fitted, abstain_below=options.abstain_below), taxonomy
 
 
 class LazyMiner:
@@ -79,7 +186,7 @@ class LazyMiner:
 
     def _get(self) -> ConversationMiner:
         if self._miner is None:
-            self._miner = load_miner(self._settings)
+            self._miner, _ = build_miner(MinerOptions.from_settings(self._settings))
         return self._miner
 
     @property
@@ -104,7 +211,7 @@ async def run_sync(
     sources = settings.source(source)
     if not sources:
         raise ConfigError("no [[sources]] in the config: add one (see README, 'Configuration')")
-    engine = engine or open_database(settings.database_url)
+    engine = database(settings, engine)
     miner = LazyMiner(settings)
     reports = []
     for config in sources:
@@ -117,7 +224,7 @@ async def run_sync(
                     miner,
                     base_url=config.resolved_base_url(),
                     options=SyncOptions(
-                        since=since,
+                        since=since or _first_pull_start(engine, config),
                         writeback=writeback and config.writeback,
                         dry_run=dry_run,
                         redact_pii=settings.miner.redact_pii,
@@ -132,6 +239,21 @@ async def run_sync(
     return reports
 
 
+def _first_pull_start(engine: Engine, config: SourceConfig) -> datetime | None:
+    """The source's `start_date` (UTC midnight) while no cursor is stored for it, else None:
+    the first pull starts there; later pulls continue from their cursors."""
+    if config.start_date is None:
+        return None
+    with session_scope(engine) as session:
+        has_cursor = session.execute(
+            select(SyncState.stream)
+            .join(Source, Source.id == SyncState.source_id)
+            .where(Source.name == config.name)
+            .limit(1)
+        ).first()
+    return None if has_cursor else datetime.combine(config.start_date, time(), UTC)
+
+
 async def run_setup_fields(
     settings: Settings,
     *,
@@ -143,7 +265,7 @@ async def run_setup_fields(
     taxonomy = load_taxonomy_for(settings)
     stages = [(stage_option(s.name), s.label) for s in taxonomy.stages]
     levels = [(f"{CONFIDENCE_PREFIX}{v}", label) for v, label in CONFIDENCE_LABELS]
-    engine = engine or open_database(settings.database_url)
+    engine = database(settings, engine)
     done = []
     for config in settings.source(source):
         connector = connector_factory(settings, config)
@@ -176,7 +298,7 @@ def run_map(
 
     if fmt not in ("html", "md", "json"):
         raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
-    engine = engine or open_database(settings.database_url)
+    engine = database(settings, engine)
     out_dir = settings.resolve_path(settings.map.out_dir) or Path("cjm-map")
     target = out_path or out_dir / f"journey-map.{fmt}"
     return write_map(
@@ -192,6 +314,115 @@ def run_map(
     )
 
 
-def known_sources(engine: Engine) -> list[str]:
-    with session_scope(engine) as session:
-        return list(session.execute(select(Source.name).order_by(Source.name)).scalars())
+# ---- themes (analyst queries, discovery) ----------------------------------------------------
+
+
+def run_theme_query(
+    settings: Settings,
+    kind: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    segment: list[str] | None = None,
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """`cjm themes top|trend|verbatims`: rows of one analyst query (`filters`: source, channel,
+    stage, theme, limit; `segment`: FIELD=VALUE pairs)."""
+    from journey.journey_map import queries
+    from journey.journey_map.filters import parse_segment
+
+    query = queries.Query(since=since, until=until, segment=parse_segment(segment), **filters)
+    run = {
+        "top": queries.top_themes,
+        "trend": queries.theme_trend,
+        "verbatims": queries.theme_verbatims,
+    }[kind]
+    return run(database(settings), load_taxonomy_for(settings), query)
+
+
+def rows_as(rows: Sequence[dict[str, Any]], fmt: str) -> str:
+    """Query rows as "json" or "csv" text (what `--json` / `--csv` print)."""
+    from journey.journey_map import queries
+
+    return queries.to_json(rows) if fmt == "json" else queries.to_csv(rows)
+
+
+def run_discover(settings: Settings, *, n_themes: int = 8) -> list[ThemeCandidate]:
+    """`cjm themes discover`: clusters of feedback no configured theme explains, stored."""
+    from journey.modeling import discover
+
+    return discover(database(settings), n_themes=n_themes)
+
+
+def run_accept(settings: Settings, candidate: int, name: str, taxonomy: Path | None) -> Path:
+    """`cjm themes accept`: add a discovered candidate to the taxonomy file (`taxonomy`, else
+    [miner].taxonomy); returns the file written."""
+    from journey.modeling import accept_candidate
+
+    target = taxonomy or settings.resolve_path(settings.miner.taxonomy)
+    if target is None:
+        raise ConfigError(
+            "no taxonomy file to edit: pass --taxonomy taxonomy.toml (it starts as a copy of "
+            "the built-in taxonomy) and set [miner].taxonomy to it"
+        )
+    return accept_candidate(database(settings), candidate, name, target)
+
+
+# ---- model (train, classify, evaluate) ------------------------------------------------------
+
+
+def run_train(
+    settings: SettingsLoader,
+    environ: Mapping[str, str],
+    out_dir: Path,
+    *,
+    options: MinerOptions,
+    labels: Path | None = None,
+    mode: str = "supervised",
+    cv: int = 0,
+    db_labels: bool = True,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
+    """`cjm model train`: fit a model on the labels file, plus (with `db_labels`) agents'
+    corrections and imported labels from the database, or self-train on the synced corpus;
+    returns the metadata written (with "cv" scores when `cv`). `settings` is read only when the
+    database or the configured embeddings are needed."""
+    from journey.modeling import LabelledSet, corpus_texts, database_labels, read_labels
+    from journey.modeling import train_model as fit
+
+    taxonomy = load_taxonomy_file(options.taxonomy, options.taxonomy_setting)
+    choice = options.embeddings_choice()
+    require_installed(choice, options.embeddings_setting)  # before reading labels
+    label_set = read_labels(labels, taxonomy) if labels else LabelledSet()
+    needs_database = db_labels or mode == "self_training"
+    engine = optional_database(settings(), environ) if needs_database else None
+    if engine is not None and db_labels:
+        extra = database_labels(engine, taxonomy)
+        for i, text in enumerate(extra.texts):
+            label_set.add(extra.ids[i], text, extra.stages[i], extra.themes[i])
+    corpus = corpus_texts(engine) if (engine is not None and mode == "self_training") else None
+    progress(f"training a {mode} model on {len(label_set) or len(corpus or [])} texts")
+    return fit(
+        taxonomy, out_dir, mode=mode, labels=label_set or None, corpus=corpus, cv=cv,
+        embeddings=choice,
+    )  # fmt: skip
+
+
+def run_classify(options: MinerOptions, input_path: Path, output_path: Path) -> int:
+    """`cjm model classify`: predictions for each line of a JSON Lines file; returns how many."""
+    from journey.modeling import classify_file
+
+    miner, _ = build_miner(options)
+    return classify_file(miner, input_path, output_path)
+
+
+def run_evaluate(options: MinerOptions, labels: Path, *, cv: int = 0) -> dict[str, Any]:
+    """`cjm model evaluate`: scores of the miner against labels, or (with `cv`) k-fold scores of
+    supervised training with the chosen embeddings."""
+    from journey.modeling import evaluate_labels, read_labels
+
+    miner, taxonomy = build_miner(options)
+    label_set = read_labels(labels, taxonomy)
+    return evaluate_labels(
+        miner, label_set, taxonomy, cv=cv, embeddings=options.embeddings_choice()
+    )

@@ -30,7 +30,7 @@ T = ConversationTheme.__table__
 S = Source.__table__
 
 
-def _conversation_theme_week() -> Select:  # type: ignore[type-arg]
+def _conversation_theme_week() -> Select:
     return (
         select(
             C.c.id.label("conversation_id"),
@@ -56,7 +56,7 @@ def _conversation_theme_week() -> Select:  # type: ignore[type-arg]
     )
 
 
-def _theme_week() -> Select:  # type: ignore[type-arg]
+def _theme_week() -> Select:
     week = week_start(C.c.created_at)
     return (
         select(
@@ -74,7 +74,7 @@ def _theme_week() -> Select:  # type: ignore[type-arg]
     )
 
 
-def _stage_sentiment() -> Select:  # type: ignore[type-arg]
+def _stage_sentiment() -> Select:
     week = week_start(C.c.created_at)
     band = case(
         (K.c.sentiment < NEGATIVE, literal_column("'negative'")),

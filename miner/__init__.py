@@ -10,10 +10,17 @@ Contract names (docs/CONTRACTS-internal.md): ``Taxonomy``, ``load_taxonomy``,
 ``evaluate``, ``discover_themes``, ``Redactor``, language and sentiment helpers.
 """
 
-from .classify import ConversationMiner, Prediction
+from .classify import ConversationMiner, Evidence, Prediction
+from .default_model import AdaptedModel, default_model
 from .discovery import ThemeCandidate, ThemeDiscovery, discover_themes
 from .evaluation import evaluate, score, score_redaction
-from .features import EMBEDDINGS, MissingExtraError, TextFeatures, require_embeddings
+from .features import (
+    EMBEDDINGS,
+    MissingExtraError,
+    PriorFeatures,
+    TextFeatures,
+    require_embeddings,
+)
 from .language import detect_language
 from .models import JourneyModel
 from .redact import Redactor, redact
@@ -24,6 +31,10 @@ from .training import cross_validate, train
 
 __all__ = [
     "EMBEDDINGS",
+    "AdaptedModel",
+    "Evidence",
+    "PriorFeatures",
+    "default_model",
     "ConversationMiner",
     "JourneyModel",
     "MessageIn",

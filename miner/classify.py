@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .default_model import AdaptedModel, model_for
 from .features import TextFeatures
 from .language import detect_language
 from .models import JourneyModel
@@ -25,10 +26,10 @@ from .nlp import Analysed
 from .sentiment import effort_signals, message_sentiment
 from .taxonomy import Taxonomy
 
-__all__ = ["ConversationMiner", "Prediction"]
+__all__ = ["ConversationMiner", "Evidence", "Prediction"]
 
 _MAX_EVIDENCE = 5
-_MAX_EVIDENCE_CHARS = 80
+_MAX_EVIDENCE_CHARS = 300
 _ENGLISH = frozenset({"en"})
 
 
@@ -46,8 +47,31 @@ def zero_shot_model(
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """One of the customer's own sentences behind a decision, with how strongly it says so."""
+
+    head: str  # "stage" or "theme"
+    label: str
+    sentence: str
+    weight: float  # the model's score of the label on this sentence alone (0..1)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "for": self.head,
+            "label": self.label,
+            "sentence": self.sentence,
+            "weight": round(self.weight, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Prediction:
-    """What the miner says about one conversation's customer text."""
+    """What the miner says about one conversation's customer text.
+
+    ``evidence`` are whole sentences of the text (as stored, redacted), strongest first, for the
+    stage and then each theme; ``evidence_detail`` says which label each one supports and how
+    strongly.
+    """
 
     stage: str | None
     stage_confidence: float
@@ -57,6 +81,7 @@ class Prediction:
     sentiment: float
     language: str | None
     effort: tuple[str, ...] = ()
+    evidence_detail: tuple[Evidence, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """The JSON Lines shape of ``cjm model classify`` (without the id)."""
@@ -66,6 +91,7 @@ class Prediction:
             "themes": list(self.themes),
             "theme_scores": {k: round(v, 4) for k, v in self.theme_scores.items()},
             "evidence": list(self.evidence),
+            "evidence_detail": [e.to_dict() for e in self.evidence_detail],
             "sentiment": round(self.sentiment, 4),
             "language": self.language,
             "effort": list(self.effort),
@@ -76,9 +102,13 @@ class ConversationMiner:
     """Labels conversations with a journey stage, pain themes, evidence and sentiment.
 
     ``taxonomy`` is the label set; ``model`` a fitted :class:`~miner.models.JourneyModel` over
-    the same taxonomy, or ``None`` for taxonomy-only (zero-shot) mode, tokenized with the spaCy
-    pipeline ``spacy_model`` when it is installed (``spacy.blank("en")`` otherwise) and embedded
-    with ``embeddings`` (``"wordllama"``, ``"minilm"`` or ``None``; a given model keeps its own).
+    the same taxonomy, or ``None`` for the built-in default model (trained on customer messages
+    of many domains; adapted to ``taxonomy`` when it differs from the default one, see
+    :mod:`miner.default_model`; it uses WordLlama embeddings). ``default=False``, or
+    ``embeddings`` other than ``"wordllama"`` or a ``spacy_model``, with ``model=None`` is
+    taxonomy-only mode instead: a model fitted on the taxonomy's descriptions and examples
+    alone, tokenized with the spaCy pipeline ``spacy_model`` and embedded with ``embeddings``
+    (``"wordllama"``, ``"minilm"`` or ``None``; a given model keeps its own).
     ``languages`` are the languages the labels apply to (English by default); other texts get
     language-only output.
     ``theme_min_score`` is reported in ``theme_scores`` (themes scoring lower are omitted).
@@ -89,16 +119,21 @@ class ConversationMiner:
     def __init__(
         self,
         taxonomy: Taxonomy,
-        model: JourneyModel | None = None,
+        model: JourneyModel | AdaptedModel | None = None,
         *,
         languages: frozenset[str] = _ENGLISH,
         theme_min_score: float = 0.05,
         spacy_model: str | None = None,
         abstain_below: float | None = None,
         embeddings: str | None = "wordllama",
+        default: bool = True,
     ) -> None:
         if model is None:
-            model = zero_shot_model(taxonomy, spacy_model, embeddings)
+            fallback = lambda: zero_shot_model(taxonomy, spacy_model, embeddings)  # noqa: E731
+            # The shipped model is WordLlama-based: other embeddings asked for by name mean
+            # taxonomy-only mode with them (train a model to combine both).
+            use_default = default and embeddings == "wordllama" and spacy_model is None
+            model = model_for(taxonomy, fallback) if use_default else fallback()
         elif model.taxonomy_.fingerprint != taxonomy.fingerprint:
             raise ValueError(
                 "the model was trained on a different taxonomy "
@@ -131,8 +166,7 @@ class ConversationMiner:
             stages, conf, themes, scores, raw = self.model.decide(
                 batch, stage_threshold=self.abstain_below
             )
-            an = raw.analysis
-            indptr, indices, data = an.word_doc.indptr, an.word_doc.indices, an.word_doc.data
+            sentences = _sentences_of(batch, raw)
             for k, i in enumerate(labelled):
                 results[i] = self._prediction(
                     texts[i],
@@ -141,8 +175,7 @@ class ConversationMiner:
                     float(conf[k]),
                     themes[k],
                     scores[k],
-                    (indices[indptr[k] : indptr[k + 1]], data[indptr[k] : indptr[k + 1]]),
-                    an.docs[k],
+                    sentences[k],
                 )
         out: list[Prediction] = []
         for i, text in enumerate(texts):
@@ -169,8 +202,7 @@ class ConversationMiner:
         confidence: float,
         themes: list[str],
         scores: np.ndarray,
-        row: Any,
-        doc: Analysed,
+        sentences: _Sentences,
     ) -> Prediction:
         theme_scores = {
             str(name): float(s)
@@ -179,12 +211,14 @@ class ConversationMiner:
         }
         theme_scores = dict(sorted(theme_scores.items(), key=lambda kv: -kv[1]))
         ordered_themes = sorted(themes, key=lambda t: -theme_scores.get(t, 0.0))
-        wanted = ([("stage", stage)] if stage is not None else []) + [
-            ("theme", t) for t in ordered_themes[:3]
-        ]
-        evidence = self._evidence(text, row, doc, wanted) if wanted else []
-        effort = effort_signals(text)
-        evidence = _dedupe(evidence)[:_MAX_EVIDENCE]
+        detail: list[Evidence] = []
+        if stage is not None:
+            column = int(np.flatnonzero(self.model.stages_ == stage)[0])
+            detail += sentences.best("stage", stage, sentences.stage[:, column])
+        for name in ordered_themes[:3]:
+            column = int(np.flatnonzero(self.model.themes_ == name)[0])
+            detail += sentences.best("theme", name, sentences.theme[:, column])
+        evidence = list(dict.fromkeys(e.sentence for e in detail))[:_MAX_EVIDENCE]
         return Prediction(
             stage=stage,
             stage_confidence=confidence,
@@ -193,105 +227,63 @@ class ConversationMiner:
             evidence=tuple(evidence),
             sentiment=_sentiment(text, lang),
             language=lang,
-            effort=effort,
+            effort=effort_signals(text),
+            evidence_detail=tuple(detail),
         )
 
-    def _evidence(
-        self, text: str, row: Any, doc: Analysed, wanted: list[tuple[str, str]]
-    ) -> list[str]:
-        """Surface phrases of ``text`` behind the strongest word n-grams of each wanted label.
 
-        The top n-grams of each label are located in the text; adjacent ones merge into one
-        phrase (at most six words, stopwords trimmed at the edges); two phrases per label.
-        """
-        lemmas = doc.lemmas
-        if not lemmas:
+@dataclass(frozen=True, slots=True)
+class _Sentences:
+    """One text's sentences with each label's score on each sentence alone."""
+
+    texts: list[str]
+    stage: np.ndarray  # (n_sentences, n_stages)
+    theme: np.ndarray  # (n_sentences, n_themes)
+
+    def best(self, head: str, label: str, weights: np.ndarray) -> list[Evidence]:
+        """The strongest sentence for a label, and a second one nearly as strong."""
+        if not len(weights):
             return []
-        positions: dict[str, list[int]] = {}
-        for i, lemma in enumerate(lemmas):
-            positions.setdefault(lemma, []).append(i)
-        phrases: list[str] = []
-        for contributions in self.model.explain(row, wanted, top=6):
-            if not contributions:
-                continue
-            floor = 0.15 * contributions[0][1]
-            score: dict[int, float] = {}
-            for gram, w in contributions:
-                if w < floor:
-                    break
-                parts = gram.split(" ")
-                for i in positions.get(parts[0], ()):
-                    if lemmas[i : i + len(parts)] == parts:
-                        for p in range(i, i + len(parts)):
-                            score[p] = score.get(p, 0.0) + w
-                        break
-            runs: list[tuple[float, int, int]] = []
-            for p in sorted(score):
-                if runs and p == runs[-1][2] and p - runs[-1][1] < 6:
-                    total, lo, _ = runs[-1]
-                    runs[-1] = (total + score[p], lo, p + 1)
-                else:
-                    runs.append((score[p], p, p + 1))
-            runs.sort(key=lambda r: -r[0])
-            taken = 0
-            for _, lo, hi in runs:
-                while lo < hi and _is_stopword(lemmas[lo]):
-                    lo += 1
-                while hi > lo and _is_stopword(lemmas[hi - 1]):
-                    hi -= 1
-                if hi == lo:
-                    continue
-                for back in (1, 2):  # keep a negation in front: "not arrived", "never got"
-                    if lo - back >= 0 and lemmas[lo - back] in _NEGATIONS:
-                        lo -= back
-                        break
-                while lo > 0 and doc.ends[lo - 1] == doc.starts[lo]:  # "has|n't" → "hasn't"
-                    lo -= 1
-                if hi - lo == 1 and lo > 0 and not _is_stopword(lemmas[lo - 1]):
-                    lo -= 1
-                elif hi - lo == 1 and hi < len(lemmas) and not _is_stopword(lemmas[hi]):
-                    hi += 1
-                phrases.append(_squash(text[doc.starts[lo] : doc.ends[hi - 1]].strip()))
-                taken += 1
-                if taken == 2:
-                    break
-        return phrases
+        order = np.argsort(-weights, kind="stable")
+        top = float(weights[order[0]])
+        picked = [order[0]]
+        if len(order) > 1 and float(weights[order[1]]) >= max(0.5, 0.85 * top):
+            picked.append(order[1])
+        return [Evidence(head, label, self.texts[i], float(weights[i])) for i in sorted(picked)]
 
 
-_NEGATIONS = frozenset({"not", "never", "no", "nobody", "nothing", "cannot", "n't"})
-_STOP = frozenset(
-    """i me my we our you your it its the a an and or but to of in on at for with from by is are
-    be was were been have has had do does did not no so this that these those there here they them
-    their he she his her him as if then than too very can could would should will just
-    also am""".split()
-)
+_SENTENCE_END = ".!?…"
 
 
-def _is_stopword(word: str) -> bool:
-    return word in _STOP or len(word) < 3
+def _sentences_of(batch: list[str], raw: Any) -> list[_Sentences]:
+    """Cut each text into the sentence chunks the model scored (whole sentences of the text,
+    with their closing punctuation), with the per-sentence scores."""
+    an = raw.analysis
+    out: list[_Sentences] = []
+    rows_of: list[list[int]] = [[] for _ in batch]
+    for row, owner in enumerate(an.owner.tolist()):
+        rows_of[owner].append(row)
+    for k, text in enumerate(batch):
+        doc: Analysed = an.docs[k]
+        rows = rows_of[k]
+        sentences: list[str] = []
+        for lo, hi in doc.chunks:
+            start, end = doc.starts[lo], doc.ends[hi - 1]
+            while end < len(text) and text[end] in _SENTENCE_END + "\"')":
+                end += 1
+            sentences.append(_squash(text[start:end].strip()))
+        out.append(_Sentences(sentences, raw.stage_chunk_proba[rows], raw.theme_chunk_proba[rows]))
+    return out
 
 
 _WS = re.compile(r"\s+")
 
 
-def _squash(phrase: str) -> str:
-    phrase = _WS.sub(" ", phrase)
-    return phrase if len(phrase) <= _MAX_EVIDENCE_CHARS else phrase[: _MAX_EVIDENCE_CHARS - 1] + "…"
-
-
-def _dedupe(items: list[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for item in items:
-        key = item.casefold()
-        if key and not any(key in s or s in key for s in seen):
-            seen[key] = None
-    keep = set(seen)
-    out: list[str] = []
-    for item in items:
-        if item.casefold() in keep:
-            keep.discard(item.casefold())
-            out.append(item)
-    return out
+def _squash(sentence: str) -> str:
+    sentence = _WS.sub(" ", sentence)
+    if len(sentence) <= _MAX_EVIDENCE_CHARS:
+        return sentence
+    return sentence[: _MAX_EVIDENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _sentiment(text: str, lang: str | None) -> float:

@@ -37,6 +37,7 @@ __all__ = [
     "MINILM_INSTALL_HINT",
     "Analysis",
     "MissingExtraError",
+    "PriorFeatures",
     "TextFeatures",
     "load_embedder",
     "load_minilm",
@@ -388,3 +389,89 @@ def _minilm_vectors(texts: list[str]) -> np.ndarray:
         while len(_minilm_cache) > _MINILM_CACHE_SIZE:
             _minilm_cache.popitem(last=False)
     return out
+
+
+class PriorFeatures(TextInput, TransformerMixin, BaseEstimator):
+    """A fitted model's features plus its own scores, as features for a new model.
+
+    Few labels cannot teach a model what "a parcel that has not arrived" means in general; the
+    default model already knows. A team's model trained on these features starts from the
+    default model's vocabulary and embeddings and sees its stage probabilities and theme scores
+    as extra columns (scaled by ``weight``), so 16 labels per stage adjust a good model instead
+    of building a weak one from scratch.
+
+    ``prior``: a fitted :class:`~miner.models.JourneyModel` (or an adapted default model);
+    ``None`` = the built-in default model, adapted to ``taxonomy`` when given (then a pickled
+    model stores only that choice and reloads the shipped model, never a copy of it). Not
+    refitted: ``fit`` only binds it.
+    """
+
+    def __init__(self, *, prior: Any = None, taxonomy: Any = None, weight: float = 2.0) -> None:
+        self.prior = prior
+        self.taxonomy = taxonomy
+        self.weight = weight
+
+    def __sklearn_clone__(self) -> PriorFeatures:
+        # A fitted prior is the point: cloning must not turn it into an unfitted estimator.
+        return PriorFeatures(prior=self.prior, taxonomy=self.taxonomy, weight=self.weight)
+
+    def fit(self, X: Sequence[str] | None = None, y: Any = None) -> PriorFeatures:
+        prior = self.prior
+        if prior is None:  # the default model, adapted to ``taxonomy`` when one is given
+            from .classify import zero_shot_model
+            from .default_model import default_model, model_for
+
+            tax = self.taxonomy
+            prior = default_model() if tax is None else model_for(tax, lambda: zero_shot_model(tax))
+        self.prior_ = prior
+        base = _base_model(prior).features_
+        self.word_features_ = base.word_features_
+        self.n_word_features_ = base.n_word_features_
+        self.embeddings = base.embeddings
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if self.prior is None:
+            state.pop("prior_", None)  # the shipped model: reload it, don't store a copy
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "prior_" not in state:
+            self.fit()
+
+    def describe(self) -> dict[str, Any]:
+        """What the model metadata records about these features."""
+        meta = getattr(_base_model(self.prior_), "metadata_", {})
+        return {
+            "prior": "default" if self.prior is None else meta.get("taxonomy_fingerprint"),
+            "weight": self.weight,
+            "embeddings": self.embeddings,
+        }
+
+    def transform(self, X: Sequence[str]) -> sp.csr_matrix:
+        return self.analyse(X).X_doc
+
+    def analyse(self, X: Sequence[str], *, chunks: bool = True) -> Analysis:
+        check_is_fitted(self, "prior_")
+        predict = getattr(self.prior_, "raw_predict", None) or self.prior_._raw_predict
+        out = predict(_check_texts(X))
+        an = out.analysis
+        w = np.float32(self.weight)
+        doc = sp.csr_matrix(np.hstack([out.stage_proba, out.theme_proba]).astype(np.float32) * w)
+        chunk = sp.csr_matrix(
+            np.hstack([out.stage_chunk_proba, out.theme_chunk_proba]).astype(np.float32) * w
+        )
+        return Analysis(
+            X_doc=sp.hstack([an.X_doc, doc], format="csr", dtype=np.float32),
+            X_chunk=sp.hstack([an.X_chunk, chunk], format="csr", dtype=np.float32),
+            owner=an.owner,
+            docs=an.docs,
+            word_doc=an.word_doc,
+        )
+
+
+def _base_model(prior: Any) -> Any:
+    """The JourneyModel whose features a prior uses (an adapted model wraps one)."""
+    return getattr(prior, "base", prior)

@@ -73,6 +73,9 @@ class ModelOutput:
     stage_proba: np.ndarray  # (n, n_stages)
     theme_proba: np.ndarray  # (n, n_themes)
     analysis: Analysis  # tokens and feature rows of the batch (for explanations)
+    # the same per sentence chunk (row k belongs to text analysis.owner[k]): evidence sentences
+    stage_chunk_proba: np.ndarray | None = None  # (m, n_stages)
+    theme_chunk_proba: np.ndarray | None = None  # (m, n_themes)
 
 
 def _check_texts(X: Any) -> list[str]:
@@ -176,8 +179,10 @@ class JourneyModel(TextInput, BaseEstimator):
         X: Sequence[str] | None = None,
         y: Sequence[str | None] | None = None,
         themes: Sequence[Sequence[str] | None] | None = None,
+        sample_weight: Sequence[float] | None = None,
     ) -> JourneyModel:
-        """Fit. ``X`` texts; ``y`` their stages (None = unknown); ``themes`` their theme lists."""
+        """Fit. ``X`` texts; ``y`` their stages (None = unknown); ``themes`` their theme lists;
+        ``sample_weight`` how much each labelled text counts (default 1)."""
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         texts = _check_texts(X if X is not None else [])
@@ -214,12 +219,13 @@ class JourneyModel(TextInput, BaseEstimator):
             if unknown_t:
                 raise ValueError(f"unknown theme label {sorted(unknown_t)[0]!r}")
             use_seeds = self.use_seeds
-            weight = 1.0
         else:
             y_stage = [None] * len(texts)
             y_themes = [None] * len(texts)
             use_seeds = True
-            weight = 1.0
+        if sample_weight is not None and len(sample_weight) != len(texts):
+            raise ValueError(f"X has {len(texts)} texts but sample_weight has {len(sample_weight)}")
+        weight = [1.0] * len(texts) if sample_weight is None else [float(w) for w in sample_weight]
 
         self._fit_heads(texts, y_stage, y_themes, stage_seeds, theme_seeds, use_seeds, weight)
 
@@ -232,7 +238,7 @@ class JourneyModel(TextInput, BaseEstimator):
                 stage_seeds,
                 theme_seeds,
                 True,
-                1.0,
+                [1.0] * len(texts),
                 unknown,
                 pseudo=True,
             )
@@ -297,7 +303,7 @@ class JourneyModel(TextInput, BaseEstimator):
         stage_seeds: list[tuple[str, str]],
         theme_seeds: list[tuple[str, str]],
         use_seeds: bool,
-        weight: float,
+        weight: list[float],
         theme_unknown: list[set[str]] | None = None,
         *,
         pseudo: bool = False,
@@ -309,7 +315,7 @@ class JourneyModel(TextInput, BaseEstimator):
         # ---- stage
         st_texts = [t for t, s in zip(texts, y_stage, strict=True) if s is not None]
         st_labels = [s for s in y_stage if s is not None]
-        st_w = [weight] * len(st_texts)
+        st_w = [w for w, s in zip(weight, y_stage, strict=True) if s is not None]
         st_seed_mask = [False] * len(st_texts)
         if use_seeds:
             st_texts += [t for t, _ in stage_seeds]
@@ -330,7 +336,7 @@ class JourneyModel(TextInput, BaseEstimator):
             if theme_unknown is not None
             else [set() for _ in th_sets]
         )
-        th_w = [weight] * len(th_texts)
+        th_w = [w for w, ts in zip(weight, y_themes, strict=True) if ts is not None]
         n_labelled_theme_texts = len(th_texts)
         tsw = self.seed_weight if th_texts else 1.0
         if use_seeds:
@@ -381,7 +387,7 @@ class JourneyModel(TextInput, BaseEstimator):
         if len(classes) == 1:
             return _Constant(classes[0])
         clf = LogisticRegression(C=self.C_stage, max_iter=3000, class_weight="balanced")
-        return clf.fit(self.features_.transform(texts), labels, sample_weight=w)
+        return Linear.of(clf.fit(self.features_.transform(texts), labels, sample_weight=w))
 
     def _fit_binary(self, Xf: Any, y: np.ndarray, w: np.ndarray) -> Any:
         if Xf is not None and (y < 0).any():
@@ -396,7 +402,7 @@ class JourneyModel(TextInput, BaseEstimator):
             solver="liblinear",
             dual=True,
         )
-        return clf.fit(Xf, y, sample_weight=w)
+        return Linear.of(clf.fit(Xf, y, sample_weight=w))
 
     def _tune_stage_threshold(
         self, texts: list[str], labels: list[str], w: np.ndarray, seed_mask: list[bool]
@@ -508,10 +514,8 @@ class JourneyModel(TextInput, BaseEstimator):
         w = float(self.chunk_weight)
         # ---- stage: whole text blended with the mean of its sentences
         P = self._calibrated(_aligned_proba(self.stage_clf_, X_doc, self.stage_classes_))
+        P_chunk = self._calibrated(_aligned_proba(self.stage_clf_, X_chunk, self.stage_classes_))
         if m and w > 0:
-            P_chunk = self._calibrated(
-                _aligned_proba(self.stage_clf_, X_chunk, self.stage_classes_)
-            )
             S = sp.csr_matrix((np.ones(m), (owner, np.arange(m))), shape=(n, m))
             counts = np.asarray(S.sum(axis=1)).ravel()
             mean_chunk = np.asarray(S @ P_chunk) / np.maximum(counts, 1)[:, None]
@@ -519,10 +523,20 @@ class JourneyModel(TextInput, BaseEstimator):
             P[multi] = (1 - w) * P[multi] + w * mean_chunk[multi]
         # ---- themes: the whole text, raised towards its best sentence
         T = _theme_scores(self.theme_coef_, self.theme_intercept_, X_doc)
+        Tc = _theme_scores(self.theme_coef_, self.theme_intercept_, X_chunk)
         if m and w > 0:
-            Tc = _theme_scores(self.theme_coef_, self.theme_intercept_, X_chunk)
             T = _blend_theme_scores(T, Tc, owner, w)
-        return ModelOutput(stage_proba=P[:, : len(self.stages_)], theme_proba=T, analysis=an)
+        t_out = float(getattr(self, "output_temperature_", 1.0))
+        if t_out != 1.0:  # calibration measured on domains the model never saw
+            P, P_chunk = _temper(P, t_out), _temper(P_chunk, t_out)
+        k = len(self.stages_)
+        return ModelOutput(
+            stage_proba=P[:, :k],
+            theme_proba=T,
+            analysis=an,
+            stage_chunk_proba=P_chunk[:, :k],
+            theme_chunk_proba=Tc,
+        )
 
     def _calibrated(self, P: np.ndarray) -> np.ndarray:
         t = getattr(self, "stage_temperature_", 1.0)
@@ -564,18 +578,7 @@ class JourneyModel(TextInput, BaseEstimator):
         ``stage_threshold`` overrides the fitted abstention threshold (an operator's choice of
         coverage over precision, e.g. ``[miner].abstain_below``)."""
         check_is_fitted(self, "stage_clf_")
-        threshold = self.stage_threshold_ if stage_threshold is None else stage_threshold
-        out = self._raw_predict(_check_texts(X))
-        conf = out.stage_proba.max(axis=1) if len(out.stage_proba) else np.zeros(0)
-        idx = out.stage_proba.argmax(axis=1) if len(out.stage_proba) else np.zeros(0, dtype=int)
-        stages: list[str | None] = [
-            str(self.stages_[i]) if c >= threshold else None for i, c in zip(idx, conf, strict=True)
-        ]
-        themes = [
-            [str(self.themes_[j]) for j in np.flatnonzero(row >= self.theme_thresholds_)]
-            for row in out.theme_proba
-        ]
-        return stages, conf, themes, out.theme_proba, out
+        return decisions(self, self._raw_predict(_check_texts(X)), stage_threshold)
 
     # ------------------------------------------------------------------ explanations
 
@@ -676,9 +679,63 @@ class JourneyModel(TextInput, BaseEstimator):
                 for k, v in self.get_params(deep=False).items()
                 if k not in ("taxonomy", "features")
             },
-            "features": self.features_.get_params() if self.features_ is not None else None,
+            "features": (
+                self.features_.describe()
+                if hasattr(self.features_, "describe")
+                else self.features_.get_params()
+            ),
             "versions": versions,
         }
+
+
+def decisions(
+    model: Any, out: ModelOutput, stage_threshold: float | None = None
+) -> tuple[list[str | None], np.ndarray, list[list[str]], np.ndarray, ModelOutput]:
+    """Stage (None below the abstention threshold), its confidence, themes above their
+    thresholds, theme scores and ``out`` itself — the contract of :meth:`JourneyModel.decide`
+    for any model with ``stages_``, ``themes_``, ``stage_threshold_`` and ``theme_thresholds_``.
+    """
+    threshold = model.stage_threshold_ if stage_threshold is None else stage_threshold
+    n = len(out.stage_proba)
+    conf = out.stage_proba.max(axis=1) if n else np.zeros(0)
+    idx = out.stage_proba.argmax(axis=1) if n else np.zeros(0, dtype=int)
+    stages: list[str | None] = [
+        str(model.stages_[i]) if c >= threshold else None for i, c in zip(idx, conf, strict=True)
+    ]
+    themes = [
+        [str(model.themes_[j]) for j in np.flatnonzero(row >= model.theme_thresholds_)]
+        for row in out.theme_proba
+    ]
+    return stages, conf, themes, out.theme_proba, out
+
+
+class Linear:
+    """A fitted linear classifier kept as its numbers: classes, coefficients, intercepts.
+
+    scikit-learn's logistic regressions are fitted, then reduced to this: the same
+    probabilities (softmax over classes, or a sigmoid for one binary column), but a pickle that
+    loads in any scikit-learn release, and arrays the shipped default model stores as ``.npz``.
+    """
+
+    def __init__(self, classes: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> None:
+        self.classes_ = np.asarray(classes, dtype=object)
+        self.coef_ = np.ascontiguousarray(coef, dtype=np.float32)
+        self.intercept_ = np.asarray(intercept, dtype=np.float64)
+
+    @classmethod
+    def of(cls, clf: Any) -> Linear:
+        return cls(clf.classes_, clf.coef_, clf.intercept_)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        Z = X @ self.coef_.T
+        return np.asarray(Z.toarray() if sp.issparse(Z) else Z, dtype=np.float64) + self.intercept_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        Z = self.decision_function(X)
+        if self.coef_.shape[0] == 1:
+            p = 1.0 / (1.0 + np.exp(-Z[:, 0]))
+            return np.column_stack([1.0 - p, p])
+        return _softmax(Z)
 
 
 class _Constant:
@@ -699,6 +756,13 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def _temper(P: np.ndarray, t: float) -> np.ndarray:
+    """Probabilities sharpened (t < 1) or softened (t > 1) by temperature ``t``."""
+    if len(P) == 0:
+        return P
+    return _softmax(np.log(np.clip(P, 1e-9, 1.0)) / t)
 
 
 def _ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

@@ -22,6 +22,9 @@ __all__ = ["Stage", "Taxonomy", "TaxonomyError", "Theme", "default_taxonomy", "l
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 _KEYS = ("name", "label", "description", "examples")
+#: Optional keys: ``same_as`` names the default taxonomy's stage(s) or theme(s) an entry means:
+#: a renamed stage keeps what the default model learnt about it, and a list merges several.
+_OPTIONAL = ("same_as",)
 
 
 class TaxonomyError(ValueError):
@@ -36,6 +39,7 @@ class Stage:
     label: str
     description: str
     examples: tuple[str, ...]
+    same_as: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class Theme:
     label: str
     description: str
     examples: tuple[str, ...]
+    same_as: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,24 @@ class Taxonomy:
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def to_toml(self) -> str:
+        """The taxonomy as TOML that :func:`parse_taxonomy` reads back to an equal taxonomy
+        (a model directory carries the taxonomy it was trained on in this form)."""
+        lines: list[str] = []
+        for table, entries in (("stages", self.stages), ("themes", self.themes)):
+            for entry in entries:
+                lines.append(f"[[{table}]]")
+                for key, value in _entry_dict(entry).items():
+                    if isinstance(value, list):
+                        items = ",\n".join(
+                            f"    {json.dumps(v, ensure_ascii=False)}" for v in value
+                        )
+                        lines.append(f"{key} = [\n{items},\n]" if value else f"{key} = []")
+                    else:
+                        lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+                lines.append("")
+        return "\n".join(lines)
+
     def stage(self, name: str) -> Stage:
         for s in self.stages:
             if s.name == name:
@@ -98,12 +121,15 @@ class Taxonomy:
 
 
 def _entry_dict(entry: Stage | Theme) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "name": entry.name,
         "label": entry.label,
         "description": entry.description,
         "examples": list(entry.examples),
     }
+    if entry.same_as:  # absent → fingerprints of older taxonomies stay the same
+        out["same_as"] = list(entry.same_as)
+    return out
 
 
 def _entries(
@@ -125,7 +151,7 @@ def _entries(
         for key in _KEYS:
             if key not in entry:
                 raise TaxonomyError(f"{where}: missing key '{key}'")
-        unknown = sorted(set(entry) - set(_KEYS))
+        unknown = sorted(set(entry) - set(_KEYS) - set(_OPTIONAL))
         if unknown:
             raise TaxonomyError(f"{where}: unknown key '{unknown[0]}'")
         name = entry["name"]
@@ -143,12 +169,21 @@ def _entries(
             isinstance(x, str) and x.strip() for x in examples
         ):
             raise TaxonomyError(f"{where}: 'examples' must be a list of non-empty strings")
+        same_as = entry.get("same_as", [])
+        same_as = [same_as] if isinstance(same_as, str) else same_as
+        if not isinstance(same_as, list) or not all(
+            isinstance(x, str) and _SNAKE.match(x) for x in same_as
+        ):
+            raise TaxonomyError(
+                f"{where}: 'same_as' must name one default {table[:-1]} or a list of them"
+            )
         out.append(
             {
                 "name": name,
                 "label": entry["label"].strip(),
                 "description": " ".join(entry["description"].split()),
                 "examples": tuple(" ".join(x.split()) for x in examples),
+                "same_as": tuple(same_as),
             }
         )
     return out

@@ -43,7 +43,7 @@ def _postgres_engine() -> Iterator[Engine]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
     """A migrated, empty theme database on each backend."""
     if request.param == "sqlite":
         db = make_engine(f"sqlite:///{tmp_path / 'cjm.db'}")
@@ -57,7 +57,7 @@ def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # typ
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+def sqlite_engine(tmp_path) -> Iterator[Engine]:
     db = make_engine(f"sqlite:///{tmp_path / 'cjm.db'}")
     migrate(db)
     yield db

@@ -34,7 +34,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_missing_config_is_exit_2_with_the_fix(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_missing_config_is_exit_2_with_the_fix(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("CJM_CONFIG", raising=False)
     code, out, err = run(["--config", str(tmp_path / "missing.toml"), "sync"], capsys)
     assert code == 2
@@ -43,29 +43,29 @@ def test_missing_config_is_exit_2_with_the_fix(tmp_path: Path, capsys, monkeypat
     assert out == ""
 
 
-def test_unknown_key_is_exit_2(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_key_is_exit_2(config: Path, capsys) -> None:
     config.write_text(config.read_text() + "\n[miner]\nmodle = 'x'\n", encoding="utf-8")
     code, _, err = run(["--config", str(config), "sync"], capsys)
     assert code == 2 and "unknown key 'miner.modle'" in err
 
 
-def test_missing_secret_variable_is_exit_2(config: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_missing_secret_variable_is_exit_2(config: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("CJM_ZENDESK_TOKEN")
     code, _, err = run(["--config", str(config), "sync"], capsys)
     assert code == 2 and "environment variable CJM_ZENDESK_TOKEN is not set" in err
 
 
-def test_unknown_option_is_exit_2(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_option_is_exit_2(config: Path, capsys) -> None:
     code, _, err = run(["--config", str(config), "sync", "--frobnicate"], capsys)
     assert code == 2 and "No such option" in err
 
 
-def test_bad_date_is_exit_2(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_bad_date_is_exit_2(config: Path, capsys) -> None:
     code, _, err = run(["--config", str(config), "sync", "--since", "yesterday"], capsys)
     assert code == 2 and "--since 'yesterday' is not a date: use YYYY-MM-DD" in err
 
 
-def test_unreachable_server_is_exit_1(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_server_is_exit_1(config: Path, capsys) -> None:
     config.write_text(CONFIG.format(where='base_url = "http://127.0.0.1:9"'), encoding="utf-8")
     code, _, err = run(["--config", str(config), "sync"], capsys)
     assert code == 1
@@ -81,7 +81,7 @@ def test_unreachable_server_is_exit_1(config: Path, capsys) -> None:  # type: ig
         (404, "error: acme: 404 from Zendesk on ticket_fields: check base_url"),
     ],
 )
-def test_http_errors_are_one_line_exit_1(config: Path, capsys, status: int, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_http_errors_are_one_line_exit_1(config: Path, capsys, status: int, expected: str) -> None:
     with respx.mock(base_url="https://acme.zendesk.com", assert_all_called=True) as mock:
         # The sync's first call lists the ticket fields (cjm's own, and titles for segments).
         mock.get("/api/v2/ticket_fields.json").mock(
@@ -94,7 +94,7 @@ def test_http_errors_are_one_line_exit_1(config: Path, capsys, status: int, expe
     assert "Traceback" not in err
 
 
-def test_setup_fields_403_names_admin_rights(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_setup_fields_403_names_admin_rights(config: Path, capsys) -> None:
     with respx.mock(base_url="https://acme.zendesk.com") as mock:
         mock.get("/api/v2/ticket_fields.json").mock(return_value=httpx.Response(403, json={}))
         code, _, err = run(["--config", str(config), "setup-fields"], capsys)

@@ -29,12 +29,9 @@ def test_demo_syncs_writes_back_and_renders_the_map(
 
 
 def test_demo_second_sync_writes_nothing(tmp_path: Path) -> None:
-    from cli import build_connector
-    from journey.demo import run_demo
+    from cli import run_demo
 
-    result = run_demo(
-        tmp_path / "demo", tickets=200, seed=5, connector_factory=build_connector, environ={}
-    )
+    result = run_demo(tmp_path / "demo", tickets=200, seed=5, environ={})
     assert result.reports[0].written > 0
     assert [(r.planned, r.written, r.error) for r in result.second_run] == [(0, 0, None)]
     assert result.open_with_text > 0

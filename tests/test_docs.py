@@ -11,7 +11,7 @@ from cli import app
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 
 
-def _commands(group, prefix: str = "cjm"):  # type: ignore[no-untyped-def]
+def _commands(group, prefix: str = "cjm"):
     for name, command in sorted(getattr(group, "commands", {}).items()):
         path = f"{prefix} {name}"
         if getattr(command, "commands", None):

@@ -16,17 +16,17 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from connectors.freshdesk import FreshdeskConnector
-from connectors.simulator import (
+from journey.config import Settings, SourceConfig, load_settings
+from journey.db import session_scope
+from journey.models import Conversation, Label, Message
+from journey.runner import run_setup_fields, run_sync
+from simulator import (
     FreshdeskFaults,
     FreshdeskSimulator,
     VirtualClock,
     create_freshchat_app,
     create_freshdesk_app,
 )
-from journey.config import Settings, SourceConfig, load_settings
-from journey.db import session_scope
-from journey.models import Conversation, Label, Message
-from journey.runner import run_setup_fields, run_sync
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PUT = "PUT /api/v2/tickets/{id}"
@@ -56,7 +56,7 @@ class World:
     def factory(self, settings: Settings, source: SourceConfig) -> FreshdeskConnector:
         base = settings.freshdesk_settings(source)
         return FreshdeskConnector(
-            replace(base, **self.overrides),  # type: ignore[arg-type]
+            replace(base, **self.overrides),
             transport=httpx.ASGITransport(app=create_freshdesk_app(self.sim)),
             freshchat_transport=httpx.ASGITransport(app=create_freshchat_app(self.sim)),
             clock=self.clock,
@@ -66,7 +66,7 @@ class World:
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
-    def sync(self, **kwargs):  # type: ignore[no-untyped-def]
+    def sync(self, **kwargs):
         reports = asyncio.run(
             run_sync(self.settings, connector_factory=self.factory, engine=self.engine, **kwargs)
         )
@@ -95,7 +95,7 @@ class World:
             )
 
 
-def make_world(tmp_path: Path, engine: Engine, tickets: int = 150, **sim_kwargs) -> World:  # type: ignore[no-untyped-def]
+def make_world(tmp_path: Path, engine: Engine, tickets: int = 150, **sim_kwargs) -> World:
     clock = VirtualClock(NOW)
     sim = FreshdeskSimulator.generate(tickets=tickets, seed=5, now=NOW, clock=clock, **sim_kwargs)
     config = tmp_path / "cjm.toml"
@@ -292,7 +292,7 @@ def test_archived_tickets_referenced_by_csat_are_read_by_id(world: World) -> Non
         stored = dict(
             session.execute(
                 select(Conversation.external_id, Conversation.status).where(
-                    Conversation.external_id.in_([str(t) for t in archived])  # type: ignore[attr-defined]
+                    Conversation.external_id.in_([str(t) for t in archived])
                 )
             ).all()
         )
@@ -300,7 +300,7 @@ def test_archived_tickets_referenced_by_csat_are_read_by_id(world: World) -> Non
             select(func.count())
             .select_from(Message)
             .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Conversation.external_id.in_(list(stored)))  # type: ignore[attr-defined]
+            .where(Conversation.external_id.in_(list(stored)))
         ).scalar_one()
     assert stubs == 0  # every referenced ticket was resolved
     assert stored and all(status != "unknown" for status in stored.values())

@@ -60,7 +60,7 @@ def labels(tmp_path: Path) -> Path:
 
 def test_train_then_classify_and_evaluate_with_the_model(
     tmp_path: Path, labels: Path, capsys: pytest.CaptureFixture[str], monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.chdir(tmp_path)
     model = tmp_path / "model"
     code, out, _ = run(
@@ -178,10 +178,9 @@ def test_model_from_another_taxonomy_is_refused(
 
 
 def test_discover_and_accept_a_theme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cli import build_connector
-    from journey.demo import run_demo
+    from cli import run_demo
 
-    run_demo(tmp_path / "demo", tickets=400, seed=9, connector_factory=build_connector, environ={})
+    run_demo(tmp_path / "demo", tickets=400, seed=9, environ={})
     config = tmp_path / "demo" / "cjm.toml"
     code, out, _ = run(["--config", str(config), "themes", "discover", "--n-themes", "4"], capsys)
     assert code == 0
@@ -208,3 +207,94 @@ def test_discover_and_accept_a_theme(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     accepted = load_taxonomy(taxonomy)
     assert "gift_cards" in accepted.theme_names and len(accepted.stage_names) == 6
+
+
+def test_a_model_carries_its_taxonomy(
+    tmp_path: Path, labels: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from miner import default_taxonomy, load_taxonomy
+
+    own = tmp_path / "own-taxonomy.toml"
+    own.write_text(
+        default_taxonomy().to_toml()
+        + '[[themes]]\nname = "loyalty_points"\nlabel = "Loyalty points"\n'
+        'description = "Reward points missing or not credited."\n'
+        'examples = ["my reward points were never credited"]\n',
+        encoding="utf-8",
+    )
+    model = tmp_path / "model"
+    code, _, err = run(
+        [
+            "model",
+            "train",
+            "--labels",
+            str(labels),
+            "--taxonomy",
+            str(own),
+            "--out",
+            str(model),
+            "--no-db-labels",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert load_taxonomy(model / "taxonomy.toml") == load_taxonomy(own)
+
+    predictions = tmp_path / "p.jsonl"
+    code, _, err = run(
+        [
+            "model",
+            "classify",
+            "--model",
+            str(model),
+            "--input",
+            str(labels),
+            "--output",
+            str(predictions),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    first = json.loads(predictions.read_text().splitlines()[0])
+    assert first["evidence"] and first["evidence_detail"][0]["sentence"] in first["evidence"]
+
+    code, out, err = run(
+        ["model", "evaluate", "--model", str(model), "--labels", str(labels)], capsys
+    )
+    assert code == 0 and "stage accuracy" in out, err
+
+    code, _, err = run(
+        [
+            "model",
+            "classify",
+            "--model",
+            str(model),
+            "--taxonomy",
+            str(tmp_path / "none.toml"),
+            "--input",
+            str(labels),
+            "--output",
+            str(predictions),
+        ],
+        capsys,
+    )
+    assert code == 2 and "not found" in err
+    default_file = tmp_path / "default.toml"
+    default_file.write_text(default_taxonomy().to_toml(), encoding="utf-8")
+    code, _, err = run(
+        [
+            "model",
+            "classify",
+            "--model",
+            str(model),
+            "--taxonomy",
+            str(default_file),
+            "--input",
+            str(labels),
+            "--output",
+            str(predictions),
+        ],
+        capsys,
+    )
+    assert code == 2 and "drop --taxonomy" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

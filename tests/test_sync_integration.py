@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from connectors.simulator import ZendeskSimulator, create_zendesk_app
 from connectors.zendesk import ZendeskConnector
 from journey.config import Settings, SourceConfig, load_settings
 from journey.db import session_scope
 from journey.models import Conversation, Label, SyncState
 from journey.runner import run_setup_fields, run_sync
+from simulator import ZendeskSimulator, create_zendesk_app
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 UPDATE_MANY = "PUT /api/v2/tickets/update_many.json"
@@ -37,7 +37,7 @@ class World:
             settings.zendesk_settings(source), transport=transport, job_poll_seconds=0
         )
 
-    def sync(self, **kwargs):  # type: ignore[no-untyped-def]
+    def sync(self, **kwargs):
         reports = asyncio.run(
             run_sync(self.settings, connector_factory=self.factory, engine=self.engine, **kwargs)
         )

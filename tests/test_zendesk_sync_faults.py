@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from connectors.simulator import SimulatorFaults, ZendeskSimulator, create_zendesk_app
 from connectors.zendesk import ZendeskConnector
 from journey.config import Settings, SourceConfig, load_settings
 from journey.db import make_engine, migrate, session_scope
 from journey.models import Conversation, Credential, Message
 from journey.runner import run_setup_fields, run_sync
+from simulator import SimulatorFaults, ZendeskSimulator, create_zendesk_app
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 UPDATE_MANY = "PUT /api/v2/tickets/update_many.json"
@@ -87,7 +87,7 @@ class World:
             job_poll_seconds=1.0, wall_clock=lambda: self.sim.now.timestamp(),
         )
 
-    def sync(self, expect_error: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def sync(self, expect_error: bool = False, **kwargs: Any):
         (report,) = asyncio.run(
             run_sync(self.settings, connector_factory=self.factory, engine=self.engine, **kwargs)
         )

@@ -139,8 +139,8 @@ def build_map(
     }
     prev_cells = {key: v.n for key, v in prev_st.items() if key[0] is not None}
     opportunities = rank_opportunities(
-        cells,  # type: ignore[arg-type]
-        prev_cells,  # type: ignore[arg-type]
+        cells,
+        prev_cells,
         current_total=total,
         previous_total=prev_total,
         stage_label=labels.stage,

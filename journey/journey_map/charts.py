@@ -18,7 +18,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.colors import LinearSegmentedColormap, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -29,7 +28,6 @@ from journey.journey_map.palette import (  # noqa: E402
     GRID,
     INK,
     MUTED,
-    SCALE_LIMIT,
     SPIKE,
     STOPS,
     sentiment_colour,
@@ -51,10 +49,6 @@ RC = {
     "axes.spines.right": False,
     "path.simplify": False,
 }
-SENTIMENT_CMAP = LinearSegmentedColormap.from_list(
-    "cjm_sentiment", [((x + 1) / 2, colour) for x, colour in STOPS]
-)
-SENTIMENT_NORM = Normalize(vmin=-SCALE_LIMIT, vmax=SCALE_LIMIT, clip=True)
 _ID = re.compile(r'\bid="([^"]+)"')
 
 
@@ -88,8 +82,8 @@ def emotion_curve_svg(jm: JourneyMap) -> str:
         ax = fig.add_axes((0.0, 0.04, 1.0, 0.92))
         ax.set_xlim(-0.5, n - 0.5)
         points = [(i, s) for i, s in enumerate(stages) if s.sentiment.mean is not None]
-        lows = [s.sentiment.mean - (s.sentiment.sd or 0) for _, s in points]  # type: ignore[operator]
-        highs = [s.sentiment.mean + (s.sentiment.sd or 0) for _, s in points]  # type: ignore[operator]
+        lows = [s.sentiment.mean - (s.sentiment.sd or 0) for _, s in points]
+        highs = [s.sentiment.mean + (s.sentiment.sd or 0) for _, s in points]
         bottom = max(-1.0, min([-0.3, *lows]) - 0.12)
         top = min(1.0, max([0.3, *highs]) + 0.18)
         ax.set_ylim(bottom, top)

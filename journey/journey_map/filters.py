@@ -38,7 +38,7 @@ _COLUMN_SEGMENTS = {
 
 def conversation_conditions(period: Period | None, filters: Filters) -> list[ColumnElement[bool]]:
     """WHERE clauses on `conversation` for a period and filters (never deleted rows)."""
-    conditions: list[ColumnElement[bool]] = [Conversation.deleted.is_(False)]  # type: ignore[attr-defined]
+    conditions: list[ColumnElement[bool]] = [Conversation.deleted.is_(False)]
     if period is not None:
         conditions += [
             Conversation.created_at >= period.start,
@@ -46,7 +46,7 @@ def conversation_conditions(period: Period | None, filters: Filters) -> list[Col
         ]
     if filters.source is not None:
         conditions.append(
-            Conversation.source_id.in_(select(Source.id).where(Source.name == filters.source))  # type: ignore[attr-defined]
+            Conversation.source_id.in_(select(Source.id).where(Source.name == filters.source))
         )
     if filters.channel is not None:
         conditions.append(Conversation.channel == filters.channel)

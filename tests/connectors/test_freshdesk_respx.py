@@ -66,16 +66,16 @@ def page(
     return httpx.Response(200, json=items, headers=headers)
 
 
-async def collect(connector: FreshdeskConnector, stream: str, checkpoint: str | None = None):  # type: ignore[no-untyped-def]
+async def collect(connector: FreshdeskConnector, stream: str, checkpoint: str | None = None):
     return [p async for p in connector.pull(stream, checkpoint, START)]
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+def run(coro):
     return asyncio.run(coro)
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_ticket_list_request_shape_auth_and_mapping(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_ticket_list_request_shape_auth_and_mapping(respx_mock) -> None:
     route = respx_mock.get("/api/v2/tickets").mock(
         return_value=page([ticket(1), ticket(2, "2026-01-04T10:00:00Z", spam=True)])
     )
@@ -96,7 +96,7 @@ def test_ticket_list_request_shape_auth_and_mapping(respx_mock) -> None:  # type
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_every_page_restarts_from_the_last_updated_at_and_drops_repeats(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_every_page_restarts_from_the_last_updated_at_and_drops_repeats(respx_mock) -> None:
     route = respx_mock.get("/api/v2/tickets").mock(
         side_effect=[
             page(
@@ -116,7 +116,7 @@ def test_every_page_restarts_from_the_last_updated_at_and_drops_repeats(respx_mo
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_page_cap_restarts_from_the_last_record(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_page_cap_restarts_from_the_last_record(respx_mock) -> None:
     route = respx_mock.get("/api/v2/tickets").mock(
         side_effect=[
             page([ticket(1, "2026-01-03T10:00:00Z")], f"{BASE}/api/v2/tickets?page=2"),
@@ -133,7 +133,7 @@ def test_page_cap_restarts_from_the_last_record(respx_mock) -> None:  # type: ig
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_a_400_beyond_the_last_page_restarts_instead_of_failing(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_a_400_beyond_the_last_page_restarts_instead_of_failing(respx_mock) -> None:
     cap = {
         "description": "Validation failed",
         "errors": [{"field": "page", "message": "You cannot access tickets beyond the 300th page"}],
@@ -151,7 +151,7 @@ def test_a_400_beyond_the_last_page_restarts_instead_of_failing(respx_mock) -> N
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_a_boundary_that_cannot_advance_moves_on_instead_of_looping(respx_mock, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_boundary_that_cannot_advance_moves_on_instead_of_looping(respx_mock, caplog) -> None:
     same = "2026-01-03T10:00:00Z"
     route = respx_mock.get("/api/v2/tickets").mock(
         side_effect=[
@@ -167,7 +167,7 @@ def test_a_boundary_that_cannot_advance_moves_on_instead_of_looping(respx_mock, 
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_deleted_and_spam_passes_and_csat_ratings(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_and_spam_passes_and_csat_ratings(respx_mock) -> None:
     tickets = respx_mock.get("/api/v2/tickets").mock(return_value=page([ticket(7, deleted=True)]))
     ratings = respx_mock.get("/api/v2/surveys/satisfaction_ratings").mock(
         return_value=page(
@@ -206,7 +206,7 @@ def test_deleted_and_spam_passes_and_csat_ratings(respx_mock) -> None:  # type: 
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_fetch_messages_roles_pagination_and_archived_fallback(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_fetch_messages_roles_pagination_and_archived_fallback(respx_mock) -> None:
     respx_mock.get("/api/v2/tickets").mock(return_value=page([ticket(1), ticket(2)]))
     agents = respx_mock.get("/api/v2/agents").mock(return_value=page([{"id": 9}]))
     conv = {"incoming": False, "private": False, "source": 0, "created_at": "2026-01-02T11:00:00Z"}
@@ -241,7 +241,7 @@ def test_fetch_messages_roles_pagination_and_archived_fallback(respx_mock) -> No
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_401_names_the_variable_and_429_waits_for_retry_after(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_401_names_the_variable_and_429_waits_for_retry_after(respx_mock) -> None:
     respx_mock.get("/api/v2/agents").mock(return_value=httpx.Response(401, json={}))
     with pytest.raises(AuthError, match="401 from Freshdesk: check CJM_FRESHDESK_KEY"):
         run(make().lookup_people(["1"]))
@@ -259,7 +259,7 @@ def test_401_names_the_variable_and_429_waits_for_retry_after(respx_mock) -> Non
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_429_without_end_gives_up_with_a_one_line_error(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_429_without_end_gives_up_with_a_one_line_error(respx_mock) -> None:
     respx_mock.get("/api/v2/admin/ticket_fields").mock(
         return_value=httpx.Response(429, headers={"Retry-After": "1"})
     )
@@ -269,7 +269,7 @@ def test_429_without_end_gives_up_with_a_one_line_error(respx_mock) -> None:  # 
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_list_calls_spend_include_credits_and_the_plan_is_learnt(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_list_calls_spend_include_credits_and_the_plan_is_learnt(respx_mock) -> None:
     respx_mock.get("/api/v2/tickets").mock(
         return_value=page(
             [ticket(1)], **{"X-RateLimit-Total": "200", "X-RateLimit-Remaining": "150"}
@@ -283,7 +283,7 @@ def test_list_calls_spend_include_credits_and_the_plan_is_learnt(respx_mock) -> 
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_low_remaining_pauses_the_account(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_low_remaining_pauses_the_account(respx_mock) -> None:
     respx_mock.get("/api/v2/admin/ticket_fields").mock(
         return_value=httpx.Response(200, json=[], headers={"X-RateLimit-Remaining": "3"})
     )
@@ -295,7 +295,7 @@ def test_low_remaining_pauses_the_account(respx_mock) -> None:  # type: ignore[n
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_updates_merge_tags_keep_agents_tags_and_report_per_ticket(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_updates_merge_tags_keep_agents_tags_and_report_per_ticket(respx_mock) -> None:
     respx_mock.get("/api/v2/tickets").mock(
         return_value=page([ticket(1, tags=["vip", "pain__old"]), ticket(2, tags=["x"])])
     )
@@ -342,7 +342,7 @@ def test_updates_merge_tags_keep_agents_tags_and_report_per_ticket(respx_mock) -
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_old_pulled_tags_are_read_again_before_writing(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_old_pulled_tags_are_read_again_before_writing(respx_mock) -> None:
     respx_mock.get("/api/v2/tickets").mock(return_value=page([ticket(1, tags=["vip"])]))
     show = respx_mock.get("/api/v2/tickets/1").mock(
         return_value=httpx.Response(200, json=ticket(1, tags=["vip", "agent_added_later"]))
@@ -362,7 +362,7 @@ def test_old_pulled_tags_are_read_again_before_writing(respx_mock) -> None:  # t
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_setup_fields_creates_then_completes_with_the_whole_choice_list(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_setup_fields_creates_then_completes_with_the_whole_choice_list(respx_mock) -> None:
     stages = [("stage__awareness", "Awareness"), ("stage__purchase", "Purchase")]
     levels = [("stage_confidence__high", "High")]
     existing = {
@@ -395,7 +395,7 @@ def test_setup_fields_creates_then_completes_with_the_whole_choice_list(respx_mo
 
 
 @respx.mock(assert_all_called=True, assert_all_mocked=True)
-def test_freshchat_report_transcripts_bearer_only_to_its_host(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_freshchat_report_transcripts_bearer_only_to_its_host(respx_mock) -> None:
     now = datetime(2026, 1, 2, tzinfo=UTC)
     chat_settings = FreshchatSettings(base_url=CHAT, token="chat-token", lookback_days=1)
     connector = FreshdeskConnector(

@@ -83,7 +83,7 @@ def comment_event(ticket_id: int, comment_id: int, author: int, channel: str = "
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_gateway_timeout_halves_the_events_page_and_keeps_it_small(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_gateway_timeout_halves_the_events_page_and_keeps_it_small(respx_mock) -> None:
     def events(request: httpx.Request) -> httpx.Response:
         per_page = int(request.url.params["per_page"])
         if per_page > 250:
@@ -101,7 +101,7 @@ def test_gateway_timeout_halves_the_events_page_and_keeps_it_small(respx_mock) -
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_read_timeout_on_a_big_events_page_also_halves_it(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_read_timeout_on_a_big_events_page_also_halves_it(respx_mock) -> None:
     route = respx_mock.get(EVENTS).mock(
         side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200, json=events_body([]))]
     )
@@ -110,7 +110,7 @@ def test_read_timeout_on_a_big_events_page_also_halves_it(respx_mock) -> None:  
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_messaging_comments_fetch_the_conversation_log_once_but_not_for_our_own(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_messaging_comments_fetch_the_conversation_log_once_but_not_for_our_own(respx_mock) -> None:
     respx_mock.get("/api/v2/users/me.json").mock(
         return_value=httpx.Response(200, json={"user": {"id": 99, "role": "admin"}})
     )
@@ -180,7 +180,7 @@ def test_messaging_comments_fetch_the_conversation_log_once_but_not_for_our_own(
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_a_redaction_event_re_reads_that_tickets_comments(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_a_redaction_event_re_reads_that_tickets_comments(respx_mock) -> None:
     redaction = {
         "id": 2,
         "ticket_id": 7,
@@ -215,7 +215,7 @@ def test_a_redaction_event_re_reads_that_tickets_comments(respx_mock) -> None:  
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_csat_comments_are_solicited_and_checkpointed_per_page(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_csat_comments_are_solicited_and_checkpointed_per_page(respx_mock) -> None:
     def rating(i: int, comment: str | None) -> dict[str, Any]:
         return {
             "id": i,
@@ -263,7 +263,7 @@ def test_csat_comments_are_solicited_and_checkpointed_per_page(respx_mock) -> No
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_csat_resumes_inside_a_run_and_a_plan_without_csat_is_skipped(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_csat_resumes_inside_a_run_and_a_plan_without_csat_is_skipped(respx_mock) -> None:
     route = respx_mock.get("/api/v2/satisfaction_ratings.json").mock(
         return_value=httpx.Response(403, json={"error": "Forbidden"})
     )
@@ -273,7 +273,7 @@ def test_csat_resumes_inside_a_run_and_a_plan_without_csat_is_skipped(respx_mock
 
 
 @respx.mock(assert_all_called=True, assert_all_mocked=True)
-def test_legacy_chats_come_from_the_chat_api_and_attach_to_their_ticket(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_legacy_chats_come_from_the_chat_api_and_attach_to_their_ticket(respx_mock) -> None:
     chats = [
         {
             "id": "2601.7.ABC",
@@ -328,7 +328,7 @@ def test_legacy_chats_come_from_the_chat_api_and_attach_to_their_ticket(respx_mo
 # ---------------------------------------------------------------------------- OAuth
 
 
-def oauth_connector(store: list[Any], clock: FakeClock | None = None, **extra: Any):  # type: ignore[no-untyped-def]
+def oauth_connector(store: list[Any], clock: FakeClock | None = None, **extra: Any):
     return connector(
         clock,
         api_token=None,
@@ -342,7 +342,7 @@ def oauth_connector(store: list[Any], clock: FakeClock | None = None, **extra: A
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_expired_access_token_rotates_and_persists_the_pair_before_using_it(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_expired_access_token_rotates_and_persists_the_pair_before_using_it(respx_mock) -> None:
     store: list[OAuthTokens] = []
     seen: list[tuple[str, int]] = []
 
@@ -375,7 +375,7 @@ def test_expired_access_token_rotates_and_persists_the_pair_before_using_it(resp
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_concurrent_401s_share_one_rotation(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_401s_share_one_rotation(respx_mock) -> None:
     store: list[OAuthTokens] = []
 
     def users(request: httpx.Request) -> httpx.Response:
@@ -397,7 +397,7 @@ def test_concurrent_401s_share_one_rotation(respx_mock) -> None:  # type: ignore
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_a_token_close_to_expiry_is_rotated_before_the_first_call(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_close_to_expiry_is_rotated_before_the_first_call(respx_mock) -> None:
     store: list[OAuthTokens] = []
     token = respx_mock.post("/oauth/tokens").mock(
         return_value=httpx.Response(200, json={"access_token": "a2", "refresh_token": "r2",
@@ -422,7 +422,7 @@ def test_a_token_close_to_expiry_is_rotated_before_the_first_call(respx_mock) ->
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_a_rejected_refresh_token_is_an_auth_error_without_secrets(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejected_refresh_token_is_an_auth_error_without_secrets(respx_mock) -> None:
     respx_mock.get("/api/v2/incremental/tickets/cursor.json").mock(return_value=httpx.Response(401))
     respx_mock.post("/oauth/tokens").mock(
         return_value=httpx.Response(400, json={"error": "invalid_grant"})
@@ -435,7 +435,7 @@ def test_a_rejected_refresh_token_is_an_auth_error_without_secrets(respx_mock) -
         assert secret not in str(excinfo.value)
 
 
-def test_api_token_auth_warns_about_the_retirement_date(caplog) -> None:  # type: ignore[no-untyped-def]
+def test_api_token_auth_warns_about_the_retirement_date(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="cjm.zendesk"):
         connector(name="retiring-source", api_token="s3cr3t-api-token")
     assert "2027-04-30" in caplog.text and "s3cr3t" not in caplog.text
@@ -445,7 +445,7 @@ def test_api_token_auth_warns_about_the_retirement_date(caplog) -> None:  # type
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_the_plan_limit_the_account_announces_sets_our_share(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_the_plan_limit_the_account_announces_sets_our_share(respx_mock) -> None:
     respx_mock.get("/api/v2/users/show_many.json").mock(
         return_value=httpx.Response(
             200,
@@ -459,7 +459,7 @@ def test_the_plan_limit_the_account_announces_sets_our_share(respx_mock) -> None
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_an_account_spent_by_other_apps_makes_us_wait_for_the_reset(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_an_account_spent_by_other_apps_makes_us_wait_for_the_reset(respx_mock) -> None:
     respx_mock.get("/api/v2/users/show_many.json").mock(
         return_value=httpx.Response(
             200,
@@ -475,7 +475,7 @@ def test_an_account_spent_by_other_apps_makes_us_wait_for_the_reset(respx_mock) 
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_export_budget_header_and_503_retry_after_are_obeyed(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_export_budget_header_and_503_retry_after_are_obeyed(respx_mock) -> None:
     respx_mock.get("/api/v2/incremental/tickets/cursor.json").mock(
         side_effect=[
             httpx.Response(503, headers={"Retry-After": "30"}),
@@ -497,7 +497,7 @@ def test_export_budget_header_and_503_retry_after_are_obeyed(respx_mock) -> None
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_an_export_429_pauses_exports_but_not_the_rest_of_the_account(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_an_export_429_pauses_exports_but_not_the_rest_of_the_account(respx_mock) -> None:
     limited = httpx.Response(
         429,
         headers={"Retry-After": "50"},
@@ -524,7 +524,7 @@ def updates(ids: range, tag: str = "pain__late") -> list[TicketUpdate]:
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_write_back_survives_409_splits_422_and_does_not_retry_closed(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_write_back_survives_409_splits_422_and_does_not_retry_closed(respx_mock) -> None:
     jobs: dict[str, list[dict[str, Any]]] = {}
     state = {"conflicts": 1}
 
@@ -572,7 +572,7 @@ def test_write_back_survives_409_splits_422_and_does_not_retry_closed(respx_mock
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_jobs_in_flight_are_capped_and_too_many_jobs_is_waited_out(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_in_flight_are_capped_and_too_many_jobs_is_waited_out(respx_mock) -> None:
     open_jobs: set[str] = set()
     peak = {"n": 0, "429": 0}
 

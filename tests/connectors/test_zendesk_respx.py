@@ -28,16 +28,16 @@ def make_connector(clock: FakeClock | None = None, **limits: float) -> ZendeskCo
         base_url=BASE,
         email="lead@acme.example",
         api_token="tok",
-        limits=RateLimitSettings(requests_per_minute=700, export_requests_per_minute=10, **limits),  # type: ignore[arg-type]
+        limits=RateLimitSettings(requests_per_minute=700, export_requests_per_minute=10, **limits),
     )
     return ZendeskConnector(settings, clock=clock or FakeClock(), job_poll_seconds=0.5)
 
 
-async def collect(connector: ZendeskConnector, stream: str, checkpoint: str | None = None):  # type: ignore[no-untyped-def]
+async def collect(connector: ZendeskConnector, stream: str, checkpoint: str | None = None):
     return [page async for page in connector.pull(stream, checkpoint, START)]
 
 
-def ticket(ticket_id: int, **extra):  # type: ignore[no-untyped-def]
+def ticket(ticket_id: int, **extra):
     return {
         "id": ticket_id,
         "subject": "Parcel late",
@@ -53,7 +53,7 @@ def ticket(ticket_id: int, **extra):  # type: ignore[no-untyped-def]
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_ticket_export_sends_start_time_once_then_follows_the_cursor(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_ticket_export_sends_start_time_once_then_follows_the_cursor(respx_mock) -> None:
     route = respx_mock.get("/api/v2/incremental/tickets/cursor.json").mock(
         side_effect=[
             httpx.Response(
@@ -88,7 +88,7 @@ def test_ticket_export_sends_start_time_once_then_follows_the_cursor(respx_mock)
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_ticket_export_resumes_from_a_stored_cursor_and_stops_on_a_repeat(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_ticket_export_resumes_from_a_stored_cursor_and_stops_on_a_repeat(respx_mock) -> None:
     route = respx_mock.get("/api/v2/incremental/tickets/cursor.json").mock(
         return_value=httpx.Response(
             200, json={"tickets": [], "after_cursor": "c9", "end_of_stream": False}
@@ -101,7 +101,7 @@ def test_ticket_export_resumes_from_a_stored_cursor_and_stops_on_a_repeat(respx_
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_events_carry_comment_bodies_and_resume_from_next_page_time(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_events_carry_comment_bodies_and_resume_from_next_page_time(respx_mock) -> None:
     event = {
         "id": 1,
         "ticket_id": 7,
@@ -163,7 +163,7 @@ def test_events_carry_comment_bodies_and_resume_from_next_page_time(respx_mock) 
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_users_are_looked_up_one_hundred_at_a_time(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_users_are_looked_up_one_hundred_at_a_time(respx_mock) -> None:
     def users(request: httpx.Request) -> httpx.Response:
         ids = request.url.params["ids"].split(",")
         assert len(ids) <= 100
@@ -183,7 +183,7 @@ def test_users_are_looked_up_one_hundred_at_a_time(respx_mock) -> None:  # type:
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_setup_fields_creates_missing_field_and_adds_options_without_a_put(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_setup_fields_creates_missing_field_and_adds_options_without_a_put(respx_mock) -> None:
     respx_mock.get("/api/v2/ticket_fields.json").mock(
         return_value=httpx.Response(
             200,
@@ -230,7 +230,7 @@ def test_setup_fields_creates_missing_field_and_adds_options_without_a_put(respx
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
-def test_updates_group_shared_deltas_in_bulk_and_batch_the_rest(respx_mock) -> None:  # type: ignore[no-untyped-def]
+def test_updates_group_shared_deltas_in_bulk_and_batch_the_rest(respx_mock) -> None:
     jobs: dict[str, list[str]] = {}
 
     def update_many(request: httpx.Request) -> httpx.Response:

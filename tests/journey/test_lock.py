@@ -13,7 +13,7 @@ from journey.errors import SyncLockedError
 from journey.lock import sync_lock
 
 
-def test_second_holder_is_refused_and_other_sources_are_free(engine) -> None:  # type: ignore[no-untyped-def]
+def test_second_holder_is_refused_and_other_sources_are_free(engine) -> None:
     with sync_lock(engine, "acme"):
         with pytest.raises(SyncLockedError, match="already running for source 'acme'"):
             with sync_lock(engine, "acme"):
@@ -24,7 +24,7 @@ def test_second_holder_is_refused_and_other_sources_are_free(engine) -> None:  #
         pass
 
 
-def _hold_forever(url: str, ready) -> None:  # type: ignore[no-untyped-def]
+def _hold_forever(url: str, ready) -> None:
     from journey.db import make_engine
 
     with sync_lock(make_engine(url), "acme"):
@@ -32,7 +32,7 @@ def _hold_forever(url: str, ready) -> None:  # type: ignore[no-untyped-def]
         signal.pause()
 
 
-def test_lock_of_a_killed_process_is_released(engine) -> None:  # type: ignore[no-untyped-def]
+def test_lock_of_a_killed_process_is_released(engine) -> None:
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
     url = engine.url.render_as_string(hide_password=False)
@@ -44,7 +44,7 @@ def test_lock_of_a_killed_process_is_released(engine) -> None:  # type: ignore[n
             with sync_lock(engine, "acme"):
                 pass
     finally:
-        os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        os.kill(child.pid, signal.SIGKILL)
         child.join(30)
     # The kernel closes the dead holder's socket at once; the PostgreSQL backend notices within
     # moments. The next nightly run is hours away, so a short grace period is realistic.

@@ -18,7 +18,7 @@ TAXONOMY = default_taxonomy()
 
 
 def _map(engine: Engine, **kwargs: object) -> JourneyMap:
-    return build_map(engine, TAXONOMY, since=SINCE, until=UNTIL, **kwargs)  # type: ignore[arg-type]
+    return build_map(engine, TAXONOMY, since=SINCE, until=UNTIL, **kwargs)
 
 
 def _stage(jm: JourneyMap, name: str) -> StageSummary:

@@ -23,8 +23,8 @@ from sqlmodel import SQLModel
 
 from journey.db import make_engine
 from journey.journey_map import write_map
-from journey.journey_map.synthetic import generate
 from miner import default_taxonomy
+from tests.journey_map.synthetic import generate
 
 pytestmark = pytest.mark.browser
 

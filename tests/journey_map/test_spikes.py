@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 from journey.journey_map import build_map
 from journey.journey_map.spikes import Cell, SpikeConfig, detect_spikes, volume_test
 from journey.journey_map.stats import benjamini_hochberg, binomial_sf, student_t_sf
-from journey.journey_map.synthetic import generate
 from miner import default_taxonomy
+from tests.journey_map.synthetic import generate
 
 WEEKS = 12
 

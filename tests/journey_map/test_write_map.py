@@ -25,7 +25,7 @@ def _write(engine: Engine, fmt: str, path: Path, **kwargs: object) -> Path:
         since=SINCE,
         until=UNTIL,
         out_path=path,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

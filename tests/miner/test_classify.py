@@ -77,7 +77,7 @@ def test_prediction_shape(zero_shot_miner: ConversationMiner) -> None:
     d = p.to_dict()
     assert set(d) >= {"stage", "stage_confidence", "themes", "theme_scores", "evidence"}
     with pytest.raises(ValueError):
-        zero_shot_miner.predict("a single string")  # type: ignore[arg-type]
+        zero_shot_miner.predict("a single string")
 
 
 def test_evidence_comes_from_the_text(zero_shot_miner: ConversationMiner) -> None:
@@ -88,5 +88,5 @@ def test_evidence_comes_from_the_text(zero_shot_miner: ConversationMiner) -> Non
         assert phrase.rstrip("…") in text
 
 
-def test_version_is_stable(zero_shot_miner: ConversationMiner, taxonomy) -> None:  # type: ignore[no-untyped-def]
+def test_version_is_stable(zero_shot_miner: ConversationMiner, taxonomy) -> None:
     assert ConversationMiner(taxonomy).version == zero_shot_miner.version

@@ -32,7 +32,7 @@ THEMES = [
 
 
 @pytest.mark.parametrize("est", [JourneyModel(), TextFeatures()], ids=["model", "features"])
-def test_init_stores_params_and_clone_round_trips(est) -> None:  # type: ignore[no-untyped-def]
+def test_init_stores_params_and_clone_round_trips(est) -> None:
     params = est.get_params()
     twin = clone(est)
     assert twin.get_params() == params
@@ -43,7 +43,7 @@ def test_set_params_and_keyword_only() -> None:
     model = JourneyModel().set_params(C_stage=1.5, mode="zero_shot")
     assert model.C_stage == 1.5 and model.mode == "zero_shot"
     with pytest.raises(TypeError):
-        JourneyModel(None)  # type: ignore[misc]
+        JourneyModel(None)
 
 
 def test_not_fitted_and_bare_string() -> None:
@@ -118,14 +118,14 @@ def test_theme_blend_raises_a_text_towards_its_best_sentence_and_never_lowers_it
     np.testing.assert_array_equal(_blend_theme_scores(doc, chunks, owner, 0.0), doc)
 
 
-def test_theme_thresholds_are_tuned_on_the_scores_prediction_uses(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_theme_thresholds_are_tuned_on_the_scores_prediction_uses(monkeypatch) -> None:
     """Out-of-fold threshold tuning must score texts as prediction does (sentence blend)."""
     import miner.models as models
 
     calls: list[float] = []
     real = models._blend_theme_scores
 
-    def spy(T_doc, T_chunk, owner, w):  # type: ignore[no-untyped-def]
+    def spy(T_doc, T_chunk, owner, w):
         calls.append(w)
         return real(T_doc, T_chunk, owner, w)
 

@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from connectors.simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
 from journey.db import make_engine, session_scope
 from journey.models import Classification, Conversation, Message, Writeback
+from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from connectors.simulator import (
+from simulator import (
     FreshdeskFaults,
     FreshdeskSimulator,
     VirtualClock,
@@ -28,14 +28,14 @@ def sim() -> FreshdeskSimulator:
     return s
 
 
-async def get(sim: FreshdeskSimulator, path: str, method: str = "GET", **kwargs):  # type: ignore[no-untyped-def]
+async def get(sim: FreshdeskSimulator, path: str, method: str = "GET", **kwargs):
     transport = httpx.ASGITransport(app=create_freshdesk_app(sim))
     async with httpx.AsyncClient(transport=transport, base_url="http://fd.test") as c:
         headers = kwargs.pop("headers", AUTH)
         return await c.request(method, path, headers=headers, **kwargs)
 
 
-def call(sim: FreshdeskSimulator, path: str, method: str = "GET", **kwargs):  # type: ignore[no-untyped-def]
+def call(sim: FreshdeskSimulator, path: str, method: str = "GET", **kwargs):
     return asyncio.run(get(sim, path, method, **kwargs))
 
 

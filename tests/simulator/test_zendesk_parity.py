@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.simulator import SimulatorFaults
-from connectors.simulator.zendesk import INTEGRATION_USER_ID
+from simulator import SimulatorFaults
+from simulator.zendesk import INTEGRATION_USER_ID
 from tests.simulator.test_zendesk_simulator import NOW, get, make, put, run
 
 

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.simulator import (
+from simulator import (
     SimulatorFaults,
     ZendeskSimulator,
     create_zendesk_app,
     serve_in_thread,
 )
-from connectors.simulator.corpus import STAGES, THEMES
+from simulator.corpus import STAGES, THEMES
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 AUTH = ("lead@acme.example/token", "sim-token")

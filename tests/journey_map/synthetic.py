@@ -1,10 +1,12 @@
 """A realistic synthetic theme database, for the map benchmark, the browser test and design work.
 
-Why here and not in the simulator: the journey map needs mined data (stages, themes, sentiment) in
-volumes no sync can produce quickly (a million conversations), with *known* structure — a planted
-volume spike (payment failures at purchase) and a planted sentiment drop (delivery problems) in
-the last full week — so a screenshot or a benchmark exercises every lane, and a reader can check
-that the map finds what was planted. Seeded, so the same arguments give the same database.
+Test data, so it lives with the tests (bench/map_speed.py imports it too), not in the shipped
+`journey` package. Why not in the simulator: the journey map needs mined data (stages, themes,
+sentiment) in volumes no sync can produce quickly (a million conversations), with *known*
+structure — a planted volume spike (payment failures at purchase) and a planted sentiment drop
+(delivery problems) in the last full week — so a screenshot or a benchmark exercises every
+lane, and a reader can check that the map finds what was planted. Seeded, so the same arguments
+give the same database.
 
 SQLite files are filled through the raw DB-API `executemany` (hundreds of thousands of rows per
 second); other databases through SQLAlchemy Core.
@@ -168,7 +170,7 @@ def generate(
                     name=name, kind="zendesk", base_url=f"https://{name}.example", created_at=start
                 )
             ).inserted_primary_key[0]
-        first_id = (conn.execute(select(Conversation.id).order_by(Conversation.id.desc()))  # type: ignore[union-attr]
+        first_id = (conn.execute(select(Conversation.id).order_by(Conversation.id.desc()))
                     .scalars().first() or 0) + 1  # fmt: skip
     rows = _rows(rng, conversations, start, end, planted, sources, first_id)
     for chunk in _chunks(rows, batch):
@@ -327,7 +329,7 @@ def _insert(engine: Engine, chunk: Sequence[_Row]) -> None:
                 for row in rows
             ]
             if dicts:
-                conn.execute(insert(models[table].__table__), dicts)  # type: ignore[attr-defined]
+                conn.execute(insert(models[table].__table__), dicts)
 
 
 def _sqlite_row(cols: Sequence[str], row: Sequence[Any]) -> tuple[Any, ...]:

@@ -754,11 +754,11 @@ def compose_customer_text(
 
 def _compose_foreign(rng: random.Random, truth: Truth, first: str) -> str:
     bank = FOREIGN[truth.language]
-    greet = rng.choice(bank["greet"])  # type: ignore[arg-type]
-    closer = rng.choice(bank["close"])  # type: ignore[arg-type]
-    parts = [fill(rng, bank["stage"][truth.stage], **_FOREIGN_WHEN)]  # type: ignore[index]
+    greet = rng.choice(bank["greet"])
+    closer = rng.choice(bank["close"])
+    parts = [fill(rng, bank["stage"][truth.stage], **_FOREIGN_WHEN)]
     for theme in truth.themes:
-        parts.append(fill(rng, bank["theme"][theme], **_FOREIGN_WHEN))  # type: ignore[index]
+        parts.append(fill(rng, bank["theme"][theme], **_FOREIGN_WHEN))
     return f"{greet}\n\n{' '.join(parts)}\n\n{closer}\n{first}"
 
 

@@ -60,7 +60,7 @@ def serve_in_thread(
     sock.bind((LOCALHOST, port))
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(_config(app, bound_port))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name=f"zendesk-sim-{bound_port}")
     thread.start()
