@@ -235,9 +235,7 @@ def test_segment_and_channel_maps_cover_the_weeks_of_the_unfiltered_map(known_db
 
 
 def test_an_empty_filtered_period_says_so(known_db: Engine) -> None:
-    jm = build_map(
-        known_db, TAXONOMY, since=utc(2024, 1, 1), until=utc(2024, 2, 1), channel="chat"
-    )
+    jm = build_map(known_db, TAXONOMY, since=utc(2024, 1, 1), until=utc(2024, 2, 1), channel="chat")
     assert jm.notice == (
         "no conversations in 2024-01-01 → 2024-01-31 match these filters "
         "(the newest conversation in the database is from 2024-06-03)"
