@@ -697,9 +697,35 @@ def _fail(message: str) -> None:
     err.print(scrub(message), highlight=False, markup=False)
 
 
+_GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+_GLOBAL_WITH_VALUE = ("--config", "-c")
+
+
+def _global_options_first(args: list[str]) -> list[str]:
+    """`cjm sync --quiet` and `cjm map --config x.toml` mean what `cjm --quiet sync` means: the
+    global options move in front of the command, the only place click reads them."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg in _GLOBAL_FLAGS or arg.startswith("--config="):
+            front.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every failure becomes one line on stderr and an exit code."""
-    args = sys.argv[1:] if argv is None else argv
+    args = _global_options_first(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
         code = app(args=args, prog_name="cjm", standalone_mode=False)

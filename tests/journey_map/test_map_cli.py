@@ -187,3 +187,19 @@ def test_themes_tables_show_percentages_the_period_and_the_theme_id(
     assert code == 0, err
     assert "Where is my parcel?" in out  # the quote is readable, not one word per line
     assert "2026-11-20 09:00" in out
+
+
+def test_global_options_work_after_the_command_too(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cjm themes top --config cjm.toml --quiet --debug` as people type it (cron lines too)."""
+    code, out, err = run(
+        ["themes", "top", "--config", str(config), "--quiet", "--debug", "--json"], capsys
+    )
+    assert code == 0, err
+    assert json.loads(out)[0]["theme"]
+    from cli import main
+    from journey.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown channel 'fax'"):  # --debug: the traceback
+        main(["themes", "top", "--channel", "fax", "--debug", "-c", str(config)])
