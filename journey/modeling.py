@@ -7,7 +7,9 @@ Labels and predictions are JSON Lines, one conversation per line (DESIGN §6):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from miner import (
 
 MODES = ("supervised", "self_training", "zero_shot")
 BATCH = 500
+log = logging.getLogger("cjm.model")
 
 
 @dataclass
@@ -205,6 +208,8 @@ def train_model(
         model = train(
             labels.texts, labels.stages, labels.themes, taxonomy, mode=mode, features=features
         )
+        # Which texts it learnt from (as digests): `model evaluate` warns on the same texts.
+        model.training_digests_ = frozenset(_digest(t) for t in labels.texts)
     else:
         texts = corpus or (labels.texts if labels else [])
         if mode == "self_training" and not texts:
@@ -265,7 +270,24 @@ def evaluate_labels(
             cv=cv,
             features=label_features(taxonomy, "supervised", embeddings),
         )
-    return evaluate(miner, labels.texts, labels.stages, labels.themes, taxonomy=taxonomy)
+    scores = evaluate(miner, labels.texts, labels.stages, labels.themes, taxonomy=taxonomy)
+    seen = getattr(getattr(miner, "model", None), "training_digests_", None)
+    if seen:
+        overlap = sum(_digest(t) in seen for t in labels.texts)
+        scores["seen_in_training"] = overlap
+        if overlap:
+            log.warning(
+                "%d of %d labelled texts were in this model's training data: these scores "
+                "overstate how it does on new conversations (evaluate on held-out labels, or "
+                "use --cv)",
+                overlap,
+                len(labels.texts),
+            )
+    return scores
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()[:16]
 
 
 def discover(engine: Engine, *, n_themes: int = 8, limit: int = 20_000) -> list[ThemeCandidate]:

@@ -59,7 +59,11 @@ def labels(tmp_path: Path) -> Path:
 
 
 def test_train_then_classify_and_evaluate_with_the_model(
-    tmp_path: Path, labels: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+    tmp_path: Path,
+    labels: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     model = tmp_path / "model"
@@ -104,6 +108,11 @@ def test_train_then_classify_and_evaluate_with_the_model(
     assert set(scores["stage"]) >= {"accuracy", "macro_f1", "per_class", "confusion"}
     assert set(scores["themes"]) >= {"micro_f1", "macro_f1", "per_class"}
     assert scores["stage"]["accuracy"] >= 0.75  # it was trained on these very examples
+    # …and says so, since such scores overstate how it does on new conversations
+    assert scores["seen_in_training"] == len(LABELS)
+    assert f"{len(LABELS)} of {len(LABELS)} labelled texts were in this model's training" in (
+        caplog.text
+    )
 
 
 def test_zero_shot_evaluate_without_a_model(
