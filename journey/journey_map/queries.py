@@ -289,6 +289,8 @@ def for_display(rows: Sequence[Row]) -> tuple[list[Column], list[list[str]]]:
     and room for quoted text. JSON and CSV keep the raw values."""
     if not rows:
         return [], []
+    if "week" in rows[0]:
+        return _trend_pivot(rows)
     columns = []
     for key in rows[0]:
         if key in _HIDDEN or all(row[key] is None for row in rows):
@@ -306,6 +308,19 @@ def for_display(rows: Sequence[Row]) -> tuple[list[Column], list[list[str]]]:
             )
         )
     return columns, [[_cell(c.key, row) for c in columns] for row in rows]
+
+
+def _trend_pivot(rows: Sequence[Row]) -> tuple[list[Column], list[list[str]]]:
+    """`themes trend` as one line per theme and one column per week (conversations), instead of
+    a row per theme and week: ten themes over twelve weeks fit one screen."""
+    weeks = list(dict.fromkeys(row["week"] for row in rows))
+    themes = list(dict.fromkeys(row["theme"] for row in rows))
+    counts = {(row["theme"], row["week"]): row["conversations"] for row in rows}
+    width = max(len(theme) for theme in themes)
+    columns = [Column("theme", "theme (id)", min_width=width)]
+    columns += [Column(week, week[5:], "right") for week in weeks]  # "MM-DD" of the Monday
+    cells = [[theme, *(str(counts.get((theme, week), 0)) for week in weeks)] for theme in themes]
+    return columns, cells
 
 
 def _cell(key: str, row: Row) -> str:

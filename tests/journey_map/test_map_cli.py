@@ -203,3 +203,18 @@ def test_global_options_work_after_the_command_too(
 
     with pytest.raises(ConfigError, match="unknown channel 'fax'"):  # --debug: the traceback
         main(["themes", "top", "--channel", "fax", "--debug", "-c", str(config)])
+
+
+def test_themes_trend_table_is_one_line_per_theme_and_a_column_per_week(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["--config", str(config), "themes", "trend"], capsys)
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("│")]
+    assert [line.split("│")[1].strip() for line in lines] == [
+        "delays_and_waiting",
+        "delivery_problems",
+        "payment_failures",
+    ]
+    header = next(line for line in out.splitlines() if "theme (id)" in line)
+    assert "11-16" in header and "11-30" in header  # the Mondays of the weeks
