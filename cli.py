@@ -39,10 +39,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: "[miner].embeddings" stays, flags show no "<bool>"
 )
-themes_app = typer.Typer(help="Analyst queries over the theme database.", no_args_is_help=True)
-model_app = typer.Typer(help="Train, evaluate and run the miner's models.", no_args_is_help=True)
-simulate_app = typer.Typer(help="Run a bundled helpdesk simulator.", no_args_is_help=True)
+themes_app = typer.Typer(
+    help="Analyst queries over the theme database.", no_args_is_help=True, rich_markup_mode=None
+)
+model_app = typer.Typer(
+    help="Train, evaluate and run the miner's models.", no_args_is_help=True, rich_markup_mode=None
+)
+simulate_app = typer.Typer(
+    help="Run a bundled helpdesk simulator.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(themes_app, name="themes")
 app.add_typer(model_app, name="model")
 app.add_typer(simulate_app, name="simulate")
@@ -160,10 +167,12 @@ def sync(
     _print_reports(reports)
     failed = [r for r in reports if not r.ok]
     if failed:
+        from journey.lock import EX_TEMPFAIL, is_busy
+
         for report in failed:
             reason = report.error or f"{report.write_failures} ticket updates failed"
             _fail(f"error: {report.source}: {reason}")
-        raise typer.Exit(1)
+        raise typer.Exit(EX_TEMPFAIL if all(is_busy(r.error) for r in failed) else 1)
 
 
 def _print_reports(reports: list[Any], title: str = "cjm sync") -> None:
@@ -235,7 +244,8 @@ def journey_map(
         str, typer.Option("--format", help="html, md or json.", case_sensitive=False)
     ] = "html",
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="Output file (default: cjm-map/journey-map.EXT).")
+        Path | None,
+        typer.Option("--out", help="File, directory or - for stdout (default: cjm-map/)."),
     ] = None,
     source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
     channel: Annotated[
@@ -260,7 +270,8 @@ def journey_map(
         channel=channel,
         segment=segment,
     )
-    out.print(str(written), highlight=False)
+    if str(written) != "-":  # with --out - the map itself went to stdout
+        out.print(str(written), highlight=False)
 
 
 # ---- demo ------------------------------------------------------------------------------------
@@ -382,7 +393,7 @@ ThemeChannel = Annotated[
 ]
 ThemeSegment = Annotated[
     list[str] | None,
-    typer.Option("--segment", help="FIELD=VALUE on a ticket field, e.g. plan=pro (repeatable)."),
+    typer.Option("--segment", help="FIELD=VALUE on a ticket field, e.g. plan=business; repeat."),
 ]
 ThemeStage = Annotated[str | None, typer.Option("--stage", help="Only this journey stage.")]
 ThemeLimit = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows/themes.")]
@@ -415,17 +426,18 @@ def _theme_query(
 
 
 def _print_rows(rows: list[dict[str, Any]], *, title: str) -> None:
+    period = getattr(rows, "period_label", "")  # queries.Rows knows the period it covers
     if not rows:
-        err.print("no conversations match", highlight=False)
+        err.print(f"no conversations in {period} match" if period else "no conversations match")
         return
-    table = Table(title=title, title_justify="left")
-    hidden = {"since", "until", "theme", "theme_label"} if "label" in rows[0] else {"theme_label"}
-    columns = [c for c in rows[0] if c not in hidden]
+    from journey.journey_map.queries import for_display
+
+    table = Table(title=f"{title} · {period}" if period else title, title_justify="left")
+    columns, cells = for_display(rows)
     for column in columns:
-        numeric = isinstance(rows[0][column], int | float) and column != "text"
-        table.add_column(column.replace("_", " "), justify="right" if numeric else "left")
-    for row in rows:
-        table.add_row(*("–" if row[c] is None else str(row[c]) for c in columns))
+        table.add_column(column.header, justify=column.justify, min_width=column.min_width)
+    for row in cells:
+        table.add_row(*row)
     out.print(table)
 
 
@@ -452,7 +464,9 @@ def themes_top(
 @themes_app.command("trend")
 def themes_trend(
     ctx: typer.Context,
-    theme: Annotated[str | None, typer.Argument(help="One theme (default: the top ones).")] = None,
+    theme: Annotated[
+        str | None, typer.Argument(metavar="THEME", help="One theme (default: the top ones).")
+    ] = None,
     since: ThemeSince = None,
     until: ThemeUntil = None,
     source: ThemeSource = None,
@@ -473,7 +487,9 @@ def themes_trend(
 @themes_app.command("verbatims")
 def themes_verbatims(
     ctx: typer.Context,
-    theme: Annotated[str | None, typer.Argument(help="The theme to quote.")] = None,
+    theme: Annotated[
+        str | None, typer.Argument(metavar="THEME", help="The theme to quote (id or label).")
+    ] = None,
     since: ThemeSince = None,
     until: ThemeUntil = None,
     source: ThemeSource = None,
@@ -617,8 +633,12 @@ def _print_scores(scores: dict[str, Any]) -> None:
     table = Table(title="per class", title_justify="left")
     for column in ("kind", "class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column in ("kind", "class") else "right")
+    unsupported = 0
     for kind, block in (("stage", stage), ("theme", themes)):
         for name, row in block["per_class"].items():
+            if not row["support"]:  # no labelled example: 0.00 would read as a failure
+                unsupported += 1
+                continue
             table.add_row(
                 kind,
                 name,
@@ -628,6 +648,8 @@ def _print_scores(scores: dict[str, Any]) -> None:
                 str(row["support"]),
             )
     out.print(table)
+    if unsupported:
+        out.print(f"({unsupported} classes with no labelled example not shown)", highlight=False)
 
 
 @themes_app.command("discover")
@@ -654,7 +676,9 @@ def themes_discover(
 @themes_app.command("accept")
 def themes_accept(
     ctx: typer.Context,
-    candidate: Annotated[int, typer.Argument(help="Candidate id from `cjm themes discover`.")],
+    candidate: Annotated[
+        int, typer.Argument(metavar="ID", help="Candidate id from `cjm themes discover`.")
+    ],
     name: Annotated[str, typer.Option(help="The new theme's snake_case name.")],
     taxonomy: TaxonomyOption = None,
 ) -> None:
@@ -673,12 +697,40 @@ def _fail(message: str) -> None:
     err.print(scrub(message), highlight=False, markup=False)
 
 
+_GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+_GLOBAL_WITH_VALUE = ("--config", "-c")
+
+
+def _global_options_first(args: list[str]) -> list[str]:
+    """`cjm sync --quiet` and `cjm map --config x.toml` mean what `cjm --quiet sync` means: the
+    global options move in front of the command, the only place click reads them."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg in _GLOBAL_FLAGS or arg.startswith("--config="):
+            front.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every failure becomes one line on stderr and an exit code."""
-    args = sys.argv[1:] if argv is None else argv
+    args = _global_options_first(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
         code = app(args=args, prog_name="cjm", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into a silent exit code 130
+            raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Exit as exc:
@@ -706,7 +758,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"error: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("interrupted", highlight=False)
+        err.print("interrupted: nothing stored was lost; run it again", highlight=False)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
         if debug:

@@ -46,8 +46,7 @@ def save_model(
     model: JourneyModel, directory: Path, *, extra: dict[str, Any] | None = None
 ) -> Path:
     """Write `model` to `directory` atomically (a half-written model is never visible)."""
-    directory = directory.expanduser()
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory = check_model_target(directory)
     metadata = {
         "format": FORMAT,
         "created_at": datetime.now(UTC).isoformat(),
@@ -55,7 +54,12 @@ def save_model(
         "model": model.metadata_,
         **(extra or {}),
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot write the model to {directory}: {reason} (--out)") from None
     try:
         joblib.dump(model, staging / MODEL_FILE, compress=3)
         (staging / TAXONOMY_FILE).write_text(model.taxonomy_.to_toml(), encoding="utf-8")
@@ -68,6 +72,21 @@ def save_model(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return directory
+
+
+def check_model_target(directory: Path) -> Path:
+    """`directory` if a model may be written there: new, empty, or an earlier cjm model (which
+    is replaced). Anything else is refused before training starts, because saving replaces
+    the whole directory: `--out .` or `--out ~` must never delete a folder of other files."""
+    directory = directory.expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--out {directory} is a file: name a directory for the model")
+    if directory.is_dir() and not (directory / METADATA_FILE).exists() and any(directory.iterdir()):
+        raise ConfigError(
+            f"--out {directory} holds other files and is not a cjm model: name a new directory "
+            "(cjm only replaces its own models)"
+        )
     return directory
 
 

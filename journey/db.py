@@ -6,8 +6,9 @@ deployed SQLite file or PostgreSQL schema follows the code without a manual step
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,41 @@ def migrate(engine: Engine) -> None:
         ) from None
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def open_database(url: str) -> Engine:
+    """The engine for `url`, checked and migrated. A SQLite file that is not a database, or is
+    damaged, is refused before anything is written to it (a usage error: the url points at the
+    wrong file, or the file needs restoring)."""
     engine = make_engine(url)
+    check_sqlite_file(engine)
     migrate(engine)
     return engine
+
+
+def check_sqlite_file(engine: Engine) -> None:
+    """Refuse an existing SQLite file that is not a SQLite database (read its 16-byte header
+    without opening it) or that fails `PRAGMA quick_check` (damaged pages, a truncated copy)."""
+    if engine.dialect.name != "sqlite":
+        return
+    database = engine.url.database or ""
+    path = Path(database).expanduser()
+    if database in ("", ":memory:") or not path.is_file() or path.stat().st_size == 0:
+        return  # new (or in-memory) databases are created by the migrations
+    fix = "check [database].url or CJM_DATABASE_URL, or restore the file from a backup"
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise ConfigError(f"{path} is not a SQLite database: {fix}")
+    try:  # read-only and without the engine's pragmas: a damaged file is never written to
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as raw:
+            problems = [row[0] for row in raw.execute("PRAGMA quick_check(3)")]
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path} is a damaged SQLite database ({exc}): {fix}") from None
+    if problems != ["ok"]:
+        first = str(problems[0]).splitlines()[0]
+        raise ConfigError(f"{path} is a damaged SQLite database ({first}): {fix}")
 
 
 @contextmanager

@@ -28,11 +28,18 @@ def _advisory_key(source: str) -> int:
     return int.from_bytes(digest[:4], "big", signed=True)
 
 
+EX_TEMPFAIL = 75  # sysexits.h: "try again later"; the exit code of a sync that found it busy
+_BUSY = "another `cjm sync` is already running for source "
+
+
 def _locked_message(source: str) -> str:
-    return (
-        f"another `cjm sync` is already running for source {source!r}; "
-        "wait for it to finish (this run changed nothing)"
-    )
+    return f"{_BUSY}{source!r}; wait for it to finish (this run changed nothing)"
+
+
+def is_busy(error: str | None) -> bool:
+    """Whether a source's error (SourceReport.error) is the busy lock, not a failure: cron
+    wrappers get EX_TEMPFAIL for it and can tell "busy" from "failed"."""
+    return error is not None and error.startswith(_BUSY)
 
 
 @contextmanager

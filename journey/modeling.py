@@ -7,8 +7,11 @@ Labels and predictions are JSON Lines, one conversation per line (DESIGN §6):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,10 +20,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from journey.artifacts import save_model
+from journey.artifacts import check_model_target, save_model
 from journey.db import session_scope
 from journey.embeddings import require_installed
-from journey.errors import ConfigError
+from journey.errors import CjmError, ConfigError
 from journey.models import Classification, Conversation, Label, ThemeCandidate
 from journey.store import conversation_texts
 from miner import (
@@ -37,6 +40,7 @@ from miner import (
 
 MODES = ("supervised", "self_training", "zero_shot")
 BATCH = 500
+log = logging.getLogger("cjm.model")
 
 
 @dataclass
@@ -57,13 +61,20 @@ class LabelledSet:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a bad line is a one-line error."""
+    """(line number, object) for each non-blank line; a bad line is a one-line error.
+
+    Lines are decoded one by one, so a file in another encoding (Latin-1 exports from Excel) or
+    a binary file is reported with the line it breaks on and the fix, not a UnicodeDecodeError.
+    """
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory: pass a JSON Lines file") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, raw in enumerate(handle, start=1):
+            line = _decode_line(path, number, raw)
             if not line.strip():
                 continue
             try:
@@ -73,6 +84,22 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(row, dict):
                 raise ConfigError(f"{path}:{number} must be a JSON object")
             yield number, row
+
+
+def _decode_line(path: Path, number: int, raw: bytes) -> str:
+    if b"\x00" in raw:
+        raise ConfigError(
+            f"{path}:{number} holds NUL bytes: this is a binary file, not JSON Lines "
+            "(one JSON object per line, UTF-8)"
+        )
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        byte, column = raw[exc.start], exc.start + 1
+        raise ConfigError(
+            f"{path}:{number} is not UTF-8 (byte 0x{byte:02x} at column {column}): "
+            f"convert it, e.g. iconv -f latin1 -t utf-8 {path} > {path.stem}-utf8{path.suffix}"
+        ) from None
 
 
 def read_labels(path: Path, taxonomy: Taxonomy) -> LabelledSet:
@@ -162,6 +189,7 @@ def train_model(
         raise ConfigError(f"--mode {mode!r}: use one of {', '.join(MODES)}")
     if mode == "supervised" and not labels:
         raise ConfigError("supervised training needs labels: pass --labels FILE.jsonl")
+    check_model_target(out)  # before the training, not after it
     require_installed(embeddings, "--embeddings or [miner].embeddings")
     features = label_features(taxonomy, mode, embeddings)
     scores: dict[str, Any] | None = None
@@ -180,6 +208,8 @@ def train_model(
         model = train(
             labels.texts, labels.stages, labels.themes, taxonomy, mode=mode, features=features
         )
+        # Which texts it learnt from (as digests): `model evaluate` warns on the same texts.
+        model.training_digests_ = frozenset(_digest(t) for t in labels.texts)
     else:
         texts = corpus or (labels.texts if labels else [])
         if mode == "self_training" and not texts:
@@ -196,10 +226,16 @@ def train_model(
 
 def classify_file(miner: ConversationMiner, source: Path, target: Path) -> int:
     """Predictions for every line of `source` (needs "id" and "text"), streamed in batches."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise ConfigError(f"--output {target} is a directory: name a file, e.g. {target}/out.jsonl")
     written = 0
     partial = target.with_name(f".{target.name}.partial")
-    with partial.open("w", encoding="utf-8") as out:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out = partial.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    with _removed_on_error(partial), out:
         for batch in _batches(iter_jsonl(source), BATCH):
             for number, row in batch:
                 if "id" not in row or not isinstance(row.get("text"), str):
@@ -234,7 +270,24 @@ def evaluate_labels(
             cv=cv,
             features=label_features(taxonomy, "supervised", embeddings),
         )
-    return evaluate(miner, labels.texts, labels.stages, labels.themes, taxonomy=taxonomy)
+    scores = evaluate(miner, labels.texts, labels.stages, labels.themes, taxonomy=taxonomy)
+    seen = getattr(getattr(miner, "model", None), "training_digests_", None)
+    if seen:
+        overlap = sum(_digest(t) in seen for t in labels.texts)
+        scores["seen_in_training"] = overlap
+        if overlap:
+            log.warning(
+                "%d of %d labelled texts were in this model's training data: these scores "
+                "overstate how it does on new conversations (evaluate on held-out labels, or "
+                "use --cv)",
+                overlap,
+                len(labels.texts),
+            )
+    return scores
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()[:16]
 
 
 def discover(engine: Engine, *, n_themes: int = 8, limit: int = 20_000) -> list[ThemeCandidate]:
@@ -248,6 +301,11 @@ def discover(engine: Engine, *, n_themes: int = 8, limit: int = 20_000) -> list[
             .limit(limit)
         ).all()
         texts_by_id = conversation_texts(session, [cid for cid, _ in rows])
+    if not rows:
+        raise CjmError(
+            "no classified conversations in the database yet: run `cjm sync` first, "
+            "then discover themes"
+        )
     texts = [texts_by_id.get(cid, "") for cid, _ in rows]
     candidates = discover_themes(texts, [scores or {} for _, scores in rows], n_themes=n_themes)
     stored: list[ThemeCandidate] = []
@@ -290,6 +348,17 @@ def accept_candidate(engine: Engine, candidate_id: int, name: str, taxonomy_file
     )
     taxonomy_file.write_text(text + entry, encoding="utf-8")
     return taxonomy_file
+
+
+@contextmanager
+def _removed_on_error(partial: Path) -> Iterator[None]:
+    """A half-written output file does not outlive a failure (bad input line, Ctrl-C)."""
+    try:
+        yield
+    except BaseException:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

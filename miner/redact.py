@@ -10,8 +10,14 @@ Rules (each can be switched off in :class:`Redactor`):
 ``[IP]``     IPv4 and IPv6 addresses (validated by :mod:`ipaddress`).
 ``[PHONE]``  phone numbers, found and validated by ``phonenumbers`` (libphonenumber) for the
              configured default region; numbers in international ``+`` form in any region.
+             Numbers libphonenumber calls invalid but that are written like phone numbers
+             (``555-619-3114``, ``(555) 010-4477``, ``+44 7700 900637``: the fictional ranges
+             people and test data use) count too. Dates and times never do
+             (``2026-11-24 14:32:24`` is not a phone number).
 ``[PERSON]`` person names: from a spaCy pipeline's ``PERSON`` entities when one with an NER is
-             given, and always from unambiguous cues ("my name is …", "Mr …", "spoke to …").
+             given, and always from unambiguous cues ("my name is …", "Mr …", "spoke to …"),
+             including sign-offs: a last line that is only a name ("\nChloe"), or a name after
+             "Thanks," / "Cheers," / "Best," at the end of the message.
 """
 
 from __future__ import annotations
@@ -48,6 +54,21 @@ _VERSION_BEFORE = re.compile(r"(?:version|ver\.?|v|build|release|firmware|androi
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _PHONE_CANDIDATE = re.compile(
     r"(?<![\w+-])(?:\+|\b00)?\(?\d[\d ()./-]{5,20}\d(?:\s*(?:ext\.?|x)\s*\d{1,5})?"
+)
+# Written like a phone number even when libphonenumber calls the number invalid (fictional
+# ranges: 555-01xx, UK 07700 900xxx, …): NANP 3-3-4 with separators, "555-" + 4 digits, or an
+# international / trunk-"0" number in separated groups.
+_PHONE_SHAPE = re.compile(
+    r"\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}(?:\s*(?:ext\.?|x)\s*\d{1,5})?"
+    r"|555[ .-]\d{4}"
+    r"|(?:\+|00)\d{1,3}(?:[ .-]\(?\d{1,6}\)?){2,5}"
+    r"|0\d{2,4}(?:[ .-]\d{2,4}){1,3}"
+)
+# Dates and times are not phone numbers, however their digits group.
+_DATE_TIME = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?"
+    r"|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"
+    r"|\b\d{1,2}:\d{2}(?::\d{2})?\b"
 )
 # Numbers written nationally with a trunk "0" are not North American: try these regions too.
 _TRUNK_ZERO_REGIONS = ("GB", "DE", "FR", "ES", "IT", "NL", "AU", "IN", "IE", "BE", "AT", "CH")
@@ -189,9 +210,16 @@ def _phone_region_ok(region: str) -> str | None:
 def _redact_phones(text: str, region: str) -> str:
     reg = _phone_region_ok(region.upper())
     spans: list[tuple[int, int]] = []
+    dates = [m.span() for m in _DATE_TIME.finditer(text)]
     for cand in _PHONE_CANDIDATE.finditer(text):
         digits = sum(c.isdigit() for c in cand.group())
         if digits < 7 or digits > 15:
+            continue
+        if any(start < cand.end() and cand.start() < end for start, end in dates):
+            continue
+        shaped = _PHONE_SHAPE.fullmatch(cand.group().rstrip(" ./-"))
+        if shaped is not None:
+            spans.append((cand.start(), cand.start() + shaped.end()))
             continue
         start = max(0, cand.start() - 1)
         chunk = text[start : cand.end() + 1]
@@ -227,8 +255,51 @@ def _replace_spans(text: str, spans: Sequence[tuple[int, int]], placeholder: str
     return "".join(out)
 
 
+# A sign-off: a name alone on the last line ("…\nChloe"), or after a closing word at the end
+# ("Thanks,\nEmma", "… Cheers, Tom").
+_CLOSING = (
+    r"(?i:thanks|thank you|many thanks|thanks again|cheers|best|best wishes|all the best|"
+    r"kind regards|warm regards|regards|sincerely|yours|ta|bye)"
+)
+_NAME_WORD = r"[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:['’-][A-ZÀ-ÖØ-Þa-z][^\W\d_]*)?"  # Müller, O'Brien
+_NAME_WORDS = rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)"
+_SIGN_OFF = re.compile(
+    rf"(?:(?:^|\n)[ \t]*(?:[-–—~]+[ \t]*)?(?:{_CLOSING}[ \t]*,?[ \t]*(?:\n[ \t]*)?)?"
+    rf"|(?<=[.!?])[ \t]+{_CLOSING}[ \t]*,?[ \t]*)"
+    rf"{_NAME_WORDS}[ \t]*[.!]?\s*$"
+)
+_NOT_SIGN_OFF_NAMES = frozenset(
+    "Best Regards Cheers Kind Warm Many Sincerely Yours Love Bye Thx Ta Sent Asap Done".split()
+)
+
+
+# Contact lines under a signature ("Mobile: [PHONE]"), already redacted, looked past.
+_CONTACT_LINES = re.compile(
+    r"(?:\n[ \t]*(?:(?i:mobile|mob|tel|phone|cell|call|e-?mail|m|t|e)[ \t]*[:.]?[ \t]*)?"
+    r"\[(?:PHONE|EMAIL)\][ \t]*)+\s*$"
+)
+
+
+def _sign_off_span(text: str) -> tuple[int, int] | None:
+    tail_start = max(0, len(text) - 240)
+    tail = text[tail_start:]
+    contact = _CONTACT_LINES.search(tail)
+    if contact is not None:
+        tail = tail[: contact.start()]
+    m = _SIGN_OFF.search(tail)
+    if m is None:
+        return None
+    words = m.group(1).split()
+    if any(w in _NOT_NAMES or w in _NOT_SIGN_OFF_NAMES for w in words):
+        return None
+    return tail_start + m.start(1), tail_start + m.end(1)
+
+
 def _redact_persons(text: str, nlp: Any) -> str:
     spans: list[tuple[int, int]] = []
+    sign_off = _sign_off_span(text)
+    if sign_off is not None:
+        spans.append(sign_off)
     if nlp is not None and {"ner", "entity_ruler", "span_ruler"} & set(nlp.pipe_names):
         doc = nlp(text)
         spans.extend((e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON")

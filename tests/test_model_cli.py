@@ -59,7 +59,11 @@ def labels(tmp_path: Path) -> Path:
 
 
 def test_train_then_classify_and_evaluate_with_the_model(
-    tmp_path: Path, labels: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+    tmp_path: Path,
+    labels: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     model = tmp_path / "model"
@@ -104,6 +108,11 @@ def test_train_then_classify_and_evaluate_with_the_model(
     assert set(scores["stage"]) >= {"accuracy", "macro_f1", "per_class", "confusion"}
     assert set(scores["themes"]) >= {"micro_f1", "macro_f1", "per_class"}
     assert scores["stage"]["accuracy"] >= 0.75  # it was trained on these very examples
+    # …and says so, since such scores overstate how it does on new conversations
+    assert scores["seen_in_training"] == len(LABELS)
+    assert f"{len(LABELS)} of {len(LABELS)} labelled texts were in this model's training" in (
+        caplog.text
+    )
 
 
 def test_zero_shot_evaluate_without_a_model(
@@ -111,6 +120,22 @@ def test_zero_shot_evaluate_without_a_model(
 ) -> None:
     code, out, _ = run(["model", "evaluate", "--labels", str(labels)], capsys)
     assert code == 0 and "stage accuracy" in out
+
+
+def test_evaluate_hides_classes_with_no_labelled_example(
+    labels: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from miner import default_taxonomy
+
+    labelled = {theme for _, _, themes in LABELS for theme in themes}
+    unlabelled = [t for t in default_taxonomy().theme_names if t not in labelled]
+    code, out, _ = run(["model", "evaluate", "--labels", str(labels)], capsys)
+    assert code == 0
+    assert "awareness" not in out and not any(theme in out for theme in unlabelled)
+    assert "delivery_problems" in out
+    n_stages = len([s for s in default_taxonomy().stage_names if s in {s for _, s, _ in LABELS}])
+    hidden = len(default_taxonomy().stage_names) - n_stages + len(unlabelled)
+    assert f"({hidden} classes with no labelled example not shown)" in out
 
 
 def test_unknown_stage_in_labels_names_file_and_line(

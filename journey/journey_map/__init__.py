@@ -8,7 +8,10 @@ aggregated in SQL from the theme database and rendered as self-contained HTML, M
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from journey.journey_map.model import JourneyMap
 from miner import Taxonomy
 
 FORMATS = ("html", "md", "json")
+STDOUT = "-"  # --out -: the map on stdout
+log = logging.getLogger("cjm.map")
 
 __all__ = ["FORMATS", "JourneyMap", "MapOptions", "build_map", "render", "write_map"]
 
@@ -55,17 +60,35 @@ def write_map(
 ) -> Path:
     """Aggregate and render the journey map to `out_path` (parents created); returns the path.
 
-    The file is written to a temporary sibling and renamed, so a reader (a wiki sync, a BI tool)
-    never sees half a map.
+    `out_path` may be `-` (the map goes to stdout, for pipes) or an existing directory (the map
+    is written inside it as journey-map.<fmt>). The file is written to a temporary sibling and
+    renamed, so a reader (a wiki sync, a BI tool) never sees half a map, and the temporary file
+    does not outlive a failure.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
+    if str(out_path) != STDOUT and out_path.is_dir():
+        out_path = out_path / f"journey-map.{fmt}"
     journey_map = build_map(
         engine, taxonomy, since=since, until=until, source=source, channel=channel, segment=segment
     )
+    if journey_map.notice:
+        log.warning("%s", journey_map.notice)  # the file says it too; this is for the terminal
     text = render(journey_map, fmt)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if str(out_path) == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return out_path
     partial = out_path.with_name(f".{out_path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(out_path)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(out_path)
+    except OSError as exc:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            reason = "part of that path is a file, not a directory"
+        raise ConfigError(f"cannot write the map to {out_path}: {reason} (--out)") from None
     return out_path

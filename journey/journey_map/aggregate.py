@@ -22,7 +22,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
 
-from journey.journey_map.filters import conversation_conditions, resolve_period
+from journey.journey_map.filters import (
+    check_filters,
+    conversation_conditions,
+    newest_conversation,
+    period_note,
+    resolve_period,
+)
+from journey.journey_map.formatting import period_label
 from journey.journey_map.model import (
     ChannelCount,
     FeedbackContrast,
@@ -51,7 +58,7 @@ M = Message.__table__
 
 NEGATIVE = -0.05  # VADER's convention: compound below −0.05 reads as negative
 MIN_TREND_WEEKS = 12
-VERBATIM_CHARS = 280
+VERBATIM_CHARS = 480  # the HTML shows the first sentences and expands the rest on a click
 
 
 @dataclass(slots=True)
@@ -97,8 +104,9 @@ def build_map(
     options: MapOptions = MapOptions(),
 ) -> JourneyMap:
     """Aggregate the journey map for [since, until) and the period before it (for change)."""
-    filters = Filters(source=source, channel=channel, segment=dict(segment or {}))
-    period = resolve_period(engine, since, until, filters)
+    requested = Filters(source=source, channel=channel, segment=dict(segment or {}))
+    filters = check_filters(engine, requested, taxonomy).filters
+    period = resolve_period(engine, since, until)
     previous = period.previous()
     labels = _Labels(taxonomy)
     weeks, window_start = _trend_weeks(period, options)
@@ -115,6 +123,7 @@ def build_map(
         _tune(conn)
         stage_names = _stage_order(taxonomy, now_sc, now_st)
         verbatims = _verbatims(conn, period, filters, now_st, stage_names, options)
+        not_english = _not_english(conn, period, filters)
 
     stage_sums = _by_stage(now_sc)
     prev_stage_sums = _by_stage(prev_sc)
@@ -178,6 +187,7 @@ def build_map(
     for (_st, th), v in prev_st.items():
         prev_theme_totals[th] += v.n
 
+    newest = newest_conversation(engine)  # one MAX over an index: says why a map is empty
     spikes, trends = _spikes_and_trends(
         period, weeks, week_totals, theme_weeks, theme_names, labels, options.spikes
     )
@@ -210,6 +220,24 @@ def build_map(
             ]
             for st in stage_names
         },
+        not_english=not_english,
+        period_note=period_note(since, until, empty=newest is None),
+        notice=_empty_notice(newest, period, filters) if total == 0 else "",
+    )
+
+
+def _empty_notice(newest: datetime | None, period: Period, filters: Filters) -> str:
+    """What an empty map says instead of a grid of zeros: the period, and why it may be empty."""
+    if newest is None:
+        return (
+            f"no conversations in {period_label(period)}: the database has none yet; "
+            "run `cjm sync` first"
+        )
+    filtered = filters.source or filters.channel or filters.segment
+    return (
+        f"no conversations in {period_label(period)}"
+        + (" match these filters" if filtered else "")
+        + f" (the newest conversation in the database is from {newest.date().isoformat()})"
     )
 
 
@@ -290,6 +318,18 @@ def _scan_conversations(
     keys = (inner.c.bucket, inner.c.week, inner.c.stage, inner.c.channel, inner.c.csat)
     query = select(*keys, *_sums_of(inner.c.sentiment, inner.c.kid)).group_by(*keys)
     return [tuple(row) for row in conn.execute(query)]
+
+
+def _not_english(conn: Connection, period: Period, filters: Filters) -> int:
+    """Conversations of the period whose text is not English: the miner gives them a language
+    and sentiment but no stage or themes, and the map says how many so they are not a silent
+    part of "unstaged"."""
+    query = (
+        select(func.count())
+        .select_from(C.join(K, K.c.conversation_id == C.c.id))
+        .where(*_where(period, filters), K.c.language.is_not(None), K.c.language != "en")
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def _scan_themes(
@@ -713,9 +753,15 @@ _SPACE = re.compile(r"\s+")
 
 
 def _excerpt(text: str, limit: int = VERBATIM_CHARS) -> str:
+    """The quote as shown: whole, or cut after its last full sentence within `limit` characters
+    (between words, with "…", only when the first sentence alone is longer)."""
     flat = _SPACE.sub(" ", text).strip()
     if len(flat) <= limit:
         return flat
+    head = flat[: limit + 1]
+    sentence_end = max(head.rfind(mark) for mark in (". ", "! ", "? "))
+    if sentence_end >= limit // 3:
+        return flat[: sentence_end + 1]
     cut = flat[:limit].rsplit(" ", 1)[0].rstrip(",.;:-")
     return cut + "…"
 

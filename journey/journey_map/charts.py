@@ -284,8 +284,11 @@ def trends_svg(jm: JourneyMap, *, panels: int = 5) -> str:
             ax.set_xticks(ticks)
             ax.set_xticklabels([_short(weeks[i]) for i in ticks])
             ax.yaxis.set_major_locator(MaxNLocator(3, integer=True))
-            title = trend.label if len(trend.label) <= 28 else trend.label[:27] + "…"
-            ax.set_title(title, loc="left", fontsize=10.5, fontweight="bold", color=INK, pad=15)
+            # a long theme name gets a smaller font before it is ever shortened
+            size = max(8.5, min(10.5, 10.5 * 28 / len(trend.label)))
+            room = int(28 * 10.5 / size)
+            title = trend.label if len(trend.label) <= room else trend.label[: room - 1] + "…"
+            ax.set_title(title, loc="left", fontsize=size, fontweight="bold", color=INK, pad=15)
             note = f"{volume.get(theme, 0):,} this period"
             if theme in spiking:
                 note += " · spike"

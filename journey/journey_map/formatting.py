@@ -9,8 +9,19 @@ def pct(value: float | None, digits: int = 0) -> str:
     return "–" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def change(value: float | None, previous: int | None = None) -> str:
-    """'▲ 12%', '▼ 5%', '± 0%', or 'new' when the previous period had none."""
+# Below this many conversations in the previous period a percentage misleads ("▲ 300 %" for
+# 2 → 8), so the change is shown as a count instead ("▲ +6 (was 2)").
+PERCENT_BASE = 10
+
+
+def change(value: float | None, previous: int | None = None, current: int | None = None) -> str:
+    """'▲ 12%', '▼ 5%', '± 0%', or 'new' when the previous period had none; with `current` given
+    and fewer than PERCENT_BASE before, the absolute change: '▲ +6 (was 2)'."""
+    if previous is not None and current is not None and 0 < previous < PERCENT_BASE:
+        diff = current - previous
+        if diff == 0:
+            return "± 0"
+        return f"{'▲' if diff > 0 else '▼'} {diff:+,} (was {previous:,})".replace("-", "−")
     if value is None:
         return "new" if previous == 0 else "–"
     if abs(value) < 0.005:

@@ -190,6 +190,9 @@ class JourneyMap:
     spikes: list[Spike] = field(default_factory=list)
     opportunities: list[Opportunity] = field(default_factory=list)
     stage_sentiment_weekly: dict[str, list[WeekPoint]] = field(default_factory=dict)
+    not_english: int = 0  # conversations not in English: language only, no stage or themes
+    period_note: str = ""  # how the period was chosen when --since/--until were left out
+    notice: str = ""  # set when the map is empty: "no conversations in <period> …"
 
     @property
     def unstaged(self) -> int:
@@ -206,13 +209,16 @@ class JourneyMap:
                 "until": _iso(self.period.end),
                 "previous_since": _iso(self.previous.start),
                 "previous_until": _iso(self.previous.end),
+                "note": self.period_note,
             },
+            "notice": self.notice,
             "filters": data["filters"],
             "totals": {
                 "conversations": self.conversations,
                 "previous_conversations": self.previous_conversations,
                 "staged": self.staged,
                 "unstaged": self.unstaged,
+                "not_english": self.not_english,
                 "sentiment": data["sentiment"],
             },
             "stages": [_jsonable(s) for s in data["stages"]],

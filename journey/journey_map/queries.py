@@ -11,14 +11,15 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
-from journey.journey_map.filters import conversation_conditions, resolve_period
+from journey.journey_map.filters import check_filters, conversation_conditions, resolve_period
+from journey.journey_map.formatting import period_label
 from journey.journey_map.model import Filters, Period
 from journey.journey_map.sql import customer_words, week_start, weeks_between
 from journey.models import Classification, Conversation, ConversationTheme, Message
@@ -31,6 +32,34 @@ M = Message.__table__
 NEGATIVE = -0.05
 
 Row = dict[str, Any]
+
+
+class Rows(list[Row]):
+    """Result rows plus the period they cover, so an empty result can say which period it is."""
+
+    period: Period | None = None
+
+    def __init__(self, rows: Sequence[Row] = (), period: Period | None = None) -> None:
+        super().__init__(rows)
+        self.period = period
+
+    @property
+    def period_label(self) -> str:
+        return period_label(self.period) if self.period is not None else ""
+
+
+def checked(engine: Engine, taxonomy: Taxonomy, query: Query) -> Query:
+    """`query` with its filters, stage and theme resolved to what the database holds; a value it
+    has never seen is a ConfigError listing the valid ones (see `filters.check_filters`)."""
+    result = check_filters(engine, query.filters, taxonomy, stage=query.stage, theme=query.theme)
+    return replace(
+        query,
+        source=result.filters.source,
+        channel=result.filters.channel,
+        segment=result.filters.segment,
+        stage=result.stage,
+        theme=result.theme,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +93,11 @@ def _labels(taxonomy: Taxonomy) -> dict[str, str]:
     return {t.name: t.label for t in taxonomy.themes}
 
 
-def top_themes(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Row]:
+def top_themes(engine: Engine, taxonomy: Taxonomy, query: Query) -> Rows:
     """Themes by conversations in the period (default: the last four weeks of data), with share of
     the period's conversations, change vs the previous period and sentiment."""
-    period = resolve_period(engine, query.since, query.until, query.filters)
+    query = checked(engine, taxonomy, query)
+    period = resolve_period(engine, query.since, query.until)
     previous = period.previous()
     joined = C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
     labels = _labels(taxonomy)
@@ -102,7 +132,7 @@ def top_themes(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Row]:
 
     now, before, base = counts(period), counts(previous), total(period)
     ranked = sorted(now.items(), key=lambda item: (-item[1][0], item[0]))[: query.limit]
-    return [
+    rows = [
         {
             "theme": theme,
             "label": labels.get(theme, theme),
@@ -117,15 +147,17 @@ def top_themes(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Row]:
         }
         for theme, (n, mean, neg) in ranked
     ]
+    return Rows(rows, period)
 
 
-def theme_trend(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Row]:
+def theme_trend(engine: Engine, taxonomy: Taxonomy, query: Query) -> Rows:
     """Conversations per theme and week (Monday, UTC); default window: the last 12 weeks of data.
     Weeks without conversations on a theme are listed with 0, so series are complete."""
+    query = checked(engine, taxonomy, query)
     since = query.since
     if since is None and query.until is not None:
         since = query.until - timedelta(weeks=12)
-    period = resolve_period(engine, since, query.until, query.filters, default=timedelta(weeks=12))
+    period = resolve_period(engine, since, query.until, default=timedelta(weeks=12))
     if since is None:  # start on a Monday so the first week is a whole one
         monday = period.start + timedelta(days=(7 - period.start.weekday()) % 7)
         period = Period(monday.replace(hour=0, minute=0, second=0, microsecond=0), period.end)
@@ -168,15 +200,16 @@ def theme_trend(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Row]:
                     "negative_conversations": neg,
                 }
             )
-    return rows
+    return Rows(rows, period)
 
 
-def theme_verbatims(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Row]:
+def theme_verbatims(engine: Engine, taxonomy: Taxonomy, query: Query) -> Rows:
     """Redacted customer quotes for a theme (and/or stage): the conversations most typical of it
     (highest theme score), negative ones first, with the customer's own sentence that shows the
     theme (or the stage: `evidence`; None for rows mined before evidence sentences were kept)
     and their first public message (`text`)."""
-    period = resolve_period(engine, query.since, query.until, query.filters)
+    query = checked(engine, taxonomy, query)
+    period = resolve_period(engine, query.since, query.until)
     joined = C.join(K, K.c.conversation_id == C.c.id)
     columns: list[Any] = [
         C.c.id, C.c.external_id, C.c.created_at, C.c.channel, K.c.stage, K.c.sentiment,
@@ -233,7 +266,77 @@ def theme_verbatims(engine: Engine, taxonomy: Taxonomy, query: Query) -> list[Ro
         )
         if len(rows) >= query.limit:
             break
-    return rows
+    return Rows(rows, period)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """How a terminal table shows one column of query rows."""
+
+    key: str
+    header: str
+    justify: str = "left"
+    min_width: int | None = None
+
+
+_HIDDEN = {"since", "until", "theme_label"}  # the period is in the title; labels sit beside ids
+_PERCENT = {"share", "negative_share"}
+_HEADERS = {"theme": "theme (id)", "external_id": "ticket"}
+
+
+def for_display(rows: Sequence[Row]) -> tuple[list[Column], list[list[str]]]:
+    """Columns and text cells for a terminal table of query rows: shares as percentages, change
+    as a signed percentage (or "new"), the theme id to pass back as THEME, dates to the minute,
+    and room for quoted text. JSON and CSV keep the raw values."""
+    if not rows:
+        return [], []
+    if "week" in rows[0]:
+        return _trend_pivot(rows)
+    columns = []
+    for key in rows[0]:
+        if key in _HIDDEN or all(row[key] is None for row in rows):
+            continue
+        numeric = isinstance(rows[0][key], int | float) or key in _PERCENT | {"change"}
+        width = {"text": 48, "created_at": 16}.get(key)
+        if key == "theme":  # never cut: it is what the THEME argument takes
+            width = max(len(str(row[key])) for row in rows)
+        columns.append(
+            Column(
+                key,
+                _HEADERS.get(key, key.replace("_", " ")),
+                "right" if numeric else "left",
+                width,
+            )
+        )
+    return columns, [[_cell(c.key, row) for c in columns] for row in rows]
+
+
+def _trend_pivot(rows: Sequence[Row]) -> tuple[list[Column], list[list[str]]]:
+    """`themes trend` as one line per theme and one column per week (conversations), instead of
+    a row per theme and week: ten themes over twelve weeks fit one screen."""
+    weeks = list(dict.fromkeys(row["week"] for row in rows))
+    themes = list(dict.fromkeys(row["theme"] for row in rows))
+    counts = {(row["theme"], row["week"]): row["conversations"] for row in rows}
+    width = max(len(theme) for theme in themes)
+    columns = [Column("theme", "theme (id)", min_width=width)]
+    columns += [Column(week, week[5:], "right") for week in weeks]  # "MM-DD" of the Monday
+    cells = [[theme, *(str(counts.get((theme, week), 0)) for week in weeks)] for theme in themes]
+    return columns, cells
+
+
+def _cell(key: str, row: Row) -> str:
+    value = row[key]
+    if key == "change":
+        if value is None:
+            return "new" if row.get("previous_conversations") == 0 else "–"
+        return f"{value:+.0%}".replace("-", "−")
+    if value is None:
+        return "–"
+    if key in _PERCENT:
+        return f"{value:.1%}"
+    if key == "created_at":
+        return str(value)[:16].replace("T", " ")
+    return str(value)
 
 
 def to_json(rows: Sequence[Row]) -> str:

@@ -7,6 +7,7 @@ autoescaping on, so customer text in verbatims can never inject markup.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,31 @@ from journey.journey_map.model import JourneyMap
 from journey.journey_map.palette import SCALE_LIMIT, sentiment_colour, text_on
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+LEAD_CHARS = 120  # longer text shows this much (whole sentences where possible), then "more ▸"
+_BOUNDARY = re.compile(r"(?<=[.!?…:;])\s+")
+
+
+def split_lead(text: str, limit: int = LEAD_CHARS) -> tuple[str, str]:
+    """`(lead, rest)` of a description or quote: the first sentences (or clauses) that fit in
+    `limit` characters, and the rest ("" when the whole text is short enough to show).
+
+    The page shows the lead and opens the rest on a click (`<details>`), so nothing is cut
+    mid-sentence and nothing is lost; a single sentence longer than `limit` splits between words.
+    """
+    flat = " ".join(text.split())
+    if len(flat) <= limit * 5 // 4:
+        return flat, ""
+    end = None
+    for match in _BOUNDARY.finditer(flat):
+        if match.start() > limit:
+            break
+        end = match
+    if end is not None:
+        return flat[: end.start()], flat[end.end() :]
+    cut = flat.rfind(" ", 0, limit)
+    if cut <= 0:
+        return flat, ""
+    return flat[:cut], flat[cut + 1 :]
 
 
 @cache
@@ -37,6 +63,7 @@ def _environment() -> Environment:
         mood=formatting.mood,
         colour=sentiment_colour,
         ink=text_on,
+        split_lead=split_lead,
     )
     return env
 

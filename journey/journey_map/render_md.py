@@ -14,11 +14,21 @@ def render_md(jm: JourneyMap) -> str:
     add = lines.append
     add(f"# Customer journey map — {f.period_label(jm.period)}")
     add("")
+    if jm.period_note:
+        add(f"_{jm.period_note.capitalize()}._")
+        add("")
+    if jm.notice:
+        add(f"**{jm.notice[0].upper()}{jm.notice[1:]}.**" + _filters(jm))
+        add("")
+        return "\n".join(lines).rstrip() + "\n"
+    total = _rel(jm.conversations, jm.previous_conversations)
     add(
         f"**{jm.conversations:,}** conversations "
-        f"({f.change(_rel(jm.conversations, jm.previous_conversations), jm.previous_conversations)}"
+        f"({f.change(total, jm.previous_conversations, jm.conversations)}"
         f" vs {f.period_label(jm.previous)}), mean sentiment **{f.sentiment(jm.sentiment.mean)}**"
-        f" ({f.mood(jm.sentiment.mean)}); {jm.unstaged:,} without a stage." + _filters(jm)
+        f" ({f.mood(jm.sentiment.mean)}); {jm.unstaged:,} without a stage"
+        + (f" ({jm.not_english:,} not in English: not classified)." if jm.not_english else ".")
+        + _filters(jm)
     )
     add("")
     if jm.stages:
@@ -48,7 +58,7 @@ def render_md(jm: JourneyMap) -> str:
         for t in jm.themes:
             add(
                 f"| {f.md_cell(t.label)} | {t.conversations:,} | {f.pct(t.share, 1)} | "
-                f"{f.change(t.change, t.previous_conversations)} | "
+                f"{f.change(t.change, t.previous_conversations, t.conversations)} | "
                 f"{f.sentiment(t.mean_sentiment)} | {f.pct(t.negative_share)} |"
             )
         add("")
@@ -75,7 +85,8 @@ def _matrix(jm: JourneyMap, emit: Callable[[str], None]) -> None:
     emit("|---|" + "---|" * len(jm.stages))
     rows = {
         "Volume": [
-            f"{s.conversations:,} ({f.pct(s.share)}) {f.change(s.change, s.previous_conversations)}"
+            f"{s.conversations:,} ({f.pct(s.share)}) "
+            f"{f.change(s.change, s.previous_conversations, s.conversations)}"
             for s in jm.stages
         ],
         "Touchpoints": [
@@ -90,7 +101,8 @@ def _matrix(jm: JourneyMap, emit: Callable[[str], None]) -> None:
         ],
         "Pain points": [
             "; ".join(
-                f"{p.label} {p.conversations} {f.change(p.change, p.previous_conversations)}"
+                f"{p.label} {p.conversations} "
+                f"{f.change(p.change, p.previous_conversations, p.conversations)}"
                 for p in s.pain_points[:3]
             )
             or "–"
@@ -129,7 +141,7 @@ def _stage_section(stage: StageSummary, emit: Callable[[str], None]) -> None:
         return
     emit(
         f"- **Volume:** {s.conversations:,} conversations ({f.pct(s.share, 1)} of all), "
-        f"{f.change(s.change, s.previous_conversations)} vs previous period"
+        f"{f.change(s.change, s.previous_conversations, s.conversations)} vs previous period"
     )
     if s.channels:
         emit(
@@ -153,7 +165,7 @@ def _stage_section(stage: StageSummary, emit: Callable[[str], None]) -> None:
         for p in s.pain_points:
             emit(
                 f"  - {p.label}: {p.conversations:,} ({f.pct(p.share)} of stage), "
-                f"{f.change(p.change, p.previous_conversations)}, "
+                f"{f.change(p.change, p.previous_conversations, p.conversations)}, "
                 f"sentiment {f.sentiment(p.mean_sentiment)}"
             )
     for o in s.opportunities[:2]:

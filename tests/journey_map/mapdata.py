@@ -36,6 +36,7 @@ class Conv:
     csat: str | None = None
     evidence: list[str] = field(default_factory=list)
     status: str = "open"
+    language: str | None = "en"
 
 
 def load(engine: Engine, conversations: Sequence[Conv]) -> None:
@@ -84,7 +85,7 @@ def load(engine: Engine, conversations: Sequence[Conv]) -> None:
                         "theme_scores": c.themes,
                         "evidence": c.evidence,
                         "sentiment": c.sentiment,
-                        "language": "en",
+                        "language": c.language,
                         "text_hash": hashlib.sha1(c.ext.encode()).hexdigest(),
                         "classified_at": c.created,
                     }

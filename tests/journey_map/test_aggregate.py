@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 import pytest
 from mapdata import SINCE, UNTIL, utc
 from sqlalchemy.engine import Engine
 
+from journey.errors import ConfigError
 from journey.journey_map import build_map
 from journey.journey_map.model import JourneyMap, StageSummary
 from miner import default_taxonomy
@@ -154,16 +158,33 @@ def test_opportunity_ranking(known_db: Engine) -> None:
     [
         ({"source": "beta"}, 1),
         ({"source": "acme"}, 9),
-        ({"source": "nope"}, 0),
         ({"channel": "email"}, 4),
         ({"segment": {"plan": "pro"}}, 3),
         ({"segment": {"plan": "7"}}, 1),  # a numeric custom field value matches its text
         ({"segment": {"plan": "pro", "channel": "chat"}}, 1),
         ({"segment": {"status": "open"}}, 10),
+        ({"channel": "EMAIL"}, 4),  # case does not matter
+        ({"segment": {"plan": "PRO"}}, 3),
     ],
 )
 def test_filters(known_db: Engine, kwargs: dict[str, object], expected: int) -> None:
     assert _map(known_db, **kwargs).conversations == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"source": "nope"}, "unknown source 'nope': use acme, beta"),
+        ({"channel": "fax"}, "unknown channel 'fax': use chat, email, phone, web"),
+        ({"segment": {"plan": "gold"}}, "has plan=gold; values seen: 7, basic, pro"),
+        ({"segment": {"tier": "x"}}, "no conversation has a field 'tier'; fields: channel, kind,"),
+    ],
+)
+def test_unknown_filter_values_are_refused_with_the_valid_ones(
+    known_db: Engine, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _map(known_db, **kwargs)
 
 
 def test_weekly_trends(known_db: Engine) -> None:
@@ -190,3 +211,41 @@ def test_empty_database(db: Engine) -> None:
     jm = build_map(db, TAXONOMY, since=SINCE, until=UNTIL)
     assert jm.conversations == 0 and jm.themes == [] and jm.opportunities == []
     assert all(s.conversations == 0 for s in jm.stages)
+    assert jm.notice == (
+        "no conversations in 2024-05-06 → 2024-06-02: the database has none yet; "
+        "run `cjm sync` first"
+    )
+
+
+def test_a_never_synced_database_maps_this_month_not_1970(db: Engine) -> None:
+    before = datetime.now(UTC)
+    jm = build_map(db, TAXONOMY)
+    assert jm.period.end > before and (jm.period.end - before).days < 2
+    assert jm.notice.startswith("no conversations in ") and "1970" not in jm.notice
+
+
+def test_segment_and_channel_maps_cover_the_weeks_of_the_unfiltered_map(known_db: Engine) -> None:
+    everything = build_map(known_db, TAXONOMY)
+    beta = build_map(known_db, TAXONOMY, source="beta")  # its newest conversation is 05-20
+    chat = build_map(known_db, TAXONOMY, channel="chat")
+    assert beta.period == chat.period == everything.period
+    assert beta.period_note == (
+        "default period: the 4 weeks up to the newest conversation in the database"
+    )
+
+
+def test_an_empty_filtered_period_says_so(known_db: Engine) -> None:
+    jm = build_map(known_db, TAXONOMY, since=utc(2024, 1, 1), until=utc(2024, 2, 1), channel="chat")
+    assert jm.notice == (
+        "no conversations in 2024-01-01 → 2024-01-31 match these filters "
+        "(the newest conversation in the database is from 2024-06-03)"
+    )
+
+
+def test_quotes_end_after_a_whole_sentence() -> None:
+    from journey.journey_map.aggregate import _excerpt
+
+    text = "The parcel never came. " * 30  # 690 characters
+    assert _excerpt(text).endswith("The parcel never came.")
+    assert len(_excerpt(text)) <= 480
+    assert _excerpt("one very long sentence " * 40).endswith("…")  # no sentence end to cut at

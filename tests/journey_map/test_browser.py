@@ -1,5 +1,8 @@
 """The HTML map in a real browser: headless Chromium renders it, logs no console errors, shows
-every stage column, and leaves a 1440 px wide screenshot in test-artifacts/ for people to look at.
+every stage column, and reads at every width a person uses: 1440, 1100 and 900 px and a phone
+(390 px). At each width a layout check measures the page (no stage names, percentages or badges
+overlapping or spilling out of their column, no text clipped) and a screenshot is left in
+test-artifacts/journey-map-<width>.png for people to look at.
 
 Chromium is Debian's `chromium` package; when it is missing the fixture installs it (as root,
 with apt-get). The tests skip, with the reason, only when that is impossible.
@@ -7,6 +10,8 @@ with apt-get). The tests skip, with the reason, only when that is impossible.
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -141,3 +146,150 @@ def test_console_error_detection_works(chromium: str, tmp_path: Path) -> None:
     )  # fmt: skip
     messages = _console_messages(result.stderr)
     assert any("boom" in m for m in messages), result.stderr[-2000:]
+
+
+WIDTHS = (1440, 1100, 900, 390)
+
+# Measures the page as laid out and writes what it found into the DOM for --dump-dom. Injected
+# into a copy of the map only: the map itself ships without scripts.
+LAYOUT_CHECK = """
+<script>
+(() => {
+  const visible = (el) => {
+    const style = getComputedStyle(el);
+    const r = el.getBoundingClientRect();
+    return style.visibility !== 'hidden' && r.width > 0 && r.height > 0 && el.offsetParent !== null;
+  };
+  const box = (el) => el.getBoundingClientRect();
+  const name = (el) => el.tagName.toLowerCase() + (el.className && typeof el.className === 'string'
+    ? '.' + el.className.trim().split(/\\s+/).join('.') : '') + ' "' +
+    (el.textContent || '').trim().slice(0, 40) + '"';
+  const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+    Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+  const problems = [];
+  const cells = [...document.querySelectorAll(
+    'table.matrix th, table.matrix td, .stage-card, .kpi')].filter(visible);
+  for (const cell of cells) {
+    const c = box(cell);
+    for (const el of cell.querySelectorAll('*')) {
+      if (!visible(el) || el.closest('svg')) continue;
+      const r = box(el);
+      if (r.left < c.left - 1 || r.right > c.right + 1) {
+        problems.push('spills out of its column: ' + name(el));
+      }
+    }
+    const texts = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+      if (!node.textContent.trim() || !visible(node.parentElement)) continue;
+      if (node.parentElement.closest('svg')) continue;
+      range.selectNodeContents(node);
+      for (const r of range.getClientRects()) {
+        if (r.left < c.left - 1 || r.right > c.right + 1) {
+          problems.push('spills out of its column: ' + name(node.parentElement));
+        }
+      }
+    }
+  }
+  const heads = [...document.querySelectorAll('.stage-head .name, .stage-head .vol, ' +
+    '.stage-head .volnote')].filter(visible);
+  for (let i = 0; i < heads.length; i++) {
+    for (let j = i + 1; j < heads.length; j++) {
+      if (overlap(box(heads[i]), box(heads[j]))) {
+        problems.push('overlap: ' + name(heads[i]) + ' / ' + name(heads[j]));
+      }
+    }
+  }
+  const inline = [...document.querySelectorAll(
+    '.pain li > *, .fb > *, .channel > *, .kpi > *')].filter(visible);
+  for (let i = 0; i < inline.length; i++) {
+    for (let j = i + 1; j < inline.length; j++) {
+      if (inline[i].parentElement === inline[j].parentElement &&
+          overlap(box(inline[i]), box(inline[j]))) {
+        problems.push('overlap: ' + name(inline[i]) + ' / ' + name(inline[j]));
+      }
+    }
+  }
+  for (const el of document.querySelectorAll('main *')) {
+    if (!visible(el) || el.closest('svg, .scroll-x')) continue;
+    const style = getComputedStyle(el);
+    const clips = style.overflow !== 'visible' || style.webkitLineClamp !== 'none';
+    if (clips && el.textContent.trim() && (el.scrollHeight > el.clientHeight + 1 ||
+        el.scrollWidth > el.clientWidth + 1)) {
+      problems.push('text cut off: ' + name(el));
+    }
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+    problems.push('page wider than the window: ' + document.documentElement.scrollWidth + 'px');
+  }
+  const report = document.createElement('pre');
+  report.id = 'layout-report';
+  report.textContent = JSON.stringify({
+    width: window.innerWidth,
+    layout: [...document.querySelectorAll('#journey, #journey-cards')].filter(visible)
+      .map((el) => el.id),
+    stages: [...document.querySelectorAll('.stage-head .name')].filter(visible).length,
+    problems: [...new Set(problems)],
+  });
+  document.body.appendChild(report);
+})();
+</script>
+"""
+
+
+def _layout(chromium: str, page: Path, profile: Path, width: int) -> dict[str, object]:
+    """What LAYOUT_CHECK found on `page` in a `width` px wide window."""
+    checked = page.with_name(f"checked-{width}.html")
+    checked.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", LAYOUT_CHECK + "</body>"),
+        encoding="utf-8",
+    )
+    result = _run(
+        chromium, profile, f"--window-size={width},2400", "--hide-scrollbars", "--dump-dom",
+        checked.as_uri(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'<pre id="layout-report">(.*?)</pre>', result.stdout, re.S)
+    assert found, "the layout check did not run"
+    report: dict[str, object] = json.loads(html.unescape(found.group(1)))
+    return report
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_reads_at_every_width(chromium: str, demo_map: Path, tmp_path: Path, width: int) -> None:
+    """No overlapping stage names, percentages or badges, nothing spilling into the next column
+    and no clipped text; wide screens get the stage × lane matrix, narrow ones stage cards."""
+    report = _layout(chromium, demo_map, tmp_path / "profile", width)
+    assert report["problems"] == [], f"{width} px: {report['problems']}"
+    assert report["stages"] == len(default_taxonomy().stages)
+    assert report["layout"] == (["journey"] if width >= 1200 else ["journey-cards"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"journey-map-{width}.png"
+    shot.unlink(missing_ok=True)
+    result = _run(
+        chromium, tmp_path / "profile", f"--screenshot={shot}", f"--window-size={width},2400",
+        "--hide-scrollbars", demo_map.as_uri(),
+    )  # fmt: skip
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+
+
+def test_the_layout_check_catches_overlap(chromium: str, tmp_path: Path) -> None:
+    """Negative control: the old map's failure (stage names colliding in narrow columns) and a
+    clipped description are reported by the same check."""
+    page = tmp_path / "cramped.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body><main><table class='matrix' style='width:180px;"
+        "table-layout:fixed'><tr>"
+        + "".join(
+            f"<th class='stage-head'><div class='name' style='white-space:nowrap'>{n}</div>"
+            "<div class='desc' style='height:14px;overflow:hidden'>a long description that "
+            "goes on and on</div></th>"
+            for n in ("Consideration", "Purchase", "Delivery")
+        )
+        + "</tr></table></main></body></html>",
+        encoding="utf-8",
+    )
+    report = _layout(chromium, page, tmp_path / "profile", 900)
+    problems = " ".join(report["problems"])  # type: ignore[arg-type]
+    assert "spills out of its column: div.name" in problems
+    assert "text cut off: div.desc" in problems

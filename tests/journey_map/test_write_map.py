@@ -39,7 +39,9 @@ def test_json_document(known_db: Engine, tmp_path: Path) -> None:
         "until": "2024-06-03T00:00:00Z",
         "previous_since": "2024-04-08T00:00:00Z",
         "previous_until": "2024-05-06T00:00:00Z",
+        "note": "",  # both ends were given
     }
+    assert doc["notice"] == ""
     assert doc["totals"]["conversations"] == 10 and doc["totals"]["unstaged"] == 2
     purchase = next(s for s in doc["stages"] if s["name"] == "purchase")
     assert purchase["conversations"] == 4 and purchase["sentiment"]["mean"] == -0.2
@@ -61,7 +63,9 @@ def test_markdown(known_db: Engine, tmp_path: Path) -> None:
     assert [c.strip(" *") for c in header.strip("|").split("|")][1:] == [
         s.label for s in TAXONOMY.stages
     ]
-    assert "| **Volume** | 1 (10%) new | 0 (0%) ± 0% | 0 (0%) ± 0% | 4 (40%) ▲ 300% |" in text
+    # 1 → 4 conversations is "▲ +3 (was 1)", not "▲ 300%": too few for a percentage to mean much
+    assert "| **Volume** | 1 (10%) new | 0 (0%) ± 0% | 0 (0%) ± 0% | 4 (40%) ▲ +3 (was 1) |" in text
+    assert "300%" not in text
     assert "1. **Delays and waiting** at **Delivery**" in text
     assert "The coupon field \\| does not accept" not in text  # quotes are outside tables
     assert "> “The coupon field | does not accept my code.”" in text
@@ -108,3 +112,29 @@ def test_html_is_deterministic(known_db: Engine, tmp_path: Path) -> None:
 def test_unknown_format(known_db: Engine, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--format 'pdf'"):
         _write(known_db, "pdf", tmp_path / "map.pdf")
+
+
+def test_long_descriptions_and_quotes_open_on_a_click_instead_of_being_cut() -> None:
+    from journey.journey_map.render_html import split_lead
+
+    quote = (
+        "At the payment step for order #765799 and stuck. It says my card was declined, but "
+        "the bank shows a pending charge of £107.12 and nobody answers the chat. What now?"
+    )
+    lead, rest = split_lead(quote)
+    assert lead == "At the payment step for order #765799 and stuck."  # whole sentences
+    assert f"{lead} {rest}" == quote  # nothing is lost: the rest opens on a click
+    assert split_lead("Short and sweet.") == ("Short and sweet.", "")
+    description = TAXONOMY.stage("awareness").description
+    lead, rest = split_lead(description, 90)
+    assert lead == "The customer has just come across the brand, product or offer:"
+    assert rest.startswith("an advert, a promotion")
+
+
+def test_the_html_shows_every_description_whole_behind_more(
+    known_db: Engine, tmp_path: Path
+) -> None:
+    html = _write(known_db, "html", tmp_path / "map.html").read_text(encoding="utf-8")
+    assert "-webkit-line-clamp" not in html  # nothing is clipped to a number of lines
+    assert '<details class="desc"><summary>The customer has just come across the brand' in html
+    assert "a review, or a message they did not ask for.</details>" in html

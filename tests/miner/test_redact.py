@@ -70,3 +70,38 @@ def test_person_entities_from_a_pipeline() -> None:
     text = "olga petrova from billing never called back"
     assert Redactor(nlp=nlp)(text) == "[PERSON] from billing never called back"
     assert redact(text) == text  # no statistical pipeline: only the cue rules
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["555-619-3114", "(555) 010-4477", "555-0134", "+44 7700 900637", "07700 900461"],
+)
+def test_phone_numbers_in_fictional_ranges_are_still_phone_numbers(phone: str) -> None:
+    assert redact(f"Call me on {phone} after six.") == "Call me on [PHONE] after six."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Time of call: 2026-11-24 14:32:24 UTC",
+        "Tracking updated 2026-11-24T14:32:24Z",
+        "The outage was 24/11/2026 14:32 to 15:05",
+    ],
+)
+def test_dates_and_times_are_not_phone_numbers(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A pending charge of £107.12.\nAnna", "A pending charge of £107.12.\n[PERSON]"),
+        ("Cancel it please.\nThanks,\nEmma", "Cancel it please.\nThanks,\n[PERSON]"),
+        ("It crashes on login. Cheers, Tom", "It crashes on login. Cheers, [PERSON]"),
+        ("Sort it.\nCarla Müller\nMobile: 555-312-3046", "Sort it.\n[PERSON]\nMobile: [PHONE]"),
+        ("Can you help?\nThanks", "Can you help?\nThanks"),  # a closing word is not a name
+        ("I love the new blender. Amazing", "I love the new blender. Amazing"),
+    ],
+)
+def test_first_name_sign_offs_are_redacted(text: str, expected: str) -> None:
+    assert redact(text) == expected
