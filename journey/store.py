@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -482,19 +482,43 @@ def unresolved_stubs(session: Session, source_id: int, limit: int) -> list[tuple
     return [(external_id, created) for external_id, created in rows]
 
 
-def dirty_conversations(session: Session, source_id: int, after_id: int, limit: int) -> list[int]:
-    """Ids of conversations marked for mining, in id order after `after_id`."""
+def dirty_conversations(
+    session: Session, source_id: int, after_id: int, limit: int, model_version: str
+) -> list[int]:
+    """Ids of conversations to mine, in id order after `after_id`: marked for mining (new or
+    changed customer text), or classified by another model version (history follows the model:
+    a new model, taxonomy, threshold or embeddings re-labels what is stored)."""
     return list(
         session.execute(
             select(Conversation.id)
+            .outerjoin(Classification, Classification.conversation_id == Conversation.id)
             .where(
                 Conversation.source_id == source_id,
-                Conversation.needs_mining,
                 Conversation.id > after_id,  # type: ignore[operator]
+                Conversation.deleted.is_(False),  # type: ignore[attr-defined]
+                or_(
+                    Conversation.needs_mining,
+                    Classification.model_version != model_version,  # type: ignore[arg-type]
+                ),
             )
             .order_by(Conversation.id)
             .limit(limit)
         ).scalars()
+    )
+
+
+def outdated_classifications(session: Session, source_id: int, model_version: str) -> int:
+    """How many of the source's stored classifications another model version made."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Classification)
+            .join(Conversation, Conversation.id == Classification.conversation_id)
+            .where(
+                Conversation.source_id == source_id,
+                Classification.model_version != model_version,
+            )
+        ).scalar_one()
     )
 
 

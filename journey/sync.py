@@ -42,6 +42,7 @@ from journey.store import (
     get_checkpoint,
     known_roles,
     mark_mined,
+    outdated_classifications,
     purge_conversations,
     save_checkpoint,
     save_classifications,
@@ -339,12 +340,23 @@ def text_hash(text: str) -> str:
 
 
 def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> int:
-    """Classify conversations whose customer text (or the model) changed since last time."""
+    """Classify conversations whose customer text or the model changed since last time (a
+    conversation classified by another model version is mined again; the outbox then writes
+    only tickets whose desired fields or tags changed, and agents' stages stay locked)."""
     mined = 0
     last_id = 0
+    with session_scope(engine) as session:
+        outdated = outdated_classifications(session, source_id, miner.version)
+    if outdated:
+        progress(
+            f"mining: the model changed ({miner.version}); re-labelling {outdated} "
+            "stored conversations"
+        )
     while True:
         with session_scope(engine) as session:
-            conversations = dirty_conversations(session, source_id, last_id, MINE_BATCH)
+            conversations = dirty_conversations(
+                session, source_id, last_id, MINE_BATCH, miner.version
+            )
             if not conversations:
                 return mined
             last_id = conversations[-1]

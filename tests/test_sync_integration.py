@@ -265,3 +265,41 @@ def test_verbatims_quote_the_customers_sentence_that_shows_the_theme(world: Worl
     theme = rows[0][1]
     quoted = theme_verbatims(world.engine, default_taxonomy(), Query(theme=theme, limit=5))
     assert quoted and all(q["evidence"] for q in quoted)
+
+
+def test_a_new_model_relabels_history_and_writes_only_changed_tickets(world: World) -> None:
+    """History follows the model: after a model change (here the abstention threshold, part of
+    the version) the next sync re-mines every stored conversation, writes back only the tickets
+    whose stage or tags changed, and leaves an agent's stage alone."""
+    from journey.models import Classification, Writeback
+
+    first = world.sync()
+    assert first.mined > 0
+    ticket_id = next(t for t in world.sim.open_tickets_with_customer_text() if world.stage(t))
+    theirs = "stage__consideration"
+    world.sim.advance(60)
+    world.sim.agent_set_field(ticket_id, "Journey stage", theirs)
+    world.sim.advance(600)
+    world.sync()  # picks up the agent's edit: the stage is locked from now on
+    with session_scope(world.engine) as session:
+        before = {
+            w.conversation_id: w.desired for w in session.execute(select(Writeback)).scalars()
+        }
+        versions = set(session.execute(select(Classification.model_version)).scalars())
+    assert len(versions) == 1
+
+    world.settings = world.settings.model_copy(
+        update={"miner": world.settings.miner.model_copy(update={"abstain_below": 0.9})}
+    )
+    writes_before = world.writes()
+    world.sim.advance(600)
+    report = world.sync()
+    with session_scope(world.engine) as session:
+        after = {w.conversation_id: w.desired for w in session.execute(select(Writeback)).scalars()}
+        versions_after = set(session.execute(select(Classification.model_version)).scalars())
+    changed = [cid for cid, desired in after.items() if before.get(cid) != desired]
+    assert report.mined >= first.mined  # every stored conversation, not only new text
+    assert len(versions_after) == 1 and versions_after != versions
+    assert changed and report.written <= len(changed) < len(after)
+    assert world.writes() > writes_before
+    assert world.stage(ticket_id) == theirs
