@@ -154,9 +154,11 @@ def suggest(
     """The `n` candidates whose labels should teach `miner`'s model most, best first.
 
     Never one whose id or text is excluded (already labelled), never the same text twice, and
-    only texts in a language the miner labels."""
+    only texts in a language the miner labels. The excluded texts (the labelled ones, at most
+    `POOL` of them) are scored too, so the selection knows which kinds of tickets are covered."""
     ids, texts = set(exclude_ids), {_key(t) for t in exclude_texts}
-    texts |= {_key(c.text) for c in candidates if c.id in ids}  # a labelled id's text is labelled
+    labelled = [*exclude_texts, *(c.text for c in candidates if c.id in ids)]
+    texts |= {_key(t) for t in labelled}
     pool: list[Candidate] = []
     for c in candidates:
         key = _key(c.text)
@@ -170,11 +172,13 @@ def suggest(
         pool.append(c)
     if not pool or n <= 0:
         return []
+    covered = [t for t in dict.fromkeys(labelled) if t.strip()][-POOL:]
+    scored = [c.text for c in pool] + covered
     model = miner.model
     stage_proba, theme_proba, rows = [], [], []
-    for start in range(0, len(pool), BATCH):
+    for start in range(0, len(scored), BATCH):
         _, _, _, scores, out = model.decide(
-            [c.text for c in pool[start : start + BATCH]], stage_threshold=miner.abstain_below
+            scored[start : start + BATCH], stage_threshold=miner.abstain_below
         )
         stage_proba.append(out.stage_proba)
         theme_proba.append(scores)
@@ -187,6 +191,7 @@ def suggest(
         theme_thresholds=model.theme_thresholds_,
         stage_names=[str(s) for s in model.stages_],
         theme_names=[str(t) for t in model.themes_],
+        exclude=np.arange(len(scored)) >= len(pool),
         seed=seed,
     )
     predictions = miner.predict([pool[p.index].text for p in picks])
@@ -219,6 +224,7 @@ def suggest_file(
     labelled = read_labels(labels_path, taxonomy) if labels_path is not None else LabelledSet()
     if engine is not None:
         candidates = database_candidates(engine, source=source, limit=pool)
+        _extend(labelled, database_labels(engine, taxonomy))
     else:
         assert input_path is not None
         candidates = file_candidates(input_path, limit=pool, seed=seed)
@@ -232,6 +238,11 @@ def suggest_file(
             out.write(json.dumps(suggestion.to_dict(), ensure_ascii=False) + "\n")
     partial.replace(output)
     return len(picks)
+
+
+def _extend(labels: LabelledSet, more: LabelledSet) -> None:
+    for i, text in enumerate(more.texts):
+        labels.add(more.ids[i], text, more.stages[i], more.themes[i])
 
 
 # ---- labels ------------------------------------------------------------------------------------
@@ -394,7 +405,9 @@ def label_loop(
         candidates = database_candidates(
             engine, source=source, limit=pool, exclude=[c for c in seen if c is not None]
         )
-        labelled = extra_labels or LabelledSet()
+        labelled = database_labels(engine, taxonomy)
+        if extra_labels:
+            _extend(labelled, extra_labels)
         picks = suggest(
             miner,
             candidates,
@@ -473,13 +486,7 @@ def label_loop(
             if retrainer is not None and since_retrain >= retrain_every:
                 labels = database_labels(engine, taxonomy)
                 if extra_labels:
-                    for i, text in enumerate(extra_labels.texts):
-                        labels.add(
-                            extra_labels.ids[i],
-                            text,
-                            extra_labels.stages[i],
-                            extra_labels.themes[i],
-                        )
+                    _extend(labels, extra_labels)
                 if retrainer.start(labels):
                     since_retrain = 0
     except KeyboardInterrupt:

@@ -1,24 +1,33 @@
-"""Which unlabelled conversations a person should label next: uncertain ones, and not alike.
+"""Which unlabelled conversations a person should label next: ones that stand for many others
+the model is unsure about, and not alike.
 
-:func:`select_for_labelling` ranks the candidates by how unsure the model is (the margin between
-its two best stages, and how close a theme score sits to its threshold), keeps a pool of the most
-uncertain ones, and then picks greedily the one that is both uncertain and farthest (cosine
-distance over the model's own feature rows) from everything picked so far. Rows closer than
-``min_distance`` to an earlier pick are never picked: fifty copies of "where is my parcel?" teach
-the model one thing.
-Pure and deterministic: the same scores, features and ``seed`` give the same picks.
+:func:`select_for_labelling` groups all rows, labelled and unlabelled, into clusters (k-means over
+the model's own feature rows, reduced to a few dozen dimensions), drops the clusters a labelled
+row already covers, ranks the others by *size × mean uncertainty* (how many tickets the model is
+unsure about there: the stage margin and how close theme scores sit to their thresholds) and
+picks each cluster's most typical row. Picking the single most uncertain rows instead (plain
+uncertainty sampling, or uncertainty with max-min distance) chose outliers and ambiguous
+one-offs and did worse than random picks on held-out domains (`bench/README.md`, *Active
+learning*). No two picks are near-duplicates (cosine distance below ``min_distance``): fifty copies
+of "where is my parcel?" teach the model one thing. Pure and deterministic: the same scores,
+features and ``seed`` give the same picks.
 
 ``cjm model suggest``, ``cjm label`` and the labelling page all call this one function.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.cluster import KMeans
+from sklearn.decomposition import TruncatedSVD
+from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["LabelPick", "label_uncertainty", "select_for_labelling"]
 
@@ -77,8 +86,10 @@ def select_for_labelling(
     stage_names: Sequence[str] | None = None,
     theme_names: Sequence[str] | None = None,
     exclude: Sequence[bool] | np.ndarray | None = None,
-    pool_factor: int = 5,
+    clusters_per_pick: float = 2.0,
+    uncertainty_weight: float = 1.0,
     min_distance: float = 0.05,
+    dims: int = 64,
     seed: int = 0,
 ) -> list[LabelPick]:
     """Up to ``n`` rows to label next, best first.
@@ -90,41 +101,58 @@ def select_for_labelling(
     n : how many to pick.
     theme_scores, theme_thresholds : (rows × themes) scores and their per-theme thresholds.
     stage_names, theme_names : column names, for the ``reason`` of each pick.
-    exclude : a boolean mask of rows never to pick (already labelled).
-    pool_factor : diversity is sought among the ``n * pool_factor`` most uncertain rows (all
-        rows when that pool cannot yield ``n`` distinct picks).
+    exclude : a boolean mask of rows never to pick: the labelled ones. Pass labelled rows
+        rather than leaving them out, so that their neighbourhoods count as covered.
+    clusters_per_pick : clusters beyond the labelled rows per pick (more = uncertainty decides
+        more of the choice, fewer = coverage does).
+    uncertainty_weight : 0 ranks clusters by size alone, 1 by size × mean uncertainty.
     min_distance : rows within this cosine distance of an earlier pick are near-duplicates.
-    seed : breaks ties between equally uncertain rows (deterministic).
+    dims : the feature rows are reduced to this many dimensions (truncated SVD) to cluster.
+    seed : k-means, SVD and tie-breaking seed (deterministic).
     """
     P = np.asarray(stage_proba, dtype=np.float64)
     rows = P.shape[0]
     if features.shape[0] != rows:
         raise ValueError(f"stage_proba has {rows} rows but features has {features.shape[0]}")
-    if n <= 0 or rows == 0:
-        return []
-    u = label_uncertainty(P, theme_scores, theme_thresholds)
     allowed = np.ones(rows, dtype=bool)
     if exclude is not None:
         mask = np.asarray(exclude, dtype=bool)
         if mask.shape != (rows,):
             raise ValueError(f"exclude must be a boolean mask of {rows} rows")
         allowed &= ~mask
-    rng = np.random.default_rng(seed)
-    tiebreak = rng.permutation(rows)
-    order = np.lexsort((tiebreak, -u))  # most uncertain first, ties in seeded random order
-    order = order[allowed[order]]
+    if n <= 0 or not allowed.any():
+        return []
+    u = label_uncertainty(P, theme_scores, theme_thresholds)
     X = _unit_rows(features)
-    pool = order[: max(n * pool_factor, n)]
-    chosen = _greedy(X, u, pool, n, min_distance)
-    if len(chosen) < n and len(pool) < len(order):
-        chosen = _greedy(X, u, order, n, min_distance)
-    names_s = list(stage_names) if stage_names is not None else [str(k) for k in range(P.shape[1])]
+    Z = _reduced(X, dims, seed)
+    k = min(rows, int((~allowed).sum()) + math.ceil(n * clusters_per_pick))
+    with warnings.catch_warnings():  # fewer distinct rows than clusters: duplicates share one
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(Z)
+    cluster = km.labels_
+    covered = np.zeros(k, dtype=bool)
+    covered[cluster[~allowed]] = True
+    typical = np.linalg.norm(Z - km.cluster_centers_[cluster], axis=1)
+    ranked: list[tuple[float, int]] = []
+    for c in np.flatnonzero(~covered):
+        members = np.flatnonzero(allowed & (cluster == c))
+        if len(members):
+            value = len(members) * (
+                1.0 - uncertainty_weight + uncertainty_weight * u[members].mean()
+            )
+            ranked.append((-value, int(members[np.argmin(typical[members])])))
+    ranked.sort()
+    tiebreak = np.random.default_rng(seed).permutation(rows)
+    rest = np.lexsort((tiebreak, -u))  # fill-up order when clusters run out: most uncertain
+    order = [i for _, i in ranked] + [int(i) for i in rest[allowed[rest]]]
+    chosen = _distinct(X, order, n, min_distance)
+    names_s = list(stage_names) if stage_names is not None else [str(j) for j in range(P.shape[1])]
     names_t = list(theme_names) if theme_names is not None else None
     return [
         LabelPick(
-            index=int(i),
+            index=i,
             uncertainty=round(float(u[i]), 4),
-            reason=_reason(P[i], names_s, theme_scores, theme_thresholds, names_t, int(i)),
+            reason=_reason(P[i], names_s, theme_scores, theme_thresholds, names_t, i),
         )
         for i in chosen
     ]
@@ -141,24 +169,27 @@ def _unit_rows(features: Any) -> Any:
     return X / np.maximum(norms, 1e-12)
 
 
-def _greedy(X: Any, u: np.ndarray, pool: np.ndarray, n: int, min_distance: float) -> list[int]:
-    """Max-min picking weighted by uncertainty: each step takes the pool row maximising
-    ``uncertainty × distance to the nearest pick``; the first pick is the most uncertain row."""
-    if len(pool) == 0:
-        return []
-    Xp = X[pool]
-    nearest = np.full(len(pool), 1.0)  # cosine distance to the nearest pick so far
-    alive = np.ones(len(pool), dtype=bool)
-    gain = u[pool] + 1e-6  # a fully certain row can still fill the last places
+def _reduced(X: Any, dims: int, seed: int) -> np.ndarray:
+    """Dense unit rows of at most ``dims`` columns (k-means on the full sparse rows is slow)."""
+    if X.shape[1] > dims and X.shape[0] > dims:
+        Z = TruncatedSVD(n_components=dims, random_state=seed).fit_transform(X)
+    else:
+        Z = X.toarray() if sp.issparse(X) else np.asarray(X)
+    return np.asarray(_unit_rows(Z))
+
+
+def _distinct(X: Any, order: Sequence[int], n: int, min_distance: float) -> list[int]:
+    """The first ``n`` rows of ``order`` that are no near-duplicate of an earlier one."""
     chosen: list[int] = []
-    while len(chosen) < n and alive.any():
-        score = np.where(alive, gain * nearest, -1.0)
-        k = int(np.argmax(score))
-        chosen.append(int(pool[k]))
-        sim = Xp @ Xp[k].T
-        sim = np.asarray(sim.toarray() if sp.issparse(sim) else sim).ravel()
-        nearest = np.minimum(nearest, np.clip(1.0 - sim, 0.0, 2.0))
-        alive &= nearest > min_distance
+    for i in dict.fromkeys(order):
+        if len(chosen) == n:
+            break
+        if chosen:
+            sim = X[chosen] @ X[i].T
+            sim = np.asarray(sim.toarray() if sp.issparse(sim) else sim).ravel()
+            if float(sim.max()) > 1.0 - min_distance:
+                continue
+        chosen.append(i)
     return chosen
 
 

@@ -25,12 +25,39 @@ def test_a_coin_toss_is_more_uncertain_than_a_sure_thing() -> None:
     assert themes[0] == pytest.approx(1.0) and themes[1] < themes[0]
 
 
-def test_the_most_uncertain_row_comes_first_and_picks_are_distinct() -> None:
+def _groups() -> tuple[np.ndarray, np.ndarray]:
+    """Rows 0-19: a crowd the model is unsure about; 20-39: a crowd it is sure about;
+    40: a lone outlier it is most unsure about."""
+    rng = np.random.default_rng(5)
+    X = np.zeros((41, 8))
+    X[:20, 0], X[20:40, 1], X[40, 2] = 1.0, 1.0, 1.0
+    X[:40] += 0.05 * rng.normal(size=(40, 8))
+    P = np.zeros((41, 3))
+    P[:20] = [0.45, 0.4, 0.15]
+    P[20:40] = [0.95, 0.03, 0.02]
+    P[40] = [0.34, 0.33, 0.33]
+    return P, X
+
+
+def test_an_unsure_crowd_comes_before_a_sure_crowd_and_a_lone_outlier() -> None:
+    P, X = _groups()
+    picks = [p.index for p in select_for_labelling(P, X, 2)]
+    assert picks[0] < 20
+    assert 40 not in picks
+
+
+def test_a_labelled_row_covers_its_neighbourhood() -> None:
+    P, X = _groups()
+    exclude = np.zeros(41, dtype=bool)
+    exclude[3] = True  # one of the unsure crowd is labelled already
+    picks = [p.index for p in select_for_labelling(P, X, 1, exclude=exclude)]
+    assert picks and picks[0] >= 20
+
+
+def test_picks_are_distinct_and_as_many_as_asked() -> None:
     P, X = _scores(200)
-    picks = select_for_labelling(P, X, 20)
-    indices = [p.index for p in picks]
+    indices = [p.index for p in select_for_labelling(P, X, 20)]
     assert len(indices) == 20 == len(set(indices))
-    assert indices[0] == int(np.argmax(label_uncertainty(P)))
 
 
 def test_excluded_rows_are_never_picked_even_when_most_uncertain() -> None:
