@@ -78,7 +78,11 @@ def stage_macro_f1(model: JourneyModel, test: list[dict[str, Any]]) -> float:
 
 
 def active_curve(
-    pool: list[dict[str, Any]], test: list[dict[str, Any]], steps: list[int], seed: int
+    pool: list[dict[str, Any]],
+    test: list[dict[str, Any]],
+    steps: list[int],
+    seed: int,
+    **selection: Any,
 ) -> list[float]:
     """Macro-F1 after each step, labelling what the selection asks for."""
     model = JourneyModel(
@@ -98,6 +102,7 @@ def active_curve(
             theme_thresholds=model.theme_thresholds_,
             exclude=labelled,
             seed=seed,
+            **selection,
         )
         labelled[[p.index for p in picks]] = True
         model = fit([pool[i] for i in np.flatnonzero(labelled)], seed)
@@ -130,7 +135,18 @@ def main() -> None:
         "--steps", type=int, nargs="+", default=[25, 50, 100, 150, 200, 300, 400, 600, 800]
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--clusters-per-pick", type=float, default=None, help="ablation")
+    parser.add_argument("--uncertainty-weight", type=float, default=None, help="ablation")
+    parser.add_argument("--no-random", action="store_true", help="only the suggest curve")
     args = parser.parse_args()
+    selection = {
+        k: v
+        for k, v in (
+            ("clusters_per_pick", args.clusters_per_pick),
+            ("uncertainty_weight", args.uncertainty_weight),
+        )
+        if v is not None
+    }
     steps = sorted(set(args.steps))
     rows = load_rows(args.data)
     domains = sorted({r["domain"] for r in rows})
@@ -145,8 +161,10 @@ def main() -> None:
             {
                 "seed": seed,
                 "test_domains": held_out,
-                "suggest": active_curve(pool, test, steps, seed),
-                "random": random_curve(pool, test, steps, seed),
+                "suggest": active_curve(pool, test, steps, seed, **selection),
+                "random": [0.0] * len(steps)
+                if args.no_random
+                else random_curve(pool, test, steps, seed),
             }
         )
     mean = {

@@ -468,6 +468,9 @@ def label_loop(
                 undone.themes = list(undone.suggestion.prediction.themes)
                 message = "undone"
                 continue
+            elif key == "?":
+                message = HELP
+                continue
             elif key in ("q", "\x04"):
                 break
             elif key == "\x03":
