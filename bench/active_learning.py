@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--clusters-per-pick", type=float, default=None, help="ablation")
     parser.add_argument("--uncertainty-weight", type=float, default=None, help="ablation")
+    parser.add_argument("--full-dims", action="store_true", help="ablation: no SVD")
     parser.add_argument("--no-random", action="store_true", help="only the suggest curve")
     args = parser.parse_args()
     selection = {
@@ -147,6 +148,8 @@ def main() -> None:
         )
         if v is not None
     }
+    if args.full_dims:
+        selection["dims"] = None
     steps = sorted(set(args.steps))
     rows = load_rows(args.data)
     domains = sorted({r["domain"] for r in rows})

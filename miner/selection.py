@@ -2,7 +2,7 @@
 the model is unsure about, and not alike.
 
 :func:`select_for_labelling` groups all rows, labelled and unlabelled, into clusters (k-means over
-the model's own feature rows, reduced to a few dozen dimensions), drops the clusters a labelled
+the model's own feature rows), drops the clusters a labelled
 row already covers, ranks the others by *size × mean uncertainty* (how many tickets the model is
 unsure about there: the stage margin and how close theme scores sit to their thresholds) and
 picks each cluster's most typical row. Picking the single most uncertain rows instead (plain
@@ -89,7 +89,7 @@ def select_for_labelling(
     clusters_per_pick: float = 2.0,
     uncertainty_weight: float = 1.0,
     min_distance: float = 0.05,
-    dims: int = 64,
+    dims: int | None = None,
     seed: int = 0,
 ) -> list[LabelPick]:
     """Up to ``n`` rows to label next, best first.
@@ -107,7 +107,10 @@ def select_for_labelling(
         more of the choice, fewer = coverage does).
     uncertainty_weight : 0 ranks clusters by size alone, 1 by size × mean uncertainty.
     min_distance : rows within this cosine distance of an earlier pick are near-duplicates.
-    dims : the feature rows are reduced to this many dimensions (truncated SVD) to cluster.
+    dims : reduce the feature rows to this many dimensions (truncated SVD) before clustering;
+        ``None`` (default) clusters the full rows: on the dev sets, 64 SVD dimensions chose
+        worse first labels than random (stage macro-F1 at 25 / 50 labels 0.52 / 0.52 vs random
+        0.53 / 0.59, 3 seeds) and full rows better (0.56 / 0.59).
     seed : k-means, SVD and tie-breaking seed (deterministic).
     """
     P = np.asarray(stage_proba, dtype=np.float64)
@@ -132,7 +135,12 @@ def select_for_labelling(
     cluster = km.labels_
     covered = np.zeros(k, dtype=bool)
     covered[cluster[~allowed]] = True
-    typical = np.linalg.norm(Z - km.cluster_centers_[cluster], axis=1)
+    typical = (
+        np.asarray(Z.multiply(km.cluster_centers_[cluster]).sum(axis=1)).ravel()
+        if sp.issparse(Z)
+        else np.einsum("ij,ij->i", Z, km.cluster_centers_[cluster])
+    )
+    typical = -typical  # closest to its centre = the largest dot product (unit rows)
     ranked: list[tuple[float, int]] = []
     for c in np.flatnonzero(~covered):
         members = np.flatnonzero(allowed & (cluster == c))
@@ -169,8 +177,10 @@ def _unit_rows(features: Any) -> Any:
     return X / np.maximum(norms, 1e-12)
 
 
-def _reduced(X: Any, dims: int, seed: int) -> np.ndarray:
-    """Dense unit rows of at most ``dims`` columns (k-means on the full sparse rows is slow)."""
+def _reduced(X: Any, dims: int | None, seed: int) -> Any:
+    """Unit rows of at most ``dims`` columns (k-means on the full sparse rows is slow)."""
+    if dims is None:
+        return X
     if X.shape[1] > dims and X.shape[0] > dims:
         Z = TruncatedSVD(n_components=dims, random_state=seed).fit_transform(X)
     else:
