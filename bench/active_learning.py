@@ -10,17 +10,24 @@ the pool, in the same run, with the same model (``JourneyModel(mode="supervised"
 features, ``random_state=seed``) and the same schedule of label counts:
 
 * ``suggest``  starts from the taxonomy-only model and, at each step, labels the rows
-               ``miner.select_for_labelling`` picks with the current model (uncertainty with
-               diversity, the function behind ``cjm model suggest`` and ``cjm label``), then
-               retrains; the batch grows with the labelled set (25, 25, 50, 50, 50, 100, …).
+               ``miner.select_for_labelling`` picks with the current model (the function behind
+               ``cjm model suggest`` and ``cjm label``; the labelled rows count as covered),
+               then retrains; each step doubles the labelled set (25 → 50 → … → 800).
 * ``random``   labels a seeded random prefix of the pool of the same size.
 
 After each step both models are scored on the held-out domains: stage macro-F1 with abstention
 (an abstained stage counts as wrong, as in ``cjm model evaluate``). The table reports the mean
-over seeds; "labels to 0.85" is the first step where the mean curve reaches 0.85 stage macro-F1.
+over seeds and on how many seeds ``suggest`` won; "labels to 0.85" is the first step where the
+mean curve reaches 0.85 stage macro-F1.
 
     .venv/bin/python bench/active_learning.py [--data DIR] [--seeds 0 1 2]
-        [--steps 25 50 100 150 200 300 400 600 800] [--json out.json]
+        [--steps 25 50 100 200 400 800] [--json out.json]
+    # one process per seed on a 2-core machine, then one table:
+    .venv/bin/python bench/active_learning.py --seeds 0 --json s0.json   # … s1, s2
+    .venv/bin/python bench/active_learning.py --report s0.json s1.json s2.json
+
+Ablations of the selection: ``--clusters-per-pick X``, ``--uncertainty-weight W``, ``--dims D``
+(SVD before clustering), ``--no-random``.
 """
 
 from __future__ import annotations
@@ -127,17 +134,39 @@ def labels_to_reach(steps: list[int], curve: list[float], target: float = TARGET
     return next((s for s, f in zip(steps, curve, strict=True) if f >= target), None)
 
 
+def print_table(runs: list[dict[str, Any]], steps: list[int], seconds: float) -> None:
+    """Mean stage macro-F1 over the runs (seeds) per step, and the labels to reach TARGET."""
+    mean = {
+        way: [float(np.mean([run[way][k] for run in runs])) for k in range(len(steps))]
+        for way in ("suggest", "random")
+    }
+    seeds = [run["seed"] for run in runs]
+    print(f"\nseeds {seeds}, held-out domains {[run['test_domains'] for run in runs]}"
+          + (f", {seconds:.0f} s" if seconds else ""))  # fmt: skip
+    print("| labels | suggest | random | difference | suggest wins (seeds) |")
+    print("|---:|---:|---:|---:|---:|")
+    for k, step in enumerate(steps):
+        s, r = mean["suggest"][k], mean["random"][k]
+        wins = sum(run["suggest"][k] > run["random"][k] for run in runs)
+        bold = "**" if step in REPORTED else ""
+        print(f"| {bold}{step}{bold} | {s:.3f} | {r:.3f} | {s - r:+.3f} | {wins}/{len(runs)} |")
+    for way in ("suggest", "random"):
+        reached = labels_to_reach(steps, mean[way])
+        print(f"labels to {TARGET} stage macro-F1, {way}: {reached or f'> {steps[-1]}'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument(
-        "--steps", type=int, nargs="+", default=[25, 50, 100, 150, 200, 300, 400, 600, 800]
-    )
+    parser.add_argument("--steps", type=int, nargs="+", default=[25, 50, 100, 200, 400, 800])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--clusters-per-pick", type=float, default=None, help="ablation")
     parser.add_argument("--uncertainty-weight", type=float, default=None, help="ablation")
-    parser.add_argument("--full-dims", action="store_true", help="ablation: no SVD")
+    parser.add_argument("--dims", type=int, default=None, help="ablation: SVD dims first")
+    parser.add_argument(
+        "--report", type=Path, nargs="+", default=None, help="print the table of --json files"
+    )
     parser.add_argument("--no-random", action="store_true", help="only the suggest curve")
     args = parser.parse_args()
     selection = {
@@ -148,8 +177,13 @@ def main() -> None:
         )
         if v is not None
     }
-    if args.full_dims:
-        selection["dims"] = None
+    if args.dims:
+        selection["dims"] = args.dims
+    if args.report:
+        runs = [run for path in args.report for run in json.loads(path.read_text())["runs"]]
+        steps = json.loads(args.report[0].read_text())["steps"]
+        print_table(runs, steps, 0.0)
+        return
     steps = sorted(set(args.steps))
     rows = load_rows(args.data)
     domains = sorted({r["domain"] for r in rows})
@@ -170,25 +204,9 @@ def main() -> None:
                 else random_curve(pool, test, steps, seed),
             }
         )
-    mean = {
-        way: [float(np.mean([run[way][k] for run in runs])) for k in range(len(steps))]
-        for way in ("suggest", "random")
-    }
-    print(f"\n{len(rows)} rows, {len(domains)} domains, seeds {args.seeds}, "
-          f"{time.perf_counter() - started:.0f} s")  # fmt: skip
-    print("| labels | suggest | random | difference |")
-    print("|---:|---:|---:|---:|")
-    for k, step in enumerate(steps):
-        s, r = mean["suggest"][k], mean["random"][k]
-        bold = "**" if step in REPORTED else ""
-        print(f"| {bold}{step}{bold} | {s:.3f} | {r:.3f} | {s - r:+.3f} |")
-    for way in ("suggest", "random"):
-        reached = labels_to_reach(steps, mean[way])
-        print(f"labels to {TARGET} stage macro-F1, {way}: {reached or f'> {steps[-1]}'}")
+    print_table(runs, steps, time.perf_counter() - started)
     if args.json:
-        args.json.write_text(
-            json.dumps({"steps": steps, "runs": runs, "mean": mean}, indent=2), encoding="utf-8"
-        )
+        args.json.write_text(json.dumps({"steps": steps, "runs": runs}, indent=2), "utf-8")
 
 
 if __name__ == "__main__":
