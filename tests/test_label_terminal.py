@@ -35,6 +35,9 @@ class Terminal:
         env.update(COLUMNS="200", LINES="60", TERM="xterm")
         pid, fd = pty.fork()
         if pid == 0:  # the child: the CLI, with the pty as its controlling terminal
+            # as in a person's shell: Ctrl-C interrupts (a test run started in the background
+            # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.chdir(cwd)
             code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from cli import main; main()"
             os.execve(sys.executable, [sys.executable, "-c", code, *args], env)
