@@ -652,6 +652,47 @@ def _print_scores(scores: dict[str, Any]) -> None:
         out.print(f"({unsupported} classes with no labelled example not shown)", highlight=False)
 
 
+@model_app.command("suggest")
+def model_suggest(
+    ctx: typer.Context,
+    n: Annotated[int, typer.Option("--n", min=1, help="How many conversations to suggest.")],
+    output_path: Annotated[Path, typer.Option("--output", help="Where the suggestions go.")],
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="JSON Lines with id and text to choose from.")
+    ] = None,
+    from_db: Annotated[
+        bool, typer.Option("--from-db", help="Choose from the database's unlabelled tickets.")
+    ] = False,
+    source: Annotated[
+        str | None, typer.Option(help="With --from-db: only this source (by name).")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Labelled JSON Lines: these ids and texts are skipped.")
+    ] = None,
+    model: ModelOption = None,
+    taxonomy: TaxonomyOption = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for ties and sampling (same seed, same output).")
+    ] = 0,
+) -> None:
+    """The N conversations whose labels would teach the model most (uncertain, not alike)."""
+    from journey.labelling import suggest_file
+
+    if input_path is not None and from_db:
+        raise ConfigError("pass exactly one of --input FILE and --from-db")
+    engine = None
+    if from_db:
+        from journey.db import open_database
+
+        engine = open_database(_ctx(ctx).settings().database_url)
+    miner, tax = _miner_for(ctx, model, taxonomy, None)
+    written = suggest_file(
+        miner, tax, n=n, output=output_path, input_path=input_path, engine=engine,
+        source=source, labels_path=labels, seed=seed,
+    )  # fmt: skip
+    out.print(f"{written} suggestions written to {output_path}", highlight=False)
+
+
 @themes_app.command("discover")
 def themes_discover(
     ctx: typer.Context,
@@ -687,6 +728,47 @@ def themes_accept(
 
     path = run_accept(_ctx(ctx).settings(), candidate, name, taxonomy)
     out.print(f"theme {name!r} added to {path}; retrain or re-sync to use it", highlight=False)
+
+
+# ---- label ------------------------------------------------------------------------------------
+
+
+@app.command("label")
+def label(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+    batch: Annotated[
+        int, typer.Option(min=1, help="Conversations chosen per round (then chosen again).")
+    ] = 20,
+    retrain_every: Annotated[
+        int, typer.Option(min=1, help="Retrain in the background every K labels.")
+    ] = 20,
+    labeller: Annotated[
+        str | None, typer.Option(help="Who is labelling (default: your OS user name).")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Labelled JSON Lines also used to retrain.")
+    ] = None,
+) -> None:
+    """Label conversations in the terminal, most useful first; one key per decision."""
+    from journey.db import open_database
+    from journey.labelling import run_label
+    from journey.runner import load_miner
+
+    settings = _ctx(ctx).settings()
+    summary = run_label(
+        open_database(settings.database_url), load_miner(settings), console=out, source=source,
+        batch=batch, labeller=labeller, retrain_every=retrain_every, labels_path=labels,
+    )  # fmt: skip
+    curve = ", ".join(f"{n} labels → {f:.2f}" for n, f in summary.curve)
+    out.print(
+        f"\n{summary.stored} labels stored, {summary.skipped} skipped"
+        + (f"; learning curve (CV stage macro-F1): {curve}" if curve else "")
+        + "; `cjm model train` uses them",
+        highlight=False,
+    )
+    if summary.interrupted:
+        raise typer.Exit(130)
 
 
 # ---- the error boundary ----------------------------------------------------------------------

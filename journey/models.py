@@ -190,15 +190,19 @@ class Writeback(SQLModel, table=True):
 
 
 class Label(SQLModel, table=True):
-    """Human labels: imported files or agents' corrections picked up from the helpdesk."""
+    """Human labels: imported files, agents' corrections picked up from the helpdesk, and
+    `cjm label` decisions (`labeller` = who; `created_at` = when; `origin` = where from)."""
+
+    __table_args__ = (Index("ix_label_conversation", "conversation_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    origin: str  # agent | import
+    origin: str  # agent | import | cjm label
     stage: str | None = None
     themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     text: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    labeller: str | None = None  # the person (OS user or --labeller); None for older rows
 
 
 class ThemeCandidate(SQLModel, table=True):

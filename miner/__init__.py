@@ -7,7 +7,8 @@ Contract names (docs/CONTRACTS-internal.md): ``Taxonomy``, ``load_taxonomy``,
 ``default_taxonomy``, ``TaxonomyError``, ``clean_message``, ``redact``, ``MessageIn``,
 ``customer_text``, ``Prediction``, ``ConversationMiner``. Added: the estimators
 (``JourneyModel``, ``TextFeatures``, ``ThemeDiscovery``), ``train`` / ``cross_validate`` /
-``evaluate``, ``discover_themes``, ``Redactor``, language and sentiment helpers.
+``evaluate``, ``discover_themes``, ``Redactor``, language and sentiment helpers,
+``select_for_labelling`` (what to label next).
 """
 
 from .classify import ConversationMiner, Evidence, Prediction
@@ -38,6 +39,7 @@ from .features import (
 from .language import detect_language
 from .models import JourneyModel
 from .redact import Redactor, redact
+from .selection import LabelPick, label_uncertainty, select_for_labelling
 from .sentiment import conversation_sentiment, effort_signals, message_sentiment
 from .taxonomy import Taxonomy, TaxonomyError, default_taxonomy, load_taxonomy
 from .text import MessageIn, clean_message, customer_text
@@ -58,6 +60,7 @@ __all__ = [
     "Emotions",
     "Feeling",
     "JourneyModel",
+    "LabelPick",
     "MessageIn",
     "MissingExtraError",
     "Prediction",
@@ -81,12 +84,14 @@ __all__ = [
     "emotions",
     "evaluate",
     "load_emotion_model",
+    "label_uncertainty",
     "load_taxonomy",
     "message_sentiment",
     "redact",
     "require_embeddings",
     "score",
     "score_redaction",
+    "select_for_labelling",
     "train",
     "valence",
 ]

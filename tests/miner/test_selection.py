@@ -1,0 +1,119 @@
+"""`select_for_labelling`: uncertain first, never labelled rows, never near-duplicates, seeded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from miner import label_uncertainty, select_for_labelling
+
+
+def _scores(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.ones(4), size=rows)
+    X = rng.normal(size=(rows, 16))
+    return P, X
+
+
+def test_a_coin_toss_is_more_uncertain_than_a_sure_thing() -> None:
+    P = np.array([[0.5, 0.5, 0.0], [0.9, 0.05, 0.05], [0.4, 0.35, 0.25]])
+    u = label_uncertainty(P)
+    assert u[0] == pytest.approx(1.0)
+    assert u[0] > u[2] > u[1]
+    themes = label_uncertainty(P, np.array([[0.5], [0.99], [0.0]]), np.array([0.5]))
+    assert themes[0] == pytest.approx(1.0) and themes[1] < themes[0]
+
+
+def _groups() -> tuple[np.ndarray, np.ndarray]:
+    """Rows 0-19: a crowd the model is unsure about; 20-39: a crowd it is sure about;
+    40: a lone outlier it is most unsure about."""
+    rng = np.random.default_rng(5)
+    X = np.zeros((41, 8))
+    X[:20, 0], X[20:40, 1], X[40, 2] = 1.0, 1.0, 1.0
+    X[:40] += 0.05 * rng.normal(size=(40, 8))
+    P = np.zeros((41, 3))
+    P[:20] = [0.45, 0.4, 0.15]
+    P[20:40] = [0.95, 0.03, 0.02]
+    P[40] = [0.34, 0.33, 0.33]
+    return P, X
+
+
+def test_an_unsure_crowd_comes_before_a_sure_crowd_and_a_lone_outlier() -> None:
+    P, X = _groups()
+    picks = [p.index for p in select_for_labelling(P, X, 2)]
+    assert picks[0] < 20
+    assert 40 not in picks
+
+
+def test_a_labelled_row_covers_its_neighbourhood() -> None:
+    P, X = _groups()
+    exclude = np.zeros(41, dtype=bool)
+    exclude[3] = True  # one of the unsure crowd is labelled already
+    picks = [p.index for p in select_for_labelling(P, X, 1, exclude=exclude)]
+    assert picks and picks[0] >= 20
+
+
+def test_picks_are_distinct_and_as_many_as_asked() -> None:
+    P, X = _scores(200)
+    indices = [p.index for p in select_for_labelling(P, X, 20)]
+    assert len(indices) == 20 == len(set(indices))
+
+
+def test_excluded_rows_are_never_picked_even_when_most_uncertain() -> None:
+    P, X = _scores(100)
+    P[:10] = [0.25, 0.25, 0.25, 0.25]  # the ten most uncertain rows...
+    exclude = np.zeros(100, dtype=bool)
+    exclude[:10] = True  # ...are already labelled
+    picks = select_for_labelling(P, X, 30, exclude=exclude)
+    assert len(picks) == 30
+    assert not {p.index for p in picks} & set(range(10))
+
+
+def test_near_duplicates_are_picked_once() -> None:
+    P, X = _scores(60)
+    P[:30] = [0.3, 0.3, 0.2, 0.2]  # thirty equally uncertain rows...
+    X[:30] = X[0] + 1e-4 * np.random.default_rng(1).normal(size=(30, 16))  # ...saying the same
+    picks = select_for_labelling(P, X, 10)
+    assert len(picks) == 10
+    assert sum(p.index < 30 for p in picks) == 1
+
+
+def test_fewer_distinct_rows_than_asked_gives_fewer_picks() -> None:
+    P = np.full((5, 2), 0.5)
+    X = sp.csr_matrix(np.ones((5, 3)))  # five copies of one text
+    assert len(select_for_labelling(P, X, 3)) == 1
+
+
+def test_same_seed_same_picks_other_seed_other_ties() -> None:
+    P = np.full((50, 3), 1 / 3)  # every row equally uncertain: only the seed decides
+    X = np.random.default_rng(2).normal(size=(50, 8))
+    first = [p.index for p in select_for_labelling(P, X, 5, seed=7)]
+    assert first == [p.index for p in select_for_labelling(P, X, 5, seed=7)]
+    assert first[0] != select_for_labelling(P, X, 5, seed=8)[0].index
+
+
+def test_reason_names_the_two_stages_in_doubt() -> None:
+    P = np.array([[0.41, 0.38, 0.21], [0.9, 0.05, 0.05]])
+    picks = select_for_labelling(
+        P,
+        np.eye(2),
+        1,
+        theme_scores=np.array([[0.49], [0.1]]),
+        theme_thresholds=np.array([0.5]),
+        stage_names=["delivery", "support", "purchase"],
+        theme_names=["delays_and_waiting"],
+    )
+    assert picks[0].index == 0
+    assert picks[0].reason == (
+        "uncertain between delivery (0.41) and support (0.38); "
+        "theme delays_and_waiting borderline (0.49, threshold 0.50)"
+    )
+
+
+def test_mismatched_shapes_are_errors() -> None:
+    P, X = _scores(10)
+    with pytest.raises(ValueError, match="rows"):
+        select_for_labelling(P, X[:5], 3)
+    with pytest.raises(ValueError, match="mask"):
+        select_for_labelling(P, X, 3, exclude=[True, False])
