@@ -677,6 +677,7 @@ def model_suggest(
 ) -> None:
     """The N conversations whose labels would teach the model most (uncertain, not alike)."""
     from journey.labelling import suggest_file
+    from journey.runner import build_miner
 
     if input_path is not None and from_db:
         raise ConfigError("pass exactly one of --input FILE and --from-db")
@@ -685,7 +686,7 @@ def model_suggest(
         from journey.db import open_database
 
         engine = open_database(_ctx(ctx).settings().database_url)
-    miner, tax = _miner_for(ctx, model, taxonomy, None)
+    miner, tax = build_miner(_miner_options(ctx, model, taxonomy, None))
     written = suggest_file(
         miner, tax, n=n, output=output_path, input_path=input_path, engine=engine,
         source=source, labels_path=labels, seed=seed,
@@ -753,11 +754,12 @@ def label(
     """Label conversations in the terminal, most useful first; one key per decision."""
     from journey.db import open_database
     from journey.labelling import run_label
-    from journey.runner import load_miner
+    from journey.runner import MinerOptions, build_miner
 
     settings = _ctx(ctx).settings()
+    miner, _ = build_miner(MinerOptions.from_settings(settings))
     summary = run_label(
-        open_database(settings.database_url), load_miner(settings), console=out, source=source,
+        open_database(settings.database_url), miner, console=out, source=source,
         batch=batch, labeller=labeller, retrain_every=retrain_every, labels_path=labels,
     )  # fmt: skip
     curve = ", ".join(f"{n} labels → {f:.2f}" for n, f in summary.curve)

@@ -52,8 +52,11 @@ from simulator import (  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WRITE = ("PUT /api/v2/tickets/update_many.json", "GET /api/v2/job_statuses/show_many.json")
-SETUP = ("GET /api/v2/ticket_fields.json", "POST /api/v2/ticket_fields.json",
-         "POST /api/v2/ticket_fields/{id}/options.json")
+SETUP = (
+    "GET /api/v2/ticket_fields.json",
+    "POST /api/v2/ticket_fields.json",
+    "POST /api/v2/ticket_fields/{id}/options.json",
+)
 EXPORT_PATHS = ("/api/v2/incremental/tickets/cursor.json", "/api/v2/incremental/ticket_events.json")
 
 
@@ -85,8 +88,9 @@ def sim_clock(epoch: float, scale: float):
 # ------------------------------------------------------------------------------ simulator
 
 
-def build_sim(tickets: int, seed: int, plan: int, export: int, epoch: float,
-              scale: float) -> ZendeskSimulator:
+def build_sim(
+    tickets: int, seed: int, plan: int, export: int, epoch: float, scale: float
+) -> ZendeskSimulator:
     sim = ZendeskSimulator.generate(tickets=tickets, seed=seed, now=NOW)
     sim.clock = sim_clock(epoch, scale)
     sim.faults = SimulatorFaults(rate_limit_per_minute=plan, export_limit_per_minute=export)
@@ -94,8 +98,11 @@ def build_sim(tickets: int, seed: int, plan: int, export: int, epoch: float,
 
 
 def sim_stats(sim: ZendeskSimulator) -> dict[str, Any]:
-    return {"requests": dict(sim.requests), "status": dict(sim.status_counts),
-            "violations": sim.retry_after_violations}
+    return {
+        "requests": dict(sim.requests),
+        "status": dict(sim.status_counts),
+        "violations": sim.retry_after_violations,
+    }
 
 
 def agent_override(sim: ZendeskSimulator) -> tuple[int, str]:
@@ -109,8 +116,9 @@ def agent_override(sim: ZendeskSimulator) -> tuple[int, str]:
     raise RuntimeError("no staged ticket to override")
 
 
-def _child(conn: Any, tickets: int, seed: int, plan: int, export: int, epoch: float,
-           scale: float) -> None:
+def _child(
+    conn: Any, tickets: int, seed: int, plan: int, export: int, epoch: float, scale: float
+) -> None:
     """`--mode process`: own the simulator, serve it, answer the parent's questions."""
     sim = build_sim(tickets, seed, plan, export, epoch, scale)
     server = serve_in_thread(create_zendesk_app(sim))
@@ -138,16 +146,27 @@ class SimHandle:
         self.mode = args.mode
         self.sim: ZendeskSimulator | None = None
         if self.mode == "asgi":
-            self.sim = build_sim(args.tickets, args.seed, args.plan, args.export, epoch,
-                                 args.time_scale)
+            self.sim = build_sim(
+                args.tickets, args.seed, args.plan, args.export, epoch, args.time_scale
+            )
             self.url = "http://zendesk.sim"
             self.sim_rss = 0.0
         else:
             ctx = mp.get_context("spawn")
             self.conn, child = ctx.Pipe()
-            self.proc = ctx.Process(target=_child, args=(child, args.tickets, args.seed,
-                                                         args.plan, args.export, epoch,
-                                                         args.time_scale), daemon=True)
+            self.proc = ctx.Process(
+                target=_child,
+                args=(
+                    child,
+                    args.tickets,
+                    args.seed,
+                    args.plan,
+                    args.export,
+                    epoch,
+                    args.time_scale,
+                ),
+                daemon=True,
+            )
             self.proc.start()
             _, self.url, self.sim_rss = self.conn.recv()
 
@@ -158,9 +177,12 @@ class SimHandle:
 
     def ask(self, command: str, arg: Any = None) -> Any:
         if self.sim is not None:
-            return {"stats": lambda: sim_stats(self.sim), "override": lambda: agent_override(
-                self.sim), "stage": lambda: self.sim.ticket(arg).fields.get("Journey stage"),
-                "rss": lambda: 0.0}[command]()
+            return {
+                "stats": lambda: sim_stats(self.sim),
+                "override": lambda: agent_override(self.sim),
+                "stage": lambda: self.sim.ticket(arg).fields.get("Journey stage"),
+                "rss": lambda: 0.0,
+            }[command]()
         self.conn.send((command, arg))
         return self.conn.recv()
 
@@ -206,19 +228,22 @@ class Phase:
     log: list[tuple[float, str, int]] = field(default_factory=list)
 
     def count(self, keys: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()) -> int:
-        return sum(v for k, v in self.calls.items()
-                   if (keys is None or k in keys) and k not in exclude)
+        return sum(
+            v for k, v in self.calls.items() if (keys is None or k in keys) and k not in exclude
+        )
 
 
 def diff(after: dict[str, Any], before: dict[str, Any]) -> tuple[Counter[str], Counter[int], int]:
     calls = Counter(after["requests"]) - Counter(before["requests"])
     status = Counter({int(k): v for k, v in after["status"].items()}) - Counter(
-        {int(k): v for k, v in before["status"].items()})
+        {int(k): v for k, v in before["status"].items()}
+    )
     return calls, status, after["violations"] - before["violations"]
 
 
-def rate_share(log: list[tuple[float, str, int]], paths: tuple[str, ...] | None,
-               per_minute: float) -> tuple[float, int]:
+def rate_share(
+    log: list[tuple[float, str, int]], paths: tuple[str, ...] | None, per_minute: float
+) -> tuple[float, int]:
     """Calls ÷ (API-clock minutes they spanned × the allowed rate per minute).
 
     Minutes are the fixed one-minute windows the server counts in (the simulator's and the
@@ -247,11 +272,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="cjm-bench-")
     engine = open_database(f"sqlite:///{os.path.join(tmp, 'cjm.db')}")
     miner = ConversationMiner(default_taxonomy())
-    limits = RateLimitSettings(requests_per_minute=args.plan,
-                               export_requests_per_minute=args.export, budget_share=args.share)
-    settings = ZendeskSettings(name="bench", base_url=handle.url, email="lead@acme.example",
-                               api_token="sim-token", limits=limits,
-                               messaging_transcripts=not args.no_messaging_log)
+    limits = RateLimitSettings(
+        requests_per_minute=args.plan,
+        export_requests_per_minute=args.export,
+        budget_share=args.share,
+    )
+    settings = ZendeskSettings(
+        name="bench",
+        base_url=handle.url,
+        email="lead@acme.example",
+        api_token="sim-token",
+        limits=limits,
+        messaging_transcripts=not args.no_messaging_log,
+    )
 
     def connector(recorder: Recorder) -> ZendeskConnector:
         return ZendeskConnector(settings, transport=recorder, clock=clock, job_poll_seconds=2.0)
@@ -261,8 +294,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rec = Recorder(handle.transport(), clock)
     c = connector(rec)
     fields = await c.setup_fields(
-        [(f"stage__{s}", s.title()) for s in ("awareness", "exploration", "consideration",
-                                              "purchase", "delivery", "support")],
+        [
+            (f"stage__{s}", s.title())
+            for s in (
+                "awareness",
+                "exploration",
+                "consideration",
+                "purchase",
+                "delivery",
+                "support",
+            )
+        ],
         [(f"stage_confidence__{v}", v.title()) for v in ("high", "medium", "low")],
     )
     await c.aclose()
@@ -274,12 +316,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         recorder = Recorder(handle.transport(), clock)
         conn = connector(recorder)
         t0, m0 = time.perf_counter(), clock.monotonic()
-        report = await sync_source(engine, conn, miner, base_url=handle.url,
-                                   options=SyncOptions())
+        report = await sync_source(engine, conn, miner, base_url=handle.url, options=SyncOptions())
         await conn.aclose()
-        phase = Phase(name, wall=time.perf_counter() - t0,
-                      api_minutes=(clock.monotonic() - m0) / 60, report=report,
-                      log=recorder.log)
+        phase = Phase(
+            name,
+            wall=time.perf_counter() - t0,
+            api_minutes=(clock.monotonic() - m0) / 60,
+            report=report,
+            log=recorder.log,
+        )
         after = handle.ask("stats")
         phase.calls, phase.status, phase.violations = diff(after, before)
         phase.rss_mib = rss_mib()
@@ -298,9 +343,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     kept = handle.ask("stage", override_id) == theirs
     sim_rss = handle.ask("rss") if args.mode == "process" else None
     handle.close()
-    return {"args": vars(args), "generated_s": generated, "rss_after_sim": rss_after_sim,
-            "sim_rss": sim_rss, "setup_calls": sum(setup_calls.values()), "phases": phases,
-            "override_kept": kept}
+    return {
+        "args": vars(args),
+        "generated_s": generated,
+        "rss_after_sim": rss_after_sim,
+        "sim_rss": sim_rss,
+        "setup_calls": sum(setup_calls.values()),
+        "phases": phases,
+        "override_kept": kept,
+    }
 
 
 def render(result: dict[str, Any]) -> str:
@@ -323,8 +374,10 @@ def render(result: dict[str, Any]) -> str:
     def row(label: str, f: Any) -> None:
         lines.append(f"| {label} | {f(first)} | {f(second)} |")
 
-    row("tickets pulled / mined / written",
-        lambda p: f"{p.report.conversations:,} / {p.report.mined:,} / {p.report.written:,}")
+    row(
+        "tickets pulled / mined / written",
+        lambda p: f"{p.report.conversations:,} / {p.report.mined:,} / {p.report.written:,}",
+    )
     row("API calls: pull", lambda p: f"{p.count(exclude=WRITE):,}")
     row("API calls: write-back", lambda p: f"{p.count(WRITE):,}")
     row("API calls: total", lambda p: f"{p.count():,}")
@@ -333,28 +386,49 @@ def render(result: dict[str, Any]) -> str:
     row("**calls per 1,000 tickets: total**", lambda p: f"**{p.count() * per_k:.2f}**")
     row("429 received", lambda p: str(p.status.get(429, 0)))
     row("Retry-After violations (server-counted)", lambda p: str(p.violations))
-    row("export rate used (share of the export limit)",
-        lambda p: "{:.0%} over {} calls".format(*rate_share(p.log, EXPORT_PATHS,
-                                                             args["export"])))
-    row("write-back rate used (share of plan × budget share)",
-        lambda p: "{:.0%} over {} calls".format(*rate_share(
-            [x for x in p.log if x[1].startswith(("/api/v2/tickets/update_many",
-                                                  "/api/v2/job_statuses"))], None,
-            args["plan"] * args["share"])))
+    row(
+        "export rate used (share of the export limit)",
+        lambda p: "{:.0%} over {} calls".format(*rate_share(p.log, EXPORT_PATHS, args["export"])),
+    )
+    row(
+        "write-back rate used (share of plan × budget share)",
+        lambda p: "{:.0%} over {} calls".format(
+            *rate_share(
+                [
+                    x
+                    for x in p.log
+                    if x[1].startswith(("/api/v2/tickets/update_many", "/api/v2/job_statuses"))
+                ],
+                None,
+                args["plan"] * args["share"],
+            )
+        ),
+    )
     row("API time (minutes, scaled clock)", lambda p: f"{p.api_minutes:.1f}")
     row("wall time (s)", lambda p: f"{p.wall:.1f}")
     row("peak RSS of the cjm process (MiB)", lambda p: f"{p.rss_mib:.0f}")
     lines.append("")
-    lines.append("calls by endpoint (first sync): " + ", ".join(
-        f"{k.split(' ', 1)[1]} {v}" for k, v in sorted(first.calls.items(), key=lambda x: -x[1])))
+    lines.append(
+        "calls by endpoint (first sync): "
+        + ", ".join(
+            f"{k.split(' ', 1)[1]} {v}" for k, v in sorted(first.calls.items(), key=lambda x: -x[1])
+        )
+    )
     lines.append("")
-    lines.append(f"RSS after generating the simulator in this process: "
-                 f"{result['rss_after_sim']:.0f} MiB"
-                 + (f"; simulator child process peak RSS {result['sim_rss']:.0f} MiB"
-                    if result["sim_rss"] else ""))
-    lines.append(f"second sync wrote nothing: {second.count(WRITE[:1]) == 0}; agent's manual "
-                 f"stage kept: {result['override_kept']}; second sync locked "
-                 f"{second.report.stage_locked} stage(s)")
+    lines.append(
+        f"RSS after generating the simulator in this process: "
+        f"{result['rss_after_sim']:.0f} MiB"
+        + (
+            f"; simulator child process peak RSS {result['sim_rss']:.0f} MiB"
+            if result["sim_rss"]
+            else ""
+        )
+    )
+    lines.append(
+        f"second sync wrote nothing: {second.count(WRITE[:1]) == 0}; agent's manual "
+        f"stage kept: {result['override_kept']}; second sync locked "
+        f"{second.report.stage_locked} stage(s)"
+    )
     return "\n".join(lines)
 
 
@@ -366,10 +440,14 @@ def main() -> None:
     parser.add_argument("--plan", type=int, default=700, help="plan limit, requests/min")
     parser.add_argument("--export", type=int, default=10, help="export limit, requests/min")
     parser.add_argument("--share", type=float, default=0.5, help="cjm's share of the plan")
-    parser.add_argument("--time-scale", type=float, default=10.0,
-                        help="API seconds per real second (both clocks)")
-    parser.add_argument("--no-messaging-log", action="store_true",
-                        help="skip conversation_log for messaging tickets (to isolate its cost)")
+    parser.add_argument(
+        "--time-scale", type=float, default=10.0, help="API seconds per real second (both clocks)"
+    )
+    parser.add_argument(
+        "--no-messaging-log",
+        action="store_true",
+        help="skip conversation_log for messaging tickets (to isolate its cost)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)

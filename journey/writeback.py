@@ -286,6 +286,7 @@ async def write_back(
         progress(f"write-back: sending {len(plans)} ticket updates")
         updates = [p.update for _, _, p in plans.values()]
         if isinstance(connector, ResumesJobs):
+
             def on_job(job_id: str, external_ids: list[str], plans: Any = plans) -> None:
                 rows = [plans[e][0] for e in external_ids]
                 _record_job(engine, job_id, [row.id for row in rows])

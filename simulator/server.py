@@ -43,8 +43,9 @@ class RunningServer:
 
 
 def _config(app: Any, port: int) -> uvicorn.Config:
-    return uvicorn.Config(app, host=LOCALHOST, port=port, log_level="warning", access_log=False,
-                          lifespan="off")
+    return uvicorn.Config(
+        app, host=LOCALHOST, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
 
 
 def serve_in_thread(
@@ -61,8 +62,9 @@ def serve_in_thread(
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(_config(app, bound_port))
     server.install_signal_handlers = lambda: None
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name=f"zendesk-sim-{bound_port}")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"zendesk-sim-{bound_port}"
+    )
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:

@@ -79,12 +79,18 @@ class World:
             from journey.credentials import with_token_vault
 
             zendesk = with_token_vault(
-                self.engine, zendesk, key=settings.credential_key(source),
+                self.engine,
+                zendesk,
+                key=settings.credential_key(source),
                 key_env=source.credential_key_env or "",
             )
         return ZendeskConnector(
-            zendesk, transport=transport, chat_transport=transport, clock=self.clock,
-            job_poll_seconds=1.0, wall_clock=lambda: self.sim.now.timestamp(),
+            zendesk,
+            transport=transport,
+            chat_transport=transport,
+            clock=self.clock,
+            job_poll_seconds=1.0,
+            wall_clock=lambda: self.sim.now.timestamp(),
         )
 
     def sync(self, expect_error: bool = False, **kwargs: Any):
@@ -100,9 +106,13 @@ class World:
     def stored_messages(self) -> dict[str, tuple[str, str, str, bool]]:
         with session_scope(self.engine) as session:
             rows = session.execute(
-                select(Message.external_id, Conversation.external_id, Message.text,
-                       Message.author_role, Message.solicited)
-                .join(Conversation, Conversation.id == Message.conversation_id)
+                select(
+                    Message.external_id,
+                    Conversation.external_id,
+                    Message.text,
+                    Message.author_role,
+                    Message.solicited,
+                ).join(Conversation, Conversation.id == Message.conversation_id)
             ).all()
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
@@ -114,19 +124,28 @@ class World:
         return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def make_world(tmp_path: Path, engine: Engine, *, faults: SimulatorFaults | None = None,
-               extra: str = "", environ: dict[str, str] | None = None,
-               tickets: int = 200, oauth_token: str | None = None) -> World:
-    sim = ZendeskSimulator.generate(tickets=tickets, seed=5, now=NOW, faults=faults,
-                                    oauth_token=oauth_token)
+def make_world(
+    tmp_path: Path,
+    engine: Engine,
+    *,
+    faults: SimulatorFaults | None = None,
+    extra: str = "",
+    environ: dict[str, str] | None = None,
+    tickets: int = 200,
+    oauth_token: str | None = None,
+) -> World:
+    sim = ZendeskSimulator.generate(
+        tickets=tickets, seed=5, now=NOW, faults=faults, oauth_token=oauth_token
+    )
     clock = SharedClock()
     sim.clock = lambda: NOW + timedelta(seconds=clock.t)
     config = tmp_path / "cjm.toml"
     config.write_text(
         '[[sources]]\nname = "acme"\nkind = "zendesk"\nbase_url = "http://zendesk.test"\n'
         'email = "lead@acme.example"\ntoken_env = "CJM_ZENDESK_TOKEN"\n'
-        'chat_base_url = "http://zendesk.test"\n' + extra +
-        "[sources.limits]\nrequests_per_minute = 200\nexport_requests_per_minute = 10\n",
+        'chat_base_url = "http://zendesk.test"\n'
+        + extra
+        + "[sources.limits]\nrequests_per_minute = 200\nexport_requests_per_minute = 10\n",
         encoding="utf-8",
     )
     env = {"CJM_ZENDESK_TOKEN": "sim-token", **(environ or {})}
@@ -175,8 +194,11 @@ def test_a_faulty_rate_limited_account_loses_and_duplicates_nothing(faulty: Worl
     assert sim.status_counts[429] > 0 and sim.status_counts[504] > 0 and sim.status_counts[409]
     assert sim.retry_after_violations == 0
     assert first.write_failures == 0 and first.written > 0
-    ours = [t for t in sim.ticket_ids()
-            if any(tag.startswith(("stage__", "pain__")) for tag in sim.ticket(t).tags)]
+    ours = [
+        t
+        for t in sim.ticket_ids()
+        if any(tag.startswith(("stage__", "pain__")) for tag in sim.ticket(t).tags)
+    ]
     assert len(ours) == first.written  # every confirmed write is on its ticket, once
     writes = sim.requests[UPDATE_MANY]
     faulty.later(900)
@@ -223,8 +245,9 @@ def test_csat_messaging_logs_chats_and_redactions_reach_the_store(
     bot = [v for k, v in stored.items() if k.startswith("log:") and v[2] == "bot"]
     user = [v for k, v in stored.items() if k.startswith("log:") and v[2] == "end_user"]
     assert bot and user
-    chat_tickets = {str(t) for t in world.sim.ticket_ids() if world.sim._tickets[t].channel
-                    == "chat"}
+    chat_tickets = {
+        str(t) for t in world.sim.ticket_ids() if world.sim._tickets[t].channel == "chat"
+    }
     chat_lines = {v[0] for k, v in stored.items() if k.startswith("chat:")}
     assert chat_lines == chat_tickets
     # An agent redacts a card number the customer typed: the stored text follows.
@@ -243,7 +266,10 @@ def test_oauth_rotation_is_persisted_encrypted_and_survives_the_next_run(
     tmp_path: Path, sqlite_engine: Engine
 ) -> None:
     sim_env = {
-        "ZD_ACCESS": "", "ZD_REFRESH": "", "ZD_CLIENT": "cjm", "ZD_SECRET": "client-secret",
+        "ZD_ACCESS": "",
+        "ZD_REFRESH": "",
+        "ZD_CLIENT": "cjm",
+        "ZD_SECRET": "client-secret",
         "CJM_KEY": FERNET_KEY,
     }
     extra = (
@@ -259,8 +285,7 @@ def test_oauth_rotation_is_persisted_encrypted_and_survives_the_next_run(
     sim_env.update(ZD_ACCESS=access, ZD_REFRESH=refresh)
     config = tmp_path / "cjm.toml"
     config.write_text(
-        '[[sources]]\nname = "acme"\nkind = "zendesk"\nbase_url = "http://zendesk.test"\n'
-        + extra,
+        '[[sources]]\nname = "acme"\nkind = "zendesk"\nbase_url = "http://zendesk.test"\n' + extra,
         encoding="utf-8",
     )
     settings = load_settings(config, sim_env)
@@ -271,8 +296,9 @@ def test_oauth_rotation_is_persisted_encrypted_and_survives_the_next_run(
     with session_scope(sqlite_engine) as session:
         (row,) = session.execute(select(Credential)).scalars().all()
     for secret in (access, refresh, *sim._access_tokens, *sim._refresh_tokens):
-        assert secret not in row.ciphertext and secret not in json.dumps(row.model_dump(),
-                                                                            default=str)
+        assert secret not in row.ciphertext and secret not in json.dumps(
+            row.model_dump(), default=str
+        )
     # Next night: the environment still holds the spent refresh token; the stored pair wins.
     sim.oauth_access_ttl = 3600
     clock.t += 86400

@@ -347,9 +347,7 @@ async def _fc_report_file(sim: FreshdeskSimulator, request: Request) -> Response
         if report is None:
             raise ApiError(404, {"message": "report not found"})
         start, end = report[0], report[1]
-        rows = sorted(
-            {c.id for c in sim.chats() for m in c.messages if start <= m[1] < end}
-        )
+        rows = sorted({c.id for c in sim.chats() for m in c.messages if start <= m[1] < end})
     text = "conversation_id,channel\n" + "".join(f"{cid},web\n" for cid in rows)
     return Response(text, media_type="text/csv")
 
@@ -487,7 +485,6 @@ _FRESHCHAT_ROUTES: tuple[tuple[str, str, str, Handler, bool], ...] = (
         False,
     ),
 )
-
 
 
 # ---- the apps -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from simulator.freshdesk.state import CLOSED, RESOLVED, contact, iso
 if TYPE_CHECKING:
     from simulator.freshdesk.state import FreshdeskSimulator, Ticket
 
+
 def ticket_json(
     sim: FreshdeskSimulator, t: Ticket, includes: Iterable[str] = ("description",)
 ) -> dict[str, Any]:

@@ -546,7 +546,6 @@ class FreshdeskSimulator(SimulatedClock):
     def __len__(self) -> int:
         return len(self._tickets)
 
-
     # ---- the routes' view of the state (call with `lock` held; live objects, not copies) ----
 
     @property
@@ -669,5 +668,3 @@ class FreshdeskSimulator(SimulatedClock):
             out.append(tid)
         self._memo = (key, out)
         return out
-
-

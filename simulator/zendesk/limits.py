@@ -102,9 +102,14 @@ def _limited(sim: ZendeskSimulator, reset: int, what: str, key: str = "account")
     deadline = sim.now_ts() + (wait if sim.faults.retry_after_header else 60)
     sim.limits.retry_deadlines[key] = max(sim.limits.retry_deadlines.get(key, 0.0), deadline)
     headers = {"Retry-After": str(wait)} if sim.faults.retry_after_header else {}
-    return ApiError(429, {"error": "APIRateLimitExceeded",
-                          "description": f"Number of allowed {what} requests per minute exceeded"},
-                    headers)
+    return ApiError(
+        429,
+        {
+            "error": "APIRateLimitExceeded",
+            "description": f"Number of allowed {what} requests per minute exceeded",
+        },
+        headers,
+    )
 
 
 def rate_headers(sim: ZendeskSimulator, export: bool, listing: bool) -> dict[str, str]:
@@ -113,12 +118,18 @@ def rate_headers(sim: ZendeskSimulator, export: bool, listing: bool) -> dict[str
     remaining = max(0, shown - used)
     headers = {"X-Rate-Limit": str(shown), "X-Rate-Limit-Remaining": str(remaining)}
     if listing:
-        headers.update({"ratelimit-limit": str(shown), "ratelimit-remaining": str(remaining),
-                        "ratelimit-reset": str(reset)})
+        headers.update(
+            {
+                "ratelimit-limit": str(shown),
+                "ratelimit-remaining": str(remaining),
+                "ratelimit-reset": str(reset),
+            }
+        )
     if export and sim.faults.export_limit_per_minute:
         e_used, e_limit, e_reset = _window(sim, "export", sim.faults.export_limit_per_minute)
         headers["zendesk-ratelimit-incremental-exports"] = (
-            f"total={e_limit}; remaining={max(0, e_limit - e_used)}; resets={e_reset}")
+            f"total={e_limit}; remaining={max(0, e_limit - e_used)}; resets={e_reset}"
+        )
     return headers
 
 
@@ -161,5 +172,8 @@ def maybe_malformed(sim: ZendeskSimulator, response: Response) -> Response:
         if sim.limits.malformed % n:
             return response
     body = bytes(response.body)
-    return Response(body[: max(1, len(body) // 2)], status_code=response.status_code,
-                    media_type="application/json")
+    return Response(
+        body[: max(1, len(body) // 2)],
+        status_code=response.status_code,
+        media_type="application/json",
+    )

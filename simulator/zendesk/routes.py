@@ -78,8 +78,9 @@ def _ids_param(request: Request) -> list[int]:
 
 
 def _too_many() -> ApiError:
-    return api_error(400, "TooManyValues", "Parameter ids cannot specify more than 100 values",
-                max_count=MAX_IDS)
+    return api_error(
+        400, "TooManyValues", "Parameter ids cannot specify more than 100 values", max_count=MAX_IDS
+    )
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -148,8 +149,11 @@ async def _tickets_cursor(sim: ZendeskSimulator, request: Request, user: str) ->
     last = keys[-1] if keys else after
     after_cursor = _encode_cursor(*last) if last else None
     before_cursor = _encode_cursor(*keys[0]) if keys else None
-    extra = f"&per_page={per_page}" + ("&include=users" if include_users else "") + (
-        "&exclude_deleted=true" if exclude_deleted else "")
+    extra = (
+        f"&per_page={per_page}"
+        + ("&include=users" if include_users else "")
+        + ("&exclude_deleted=true" if exclude_deleted else "")
+    )
     path = f"{base}/api/v2/incremental/tickets/cursor.json"
     body: dict[str, Any] = {
         "tickets": tickets,
@@ -189,19 +193,20 @@ async def _ticket_events(sim: ZendeskSimulator, request: Request, user: str) -> 
     with sim.lock:
         if start_time > sim.now_ts():
             raise api_error(400, "InvalidValue", "start_time cannot be in the future")
-        page, next_start, exhausted = _event_page(*sim.event_index(), start_time,
-                                                  per_page)
+        page, next_start, exhausted = _event_page(*sim.event_index(), start_time, per_page)
         events = [shapes.event_json(sim, a, base, comments) for a in page]
     end_of_stream = exhausted or len(page) < per_page
     include = "&include=comment_events" if comments else ""
-    return JsonResponse({
-        "ticket_events": events,
-        "next_page": f"{base}/api/v2/incremental/ticket_events.json?start_time={next_start}"
-                     f"&per_page={per_page}{include}",
-        "count": len(events),
-        "end_of_stream": end_of_stream,
-        "end_time": next_start,
-    })
+    return JsonResponse(
+        {
+            "ticket_events": events,
+            "next_page": f"{base}/api/v2/incremental/ticket_events.json?start_time={next_start}"
+            f"&per_page={per_page}{include}",
+            "count": len(events),
+            "end_of_stream": end_of_stream,
+            "end_time": next_start,
+        }
+    )
 
 
 def _event_page(
@@ -248,8 +253,9 @@ async def _ticket_fields_list(sim: ZendeskSimulator, request: Request, user: str
     base = _base(request)
     with sim.lock:
         fields = [shapes.field_json(sim, f, base) for f in sim.fields()]
-    return JsonResponse({"ticket_fields": fields, "next_page": None, "previous_page": None,
-                  "count": len(fields)})
+    return JsonResponse(
+        {"ticket_fields": fields, "next_page": None, "previous_page": None, "count": len(fields)}
+    )
 
 
 async def _ticket_field_show(sim: ZendeskSimulator, request: Request, user: str) -> Response:
@@ -260,8 +266,18 @@ async def _ticket_field_show(sim: ZendeskSimulator, request: Request, user: str)
         return JsonResponse({"ticket_field": shapes.field_json(sim, f, _base(request))})
 
 
-_FIELD_TYPES = ("tagger", "multiselect", "text", "textarea", "checkbox", "integer", "decimal",
-                "date", "regexp", "lookup")
+_FIELD_TYPES = (
+    "tagger",
+    "multiselect",
+    "text",
+    "textarea",
+    "checkbox",
+    "integer",
+    "decimal",
+    "date",
+    "regexp",
+    "lookup",
+)
 
 
 def _validate_options(
@@ -283,8 +299,14 @@ def _validate_options(
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(422, {"error": "RecordInvalid", "description": "Record validation errors",
-                          "details": {"base": [{"description": message}]}})
+    return ApiError(
+        422,
+        {
+            "error": "RecordInvalid",
+            "description": "Record validation errors",
+            "details": {"base": [{"description": message}]},
+        },
+    )
 
 
 async def _ticket_field_create(sim: ZendeskSimulator, request: Request, user: str) -> Response:
@@ -350,8 +372,9 @@ async def _field_option_upsert(sim: ZendeskSimulator, request: Request, user: st
         if f is None or f.type not in ("tagger", "multiselect"):
             raise api_error(404, "RecordNotFound", "Not found")
         value = str(body["value"])
-        existing = next((o for o in f.options if body.get("id") and o.id == int(body["id"])),
-                        None) or f.option_by_value(value)
+        existing = next(
+            (o for o in f.options if body.get("id") and o.id == int(body["id"])), None
+        ) or f.option_by_value(value)
         owner = sim.option_value_owner(value)
         if owner is not None and owner != f.id:
             raise _invalid(f"Option value {value} is already taken by another field")
@@ -391,15 +414,21 @@ async def _update_many(sim: ZendeskSimulator, request: Request, user: str) -> Re
         if conflict_due(sim):
             raise api_error(409, "Conflict", "The ticket was updated by someone else; retry")
         if sim.active_jobs() >= MAX_ACTIVE_JOBS:
-            raise ApiError(429, {"error": "TooManyJobs",
-                                 "description": "Number of allowed background jobs exceeded"},
-                           {"Retry-After": "10"})
+            raise ApiError(
+                429,
+                {
+                    "error": "TooManyJobs",
+                    "description": "Number of allowed background jobs exceeded",
+                },
+                {"Retry-After": "10"},
+            )
         if sim.job_seconds > 0:
             job = sim.new_job(None, len(items))
             _run_later(sim, job, items, updater)
             return JsonResponse({"job_status": _job_json(sim, job, _base(request))})
-        results = [_update_one(sim, index, tid, upd, updater) for index, (tid, upd)
-                   in enumerate(items)]
+        results = [
+            _update_one(sim, index, tid, upd, updater) for index, (tid, upd) in enumerate(items)
+        ]
         job = sim.new_job(results)
         return JsonResponse({"job_status": _job_json(sim, job, _base(request))})
 
@@ -427,19 +456,40 @@ def _update_one(
     t = sim.find_ticket(tid)
     result: dict[str, Any] = {"id": tid, "index": index, "action": "update"}
     if t is None:
-        return {**result, "status": "Failed", "success": False, "error": "TicketNotFound",
-                "errors": "Ticket not found", "details": f"Ticket {tid} not found"}
+        return {
+            **result,
+            "status": "Failed",
+            "success": False,
+            "error": "TicketNotFound",
+            "errors": "Ticket not found",
+            "details": f"Ticket {tid} not found",
+        }
     if t.status == "closed":
-        return {**result, "status": "Failed", "success": False, "error": "TicketUpdateFailed",
-                "errors": "Status: closed prevents ticket update"}
+        return {
+            **result,
+            "status": "Failed",
+            "success": False,
+            "error": "TicketUpdateFailed",
+            "errors": "Status: closed prevents ticket update",
+        }
     if job_failure_due(sim):
-        return {**result, "status": "Failed", "success": False,
-                "error": "TicketUpdateFailed", "errors": "Temporary failure, try again"}
+        return {
+            **result,
+            "status": "Failed",
+            "success": False,
+            "error": "TicketUpdateFailed",
+            "errors": "Temporary failure, try again",
+        }
     upd = {k: v for k, v in upd.items() if k != "id"}
     ok, err = sim.apply_update(t, upd, updater, "api")
     if not ok:
-        return {**result, "status": "Failed", "success": False, "error": "TicketUpdateFailed",
-                "errors": err}
+        return {
+            **result,
+            "status": "Failed",
+            "success": False,
+            "error": "TicketUpdateFailed",
+            "errors": err,
+        }
     return {**result, "status": "Updated", "success": True}
 
 
@@ -493,10 +543,14 @@ async def _tickets_show_many(sim: ZendeskSimulator, request: Request, user: str)
     ids = _ids_param(request)
     base = _base(request)
     with sim.lock:
-        tickets = [shapes.ticket_json(sim, t, base) for tid in ids
-                   if (t := sim.find_ticket(tid)) is not None]
-    return JsonResponse({"tickets": tickets, "next_page": None, "previous_page": None,
-                  "count": len(tickets)})
+        tickets = [
+            shapes.ticket_json(sim, t, base)
+            for tid in ids
+            if (t := sim.find_ticket(tid)) is not None
+        ]
+    return JsonResponse(
+        {"tickets": tickets, "next_page": None, "previous_page": None, "count": len(tickets)}
+    )
 
 
 async def _user_me(sim: ZendeskSimulator, request: Request, user: str) -> Response:
@@ -539,14 +593,19 @@ def _cursor_body(
     return {
         key: items,
         "meta": {"has_more": more, "after_cursor": after, "before_cursor": None},
-        "links": {"next": f"{url}{sep}page[after]={after}" if more and after else None,
-                  "prev": None},
+        "links": {
+            "next": f"{url}{sep}page[after]={after}" if more and after else None,
+            "prev": None,
+        },
     }
 
 
 _CSAT_FILTERS: dict[str, tuple[str, ...]] = {
-    "received": ("good", "bad"), "received_with_comment": ("good", "bad"),
-    "good": ("good",), "bad": ("bad",), "offered": ("offered",),
+    "received": ("good", "bad"),
+    "received_with_comment": ("good", "bad"),
+    "good": ("good",),
+    "bad": ("bad",),
+    "offered": ("offered",),
 }
 
 
@@ -566,8 +625,9 @@ async def _satisfaction_ratings(sim: ZendeskSimulator, request: Request, user: s
 
         keys, more = _cursor_page(request, sim.csat_index(), lowest=(start, -1), keep=keep)
         items = [shapes.rating_json(sim, sim.ticket_state(k[1]), base) for k in keys]
-    return JsonResponse(_cursor_body(request, "satisfaction_ratings", items,
-                              keys[-1] if keys else None, more))
+    return JsonResponse(
+        _cursor_body(request, "satisfaction_ratings", items, keys[-1] if keys else None, more)
+    )
 
 
 async def _conversation_log(sim: ZendeskSimulator, request: Request, user: str) -> Response:
@@ -578,8 +638,11 @@ async def _conversation_log(sim: ZendeskSimulator, request: Request, user: str) 
         events = shapes.conversation_log_json(sim, t)
     index = [(n, n) for n in range(len(events))]
     keys, more = _cursor_page(request, index)
-    return JsonResponse(_cursor_body(request, "events", [events[k[0]] for k in keys],
-                              keys[-1] if keys else None, more))
+    return JsonResponse(
+        _cursor_body(
+            request, "events", [events[k[0]] for k in keys], keys[-1] if keys else None, more
+        )
+    )
 
 
 async def _ticket_comments(sim: ZendeskSimulator, request: Request, user: str) -> Response:
@@ -597,8 +660,11 @@ async def _ticket_comments(sim: ZendeskSimulator, request: Request, user: str) -
     del base
     index = [(n, n) for n in range(len(comments))]
     keys, more = _cursor_page(request, index)
-    return JsonResponse(_cursor_body(request, "comments", [comments[k[0]] for k in keys],
-                              keys[-1] if keys else None, more))
+    return JsonResponse(
+        _cursor_body(
+            request, "comments", [comments[k[0]] for k in keys], keys[-1] if keys else None, more
+        )
+    )
 
 
 async def _chats_export(sim: ZendeskSimulator, request: Request, user: str) -> Response:
@@ -617,10 +683,20 @@ async def _chats_export(sim: ZendeskSimulator, request: Request, user: str) -> R
     end_time = keys[-1][0] if keys else start
     end_id = chats[-1]["id"] if chats else start_id
     more = len(keys) == limit
-    nxt = (f"{base}/api/v2/incremental/chats?start_time={end_time}&start_id={end_id}"
-           f"&limit={limit}") if more else None
-    return JsonResponse({"chats": chats, "count": len(chats), "end_time": end_time,
-                         "end_id": end_id, "next_page": nxt})
+    nxt = (
+        (f"{base}/api/v2/incremental/chats?start_time={end_time}&start_id={end_id}&limit={limit}")
+        if more
+        else None
+    )
+    return JsonResponse(
+        {
+            "chats": chats,
+            "count": len(chats),
+            "end_time": end_time,
+            "end_id": end_id,
+            "next_page": nxt,
+        }
+    )
 
 
 async def _oauth_tokens(sim: ZendeskSimulator, request: Request) -> Response:
@@ -631,63 +707,186 @@ async def _oauth_tokens(sim: ZendeskSimulator, request: Request) -> Response:
         return JsonResponse(exc.body, status_code=exc.status)
     with sim.lock:
         if body.get("grant_type") != "refresh_token":
-            return JsonResponse({"error": "unsupported_grant_type",
-                                 "error_description": "Only refresh_token is simulated"},
-                                status_code=400)
-        pair = sim.rotate_tokens(str(body.get("client_id")), str(body.get("client_secret")),
-                                 str(body.get("refresh_token")))
+            return JsonResponse(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "Only refresh_token is simulated",
+                },
+                status_code=400,
+            )
+        pair = sim.rotate_tokens(
+            str(body.get("client_id")),
+            str(body.get("client_secret")),
+            str(body.get("refresh_token")),
+        )
         if pair is None:
-            return JsonResponse({"error": "invalid_grant",
-                                 "error_description": "The refresh token is invalid or was used"},
-                                status_code=400)
-        return JsonResponse({
-            "access_token": pair[0], "refresh_token": pair[1], "token_type": "bearer",
-            "scope": "read write", "expires_in": sim.oauth_access_ttl,
-            "refresh_token_expires_in": 30 * 86400,
-        })
+            return JsonResponse(
+                {
+                    "error": "invalid_grant",
+                    "error_description": "The refresh token is invalid or was used",
+                },
+                status_code=400,
+            )
+        return JsonResponse(
+            {
+                "access_token": pair[0],
+                "refresh_token": pair[1],
+                "token_type": "bearer",
+                "scope": "read write",
+                "expires_in": sim.oauth_access_ttl,
+                "refresh_token_expires_in": 30 * 86400,
+            }
+        )
 
 
 # (method, path template for Starlette, counter key, handler, is export, is list)
 _ROUTES: tuple[tuple[str, str, str, Handler, bool, bool], ...] = (
-    ("GET", "/api/v2/incremental/tickets/cursor.json",
-     "GET /api/v2/incremental/tickets/cursor.json", _tickets_cursor, True, True),
-    ("GET", "/api/v2/incremental/ticket_events.json",
-     "GET /api/v2/incremental/ticket_events.json", _ticket_events, True, True),
-    ("GET", "/api/v2/users/show_many.json", "GET /api/v2/users/show_many.json",
-     _users_show_many, False, True),
+    (
+        "GET",
+        "/api/v2/incremental/tickets/cursor.json",
+        "GET /api/v2/incremental/tickets/cursor.json",
+        _tickets_cursor,
+        True,
+        True,
+    ),
+    (
+        "GET",
+        "/api/v2/incremental/ticket_events.json",
+        "GET /api/v2/incremental/ticket_events.json",
+        _ticket_events,
+        True,
+        True,
+    ),
+    (
+        "GET",
+        "/api/v2/users/show_many.json",
+        "GET /api/v2/users/show_many.json",
+        _users_show_many,
+        False,
+        True,
+    ),
     ("GET", "/api/v2/users/me.json", "GET /api/v2/users/me.json", _user_me, False, False),
-    ("GET", "/api/v2/users/{user_id:int}.json", "GET /api/v2/users/{id}.json", _user_show,
-     False, False),
-    ("GET", "/api/v2/satisfaction_ratings.json", "GET /api/v2/satisfaction_ratings.json",
-     _satisfaction_ratings, False, True),
-    ("GET", "/api/v2/tickets/{ticket_id:int}/conversation_log",
-     "GET /api/v2/tickets/{id}/conversation_log", _conversation_log, False, True),
-    ("GET", "/api/v2/tickets/{ticket_id:int}/comments.json",
-     "GET /api/v2/tickets/{id}/comments.json", _ticket_comments, False, True),
-    ("GET", "/api/v2/incremental/chats", "GET /api/v2/incremental/chats", _chats_export,
-     False, True),
-    ("GET", "/api/v2/ticket_fields.json", "GET /api/v2/ticket_fields.json",
-     _ticket_fields_list, False, True),
-    ("POST", "/api/v2/ticket_fields.json", "POST /api/v2/ticket_fields.json",
-     _ticket_field_create, False, False),
-    ("GET", "/api/v2/ticket_fields/{field_id:int}.json", "GET /api/v2/ticket_fields/{id}.json",
-     _ticket_field_show, False, False),
-    ("PUT", "/api/v2/ticket_fields/{field_id:int}.json", "PUT /api/v2/ticket_fields/{id}.json",
-     _ticket_field_update, False, False),
-    ("POST", "/api/v2/ticket_fields/{field_id:int}/options.json",
-     "POST /api/v2/ticket_fields/{id}/options.json", _field_option_upsert, False, False),
-    ("PUT", "/api/v2/tickets/update_many.json", "PUT /api/v2/tickets/update_many.json",
-     _update_many, False, False),
-    ("GET", "/api/v2/job_statuses/show_many.json", "GET /api/v2/job_statuses/show_many.json",
-     _job_show_many, False, True),
-    ("GET", "/api/v2/job_statuses/{job_id}.json", "GET /api/v2/job_statuses/{id}.json",
-     _job_show, False, False),
-    ("GET", "/api/v2/tickets/show_many.json", "GET /api/v2/tickets/show_many.json",
-     _tickets_show_many, False, True),
-    ("GET", "/api/v2/tickets/{ticket_id:int}.json", "GET /api/v2/tickets/{id}.json",
-     _ticket_show, False, False),
+    (
+        "GET",
+        "/api/v2/users/{user_id:int}.json",
+        "GET /api/v2/users/{id}.json",
+        _user_show,
+        False,
+        False,
+    ),
+    (
+        "GET",
+        "/api/v2/satisfaction_ratings.json",
+        "GET /api/v2/satisfaction_ratings.json",
+        _satisfaction_ratings,
+        False,
+        True,
+    ),
+    (
+        "GET",
+        "/api/v2/tickets/{ticket_id:int}/conversation_log",
+        "GET /api/v2/tickets/{id}/conversation_log",
+        _conversation_log,
+        False,
+        True,
+    ),
+    (
+        "GET",
+        "/api/v2/tickets/{ticket_id:int}/comments.json",
+        "GET /api/v2/tickets/{id}/comments.json",
+        _ticket_comments,
+        False,
+        True,
+    ),
+    (
+        "GET",
+        "/api/v2/incremental/chats",
+        "GET /api/v2/incremental/chats",
+        _chats_export,
+        False,
+        True,
+    ),
+    (
+        "GET",
+        "/api/v2/ticket_fields.json",
+        "GET /api/v2/ticket_fields.json",
+        _ticket_fields_list,
+        False,
+        True,
+    ),
+    (
+        "POST",
+        "/api/v2/ticket_fields.json",
+        "POST /api/v2/ticket_fields.json",
+        _ticket_field_create,
+        False,
+        False,
+    ),
+    (
+        "GET",
+        "/api/v2/ticket_fields/{field_id:int}.json",
+        "GET /api/v2/ticket_fields/{id}.json",
+        _ticket_field_show,
+        False,
+        False,
+    ),
+    (
+        "PUT",
+        "/api/v2/ticket_fields/{field_id:int}.json",
+        "PUT /api/v2/ticket_fields/{id}.json",
+        _ticket_field_update,
+        False,
+        False,
+    ),
+    (
+        "POST",
+        "/api/v2/ticket_fields/{field_id:int}/options.json",
+        "POST /api/v2/ticket_fields/{id}/options.json",
+        _field_option_upsert,
+        False,
+        False,
+    ),
+    (
+        "PUT",
+        "/api/v2/tickets/update_many.json",
+        "PUT /api/v2/tickets/update_many.json",
+        _update_many,
+        False,
+        False,
+    ),
+    (
+        "GET",
+        "/api/v2/job_statuses/show_many.json",
+        "GET /api/v2/job_statuses/show_many.json",
+        _job_show_many,
+        False,
+        True,
+    ),
+    (
+        "GET",
+        "/api/v2/job_statuses/{job_id}.json",
+        "GET /api/v2/job_statuses/{id}.json",
+        _job_show,
+        False,
+        False,
+    ),
+    (
+        "GET",
+        "/api/v2/tickets/show_many.json",
+        "GET /api/v2/tickets/show_many.json",
+        _tickets_show_many,
+        False,
+        True,
+    ),
+    (
+        "GET",
+        "/api/v2/tickets/{ticket_id:int}.json",
+        "GET /api/v2/tickets/{id}.json",
+        _ticket_show,
+        False,
+        False,
+    ),
 )
-
 
 
 # ---------------------------------------------------------------- the app
@@ -748,12 +947,17 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 def create_zendesk_app(sim: ZendeskSimulator) -> Starlette:
     """The ASGI app serving ``sim`` (use with ``httpx.ASGITransport`` or ``serve_in_thread``)."""
     routes = [
-        Route(path, _endpoint(sim, key, handler, export, listing), methods=[method],
-              name=f"{method} {key}")
+        Route(
+            path,
+            _endpoint(sim, key, handler, export, listing),
+            methods=[method],
+            name=f"{method} {key}",
+        )
         for method, path, key, handler, export, listing in _ROUTES
     ]
-    routes.append(Route("/oauth/tokens", _oauth_endpoint(sim), methods=["POST"],
-                        name="POST /oauth/tokens"))
+    routes.append(
+        Route("/oauth/tokens", _oauth_endpoint(sim), methods=["POST"], name="POST /oauth/tokens")
+    )
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
     app.state.simulator = sim
     return app

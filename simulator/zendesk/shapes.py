@@ -32,6 +32,7 @@ from .state import (
 if TYPE_CHECKING:
     from .state import ZendeskSimulator
 
+
 def user_json(sim: ZendeskSimulator, uid: int, base: str) -> dict[str, Any] | None:
     """A Zendesk user object, or None for an unknown id."""
     if uid == INTEGRATION_USER_ID:
@@ -54,8 +55,7 @@ def ticket_json(sim: ZendeskSimulator, t: Ticket, base: str) -> dict[str, Any]:
     """A Zendesk ticket object (the export and show shapes)."""
     first = next(iter(sim.iter_comments(t)), None)
     description = first[3] if first else ""
-    custom = [{"id": f.id, "value": t.fields.get(f.id)}
-              for f in sim.fields() if not f.system]
+    custom = [{"id": f.id, "value": t.fields.get(f.id)} for f in sim.fields() if not f.system]
     public = any(kid[0] == "C" and kid[2] for a in t.audits for kid in a[5])
     return {
         "url": f"{base}/api/v2/tickets/{t.id}.json",
@@ -102,8 +102,7 @@ def ticket_json(sim: ZendeskSimulator, t: Ticket, base: str) -> dict[str, Any]:
 def csat_json(sim: ZendeskSimulator, t: Ticket) -> dict[str, Any]:
     if t.csat in ("unoffered", "offered"):
         return {"score": t.csat}
-    return {"id": 5_000_000 + t.id, "score": t.csat, "comment": sim.csat_comment(t),
-            "reason": None}
+    return {"id": 5_000_000 + t.id, "score": t.csat, "comment": sim.csat_comment(t), "reason": None}
 
 
 def rating_json(sim: ZendeskSimulator, t: Ticket, base: str) -> dict[str, Any]:
@@ -135,23 +134,45 @@ def conversation_log_json(sim: ZendeskSimulator, t: Ticket) -> list[dict[str, An
         rng = random.Random(t.seed ^ 0xB07)
         start = t.created - 120
         prefix = f"01SIM{t.id:012d}"
-        for n, (who, text) in enumerate((
-            ("bot", "Hi! I'm Acme's virtual assistant. How can I help?"),
-            ("user", rng.choice(_BOT_PHASE_LINES)),
-            ("bot", "Thanks, I'm connecting you with a member of our team."),
-        )):
-            events.append(log_event(f"{prefix}{n:02d}", "Messaging::ConversationMessage",
-                                     None, start + 30 * n, who,
-                                     t.requester_id if who == "user" else None, text, True))
+        for n, (who, text) in enumerate(
+            (
+                ("bot", "Hi! I'm Acme's virtual assistant. How can I help?"),
+                ("user", rng.choice(_BOT_PHASE_LINES)),
+                ("bot", "Thanks, I'm connecting you with a member of our team."),
+            )
+        ):
+            events.append(
+                log_event(
+                    f"{prefix}{n:02d}",
+                    "Messaging::ConversationMessage",
+                    None,
+                    start + 30 * n,
+                    who,
+                    t.requester_id if who == "user" else None,
+                    text,
+                    True,
+                )
+            )
     for a, cid, kid, body in sim.iter_comments(t):
         author = kid[1]
         who = "user" if author >= CUSTOMER_BASE else "agent"
         if messaging and kid[2]:
-            events.append(log_event(f"01SIM{cid:020d}", "Messaging::ConversationMessage",
-                                     cid, a[0], who, author, body, True))
+            events.append(
+                log_event(
+                    f"01SIM{cid:020d}",
+                    "Messaging::ConversationMessage",
+                    cid,
+                    a[0],
+                    who,
+                    author,
+                    body,
+                    True,
+                )
+            )
         else:
-            events.append(log_event(str(cid), "Comment", cid, a[0], who, author, body,
-                                     bool(kid[2])))
+            events.append(
+                log_event(str(cid), "Comment", cid, a[0], who, author, body, bool(kid[2]))
+            )
     return events
 
 
@@ -163,17 +184,39 @@ def chat_json(sim: ZendeskSimulator, t: Ticket) -> dict[str, Any]:
     agent_id, agent_first, _ = sim.agents[t.seed % len(sim.agents)]
     start = t.created - 300
     history = [
-        {"type": "chat.memberjoin", "name": f"{first} {last}", "nick": "visitor",
-         "timestamp": iso(start)},
-        {"type": "chat.msg", "name": f"{first} {last}", "nick": "visitor",
-         "msg": opener.split("\n\n")[0], "timestamp": iso(start + 5)},
-        {"type": "chat.memberjoin", "name": agent_first, "nick": f"agent:{agent_id}",
-         "timestamp": iso(start + 40)},
-        {"type": "chat.msg", "name": agent_first, "nick": f"agent:{agent_id}",
-         "msg": "Thanks for waiting, let me check that for you.",
-         "timestamp": iso(start + 60)},
-        {"type": "chat.msg", "name": f"{first} {last}", "nick": "visitor",
-         "msg": "ok thanks", "timestamp": iso(start + 90)},
+        {
+            "type": "chat.memberjoin",
+            "name": f"{first} {last}",
+            "nick": "visitor",
+            "timestamp": iso(start),
+        },
+        {
+            "type": "chat.msg",
+            "name": f"{first} {last}",
+            "nick": "visitor",
+            "msg": opener.split("\n\n")[0],
+            "timestamp": iso(start + 5),
+        },
+        {
+            "type": "chat.memberjoin",
+            "name": agent_first,
+            "nick": f"agent:{agent_id}",
+            "timestamp": iso(start + 40),
+        },
+        {
+            "type": "chat.msg",
+            "name": agent_first,
+            "nick": f"agent:{agent_id}",
+            "msg": "Thanks for waiting, let me check that for you.",
+            "timestamp": iso(start + 60),
+        },
+        {
+            "type": "chat.msg",
+            "name": f"{first} {last}",
+            "nick": "visitor",
+            "msg": "ok thanks",
+            "timestamp": iso(start + 90),
+        },
     ]
     return {
         "id": f"{2600 + sim.seed % 100}.{t.id}.SIMCHAT",
@@ -221,9 +264,13 @@ def event_json(sim: ZendeskSimulator, a: Audit, base: str, comments: bool) -> di
     children = []
     for i, kid in enumerate(kids):
         cid = aid * 100 + i
-        child: dict[str, Any] = {"id": cid, "via": via, "via_reference_id": None,
-                                 "comment_present": has_comment,
-                                 "comment_public": comment_public}
+        child: dict[str, Any] = {
+            "id": cid,
+            "via": via,
+            "via_reference_id": None,
+            "comment_present": has_comment,
+            "comment_public": comment_public,
+        }
         if kid[0] == "C":
             child["event_type"] = "Comment"
             if comments:
@@ -232,13 +279,18 @@ def event_json(sim: ZendeskSimulator, a: Audit, base: str, comments: bool) -> di
         elif kid[0] == "R":
             child.update({"event_type": "CommentRedactionEvent", "comment_id": kid[1]})
         elif kid[0] == "X":
-            child.update({"event_type": "Change", "field_name": kid[1],
-                          "value": jsonable(kid[2]), "previous_value": jsonable(kid[3])})
+            child.update(
+                {
+                    "event_type": "Change",
+                    "field_name": kid[1],
+                    "value": jsonable(kid[2]),
+                    "previous_value": jsonable(kid[3]),
+                }
+            )
             if kid[4] == VIA_RULE:
                 child["via"] = via_json(sim, VIA_RULE, 0)
         else:
-            child.update({"event_type": "Create", "field_name": kid[1],
-                          "value": jsonable(kid[2])})
+            child.update({"event_type": "Create", "field_name": kid[1], "value": jsonable(kid[2])})
         children.append(child)
     return {
         "id": aid,
@@ -247,9 +299,13 @@ def event_json(sim: ZendeskSimulator, a: Audit, base: str, comments: bool) -> di
         "created_at": iso(ts),
         "updater_id": updater,
         "via": via,
-        "system": {"client": "cjm-simulator" if channel == "api" else None,
-                   "ip_address": None, "location": None, "latitude": None,
-                   "longitude": None},
+        "system": {
+            "client": "cjm-simulator" if channel == "api" else None,
+            "ip_address": None,
+            "location": None,
+            "latitude": None,
+            "longitude": None,
+        },
         "event_type": "Audit",
         "merged_ticket_ids": [],
         "child_events": children,
@@ -286,9 +342,11 @@ def field_json(sim: ZendeskSimulator, f: Field, base: str) -> dict[str, Any]:
     if f.type == "tagger":
         out["custom_field_options"] = [option_json(o) for o in f.options]
     elif f.type in ("status", "priority", "tickettype"):
-        names = {"status": STATUSES[:-1] + ("closed",),
-                 "priority": ("low", "normal", "high", "urgent"),
-                 "tickettype": ("question", "incident", "problem", "task")}[f.type]
+        names = {
+            "status": STATUSES[:-1] + ("closed",),
+            "priority": ("low", "normal", "high", "urgent"),
+            "tickettype": ("question", "incident", "problem", "task"),
+        }[f.type]
         out["system_field_options"] = [{"name": n.title(), "value": n} for n in names]
     return out
 
@@ -306,7 +364,13 @@ _BOT_PHASE_LINES = (
 
 
 def log_event(
-    eid: str, etype: str, cid: int | None, ts: int, who: str, user_id: int | None, body: str,
+    eid: str,
+    etype: str,
+    cid: int | None,
+    ts: int,
+    who: str,
+    user_id: int | None,
+    body: str,
     public: bool,
 ) -> dict[str, Any]:
     author: dict[str, Any] = {"type": who}
@@ -329,7 +393,12 @@ def jsonable(value: Any) -> Any:
 
 
 def user(
-    uid: int, name: str, email: str, role: str, base: str, org: int | None,
+    uid: int,
+    name: str,
+    email: str,
+    role: str,
+    base: str,
+    org: int | None,
     phone: str | None = None,
 ) -> dict[str, Any]:
     return {

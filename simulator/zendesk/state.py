@@ -56,13 +56,28 @@ STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 
 _GROUPS = ("General", "Billing", "Logistics", "Technical")
 _THEME_GROUP = {
-    "fees_and_billing_errors": 1, "payment_failures": 1, "refunds_and_returns": 1,
-    "cancellation": 1, "delivery_problems": 2, "delays_and_waiting": 2, "product_defects": 2,
-    "app_and_site_errors": 3, "account_access": 3, "security_and_fraud": 3,
+    "fees_and_billing_errors": 1,
+    "payment_failures": 1,
+    "refunds_and_returns": 1,
+    "cancellation": 1,
+    "delivery_problems": 2,
+    "delays_and_waiting": 2,
+    "product_defects": 2,
+    "app_and_site_errors": 3,
+    "account_access": 3,
+    "security_and_fraud": 3,
     "usability_and_navigation": 3,
 }
 _CHANNELS = (
-    "email", "web", "mobile", "api", "chat", "native_messaging", "voice", "twitter", "facebook",
+    "email",
+    "web",
+    "mobile",
+    "api",
+    "chat",
+    "native_messaging",
+    "voice",
+    "twitter",
+    "facebook",
 )
 _CHANNEL_WEIGHTS = (0.38, 0.32, 0.06, 0.04, 0.07, 0.05, 0.04, 0.02, 0.02)
 
@@ -121,9 +136,27 @@ class Ticket:
     """Compact per-ticket state. ``audits`` holds tuples shared with the global event index."""
 
     __slots__ = (
-        "id", "created", "updated", "gts", "status", "priority", "type", "subject",
-        "requester_id", "submitter_id", "assignee_id", "group_id", "organization_id", "tags",
-        "fields", "channel", "brand_id", "truth", "csat", "audits", "seed",
+        "id",
+        "created",
+        "updated",
+        "gts",
+        "status",
+        "priority",
+        "type",
+        "subject",
+        "requester_id",
+        "submitter_id",
+        "assignee_id",
+        "group_id",
+        "organization_id",
+        "tags",
+        "fields",
+        "channel",
+        "brand_id",
+        "truth",
+        "csat",
+        "audits",
+        "seed",
     )
 
     def __init__(self, tid: int, seed: int) -> None:
@@ -283,8 +316,12 @@ class ZendeskSimulator(SimulatedClock):
             self._agents.append((AGENT_BASE + k, first, last))
         created = now_ts - 400 * 86400
         system = (
-            ("subject", "Subject"), ("description", "Description"), ("status", "Status"),
-            ("tickettype", "Type"), ("priority", "Priority"), ("group", "Group"),
+            ("subject", "Subject"),
+            ("description", "Description"),
+            ("status", "Status"),
+            ("tickettype", "Type"),
+            ("priority", "Priority"),
+            ("group", "Group"),
             ("assignee", "Assignee"),
         )
         for pos, (ftype, title) in enumerate(system):
@@ -293,14 +330,29 @@ class ZendeskSimulator(SimulatedClock):
         self._option_seq = OPTION_BASE
         for title, values in (
             ("Brand", (("Acme Store", "brand_acme_store"), ("Acme Cloud", "brand_acme_cloud"))),
-            ("Plan", (("Free", "plan_free"), ("Plus", "plan_plus"), ("Business", "plan_business"),
-                      ("Enterprise", "plan_enterprise"))),
-            ("Region", (("North America", "region_na"), ("Europe", "region_eu"),
-                        ("UK", "region_uk"), ("Asia Pacific", "region_apac"),
-                        ("Latin America", "region_latam"))),
+            (
+                "Plan",
+                (
+                    ("Free", "plan_free"),
+                    ("Plus", "plan_plus"),
+                    ("Business", "plan_business"),
+                    ("Enterprise", "plan_enterprise"),
+                ),
+            ),
+            (
+                "Region",
+                (
+                    ("North America", "region_na"),
+                    ("Europe", "region_eu"),
+                    ("UK", "region_uk"),
+                    ("Asia Pacific", "region_apac"),
+                    ("Latin America", "region_latam"),
+                ),
+            ),
         ):
-            self.create_field("tagger", title, [{"name": n, "value": v} for n, v in values],
-                               created)
+            self.create_field(
+                "tagger", title, [{"name": n, "value": v} for n, v in values], created
+            )
         self._brand_field, self._plan_field, self._region_field = sorted(
             f.id for f in self._fields.values() if not f.system
         )
@@ -324,8 +376,9 @@ class ZendeskSimulator(SimulatedClock):
                 counts[spike_idx] += 1
                 theme, stage, start, end = spikes[spike_idx]
                 created = rng.randrange(start, end)
-                truth = Truth(stage, corpus.draw_themes(rng, stage, forced=theme),
-                              corpus.draw_language(rng))
+                truth = Truth(
+                    stage, corpus.draw_themes(rng, stage, forced=theme), corpus.draw_language(rng)
+                )
             t.truth = truths.setdefault(truth, truth)
             self._fill_ticket(rng, t, created, now_ts)
             self._tickets[tid] = t
@@ -342,9 +395,7 @@ class ZendeskSimulator(SimulatedClock):
         )
 
     @staticmethod
-    def _plan_spikes(
-        rng: random.Random, n: int, now_ts: int
-    ) -> list[tuple[str, str, int, int]]:
+    def _plan_spikes(rng: random.Random, n: int, now_ts: int) -> list[tuple[str, str, int, int]]:
         del rng, n  # the plan is fixed; kept in the signature for future variation
         return [
             (theme, stage, now_ts - ago * 86400, now_ts - (ago - days) * 86400)
@@ -374,14 +425,17 @@ class ZendeskSimulator(SimulatedClock):
         agent = self._agents[rng.randrange(len(self._agents))][0]
         t.submitter_id = agent if outbound else t.requester_id
         t.organization_id = ORG_BASE + (k % 25) + 1 if k % 7 == 0 else None
-        t.priority = rng.choices((None, "low", "normal", "high", "urgent"),
-                                 weights=(0.1, 0.2, 0.5, 0.15, 0.05))[0]
-        t.type = rng.choices((None, "question", "incident", "problem", "task"),
-                             weights=(0.3, 0.35, 0.25, 0.05, 0.05))[0]
+        t.priority = rng.choices(
+            (None, "low", "normal", "high", "urgent"), weights=(0.1, 0.2, 0.5, 0.15, 0.05)
+        )[0]
+        t.type = rng.choices(
+            (None, "question", "incident", "problem", "task"), weights=(0.3, 0.35, 0.25, 0.05, 0.05)
+        )[0]
         t.subject = corpus.subject(rng, truth) if not outbound else "Update about your order"
         stage = truth.stage
-        t.brand_id = BRAND_STORE if stage in ("purchase", "delivery") or rng.random() < 0.55 \
-            else BRAND_CLOUD
+        t.brand_id = (
+            BRAND_STORE if stage in ("purchase", "delivery") or rng.random() < 0.55 else BRAND_CLOUD
+        )
         fields = self._initial_fields(rng, t)
         t.fields = fields
         extra = ("vip",) if rng.random() < 0.03 else ()
@@ -401,19 +455,28 @@ class ZendeskSimulator(SimulatedClock):
                 ("region_na", "region_eu", "region_uk", "region_apac", "region_latam"),
                 weights=(0.45, 0.2, 0.15, 0.15, 0.05),
             )[0]
-        plan = rng.choices(("plan_free", "plan_plus", "plan_business", "plan_enterprise"),
-                           weights=(0.4, 0.35, 0.2, 0.05))[0]
+        plan = rng.choices(
+            ("plan_free", "plan_plus", "plan_business", "plan_enterprise"),
+            weights=(0.4, 0.35, 0.2, 0.05),
+        )[0]
         brand = "brand_acme_store" if t.brand_id == BRAND_STORE else "brand_acme_cloud"
         return {self._brand_field: brand, self._plan_field: plan, self._region_field: region}
 
     def _lifecycle(
-        self, rng: random.Random, t: Ticket, created: int, now_ts: int, agent: int, group: int,
+        self,
+        rng: random.Random,
+        t: Ticket,
+        created: int,
+        now_ts: int,
+        agent: int,
+        group: int,
         outbound: bool,
     ) -> None:
         """Creation audit, then agent/customer turns towards a drawn target status."""
         limit = now_ts - 90
-        target = rng.choices(("new", "open", "pending", "hold", "solved"),
-                             weights=(0.05, 0.15, 0.12, 0.03, 0.65))[0]
+        target = rng.choices(
+            ("new", "open", "pending", "hold", "solved"), weights=(0.05, 0.15, 0.12, 0.03, 0.65)
+        )[0]
         if outbound:
             target = rng.choice(("pending", "solved"))
         cust = t.requester_id
@@ -437,8 +500,9 @@ class ZendeskSimulator(SimulatedClock):
         ts = created
         self._add_audit(t, ts, t.submitter_id, via, children)
         if t.channel == "chat" and not outbound:
-            self._add_audit(t, ts + 1, SYSTEM_USER_ID, VIA_RULE,
-                            [("C", SYSTEM_USER_ID, False, K_SYSTEM, None)])
+            self._add_audit(
+                t, ts + 1, SYSTEM_USER_ID, VIA_RULE, [("C", SYSTEM_USER_ID, False, K_SYSTEM, None)]
+            )
         if target == "new":
             return
         status = "new"
@@ -468,9 +532,7 @@ class ZendeskSimulator(SimulatedClock):
             t.gts = min(limit, t.gts + rng.randrange(60, 86400))
 
     @staticmethod
-    def _plan_turns(
-        rng: random.Random, target: str, outbound: bool
-    ) -> list[tuple[str, str, str]]:
+    def _plan_turns(rng: random.Random, target: str, outbound: bool) -> list[tuple[str, str, str]]:
         """The conversation turns (who, comment kind, status after) to reach a target status."""
         turns: list[tuple[str, str, str]] = []
         if rng.random() < 0.25:
@@ -501,8 +563,13 @@ class ZendeskSimulator(SimulatedClock):
             t.csat = "offered"
         close_ts = ts + 4 * 86400 + rng.randrange(3600)
         if close_ts <= limit and rng.random() < 0.26:
-            self._add_audit(t, close_ts, SYSTEM_USER_ID, VIA_RULE,
-                            [self._shared(("X", "status", "closed", "solved", VIA_RULE))])
+            self._add_audit(
+                t,
+                close_ts,
+                SYSTEM_USER_ID,
+                VIA_RULE,
+                [self._shared(("X", "status", "closed", "solved", VIA_RULE))],
+            )
             t.status = "closed"
 
     def _shared(self, child: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -553,9 +620,7 @@ class ZendeskSimulator(SimulatedClock):
 
     # ---------------------------------------------------------------- fields
 
-    def create_field(
-        self, ftype: str, title: str, options: list[dict[str, Any]], ts: int
-    ) -> Field:
+    def create_field(self, ftype: str, title: str, options: list[dict[str, Any]], ts: int) -> Field:
         fid = FIELD_BASE + 100 + sum(1 for f in self._fields.values() if not f.system) + 1
         fld = Field(fid, ftype, title, False, ts, ts, len(self._fields))
         for opt in options:
@@ -610,8 +675,11 @@ class ZendeskSimulator(SimulatedClock):
             if fld is None or fld.system:
                 continue  # Zendesk ignores unknown field ids
             value = item.get("value")
-            if fld.type in ("tagger",) and value not in (None, "") \
-                    and fld.option_by_value(str(value)) is None:
+            if (
+                fld.type in ("tagger",)
+                and value not in (None, "")
+                and fld.option_by_value(str(value)) is None
+            ):
                 return False, f"{fld.title}: {value} is not a valid option"
             explicit[fld.id] = value if value != "" else None
         status = upd.get("status", t.status)
@@ -626,7 +694,10 @@ class ZendeskSimulator(SimulatedClock):
         return True, None
 
     def _reconcile(
-        self, tags: list[str], old_tags: Iterable[str], fields: dict[int, Any],
+        self,
+        tags: list[str],
+        old_tags: Iterable[str],
+        fields: dict[int, Any],
         explicit: dict[int, Any],
     ) -> tuple[list[str], dict[int, Any]]:
         """Keep dropdown values and their tags consistent, as Zendesk does."""
@@ -647,8 +718,11 @@ class ZendeskSimulator(SimulatedClock):
                 present = [x for x in tags if x in values]
                 fresh = [x for x in present if x not in old]
                 current = new_fields.get(fld.id)
-                chosen = fresh[-1] if fresh else (current if current in present else
-                                                  (present[0] if present else None))
+                chosen = (
+                    fresh[-1]
+                    if fresh
+                    else (current if current in present else (present[0] if present else None))
+                )
                 tags = [x for x in tags if x not in values or x == chosen]
             if chosen is None:
                 new_fields.pop(fld.id, None)
@@ -662,16 +736,31 @@ class ZendeskSimulator(SimulatedClock):
         """Snapshot of a ticket: status, tags, custom fields by id and by title, comments."""
         with self._lock:
             t = self._tickets[ticket_id]
-            by_title = {self._fields[fid].title: v for fid, v in t.fields.items()
-                        if fid in self._fields}
+            by_title = {
+                self._fields[fid].title: v for fid, v in t.fields.items() if fid in self._fields
+            }
             comments = tuple(
-                {"id": cid, "author_id": kid[1], "public": kid[2], "body": body,
-                 "created_at": iso(a[0])}
+                {
+                    "id": cid,
+                    "author_id": kid[1],
+                    "public": kid[2],
+                    "body": body,
+                    "created_at": iso(a[0]),
+                }
                 for a, cid, kid, body in self.iter_comments(t)
             )
-            return TicketView(t.id, t.status, t.tags, dict(t.fields), by_title,
-                              corpus.utc(t.updated), t.gts, t.requester_id, t.assignee_id,
-                              comments)
+            return TicketView(
+                t.id,
+                t.status,
+                t.tags,
+                dict(t.fields),
+                by_title,
+                corpus.utc(t.updated),
+                t.gts,
+                t.requester_id,
+                t.assignee_id,
+                comments,
+            )
 
     def truth(self, ticket_id: int) -> tuple[str | None, tuple[str, ...], str]:
         """The hidden ground truth (stage, themes, language) of a ticket."""
@@ -687,7 +776,8 @@ class ZendeskSimulator(SimulatedClock):
         at least one public end-user comment: the population for write-back benchmarks."""
         with self._lock:
             return [
-                t.id for t in self._tickets.values()
+                t.id
+                for t in self._tickets.values()
                 if t.status not in ("closed", "deleted") and self._has_customer_text(t)
             ]
 
@@ -699,12 +789,14 @@ class ZendeskSimulator(SimulatedClock):
 
     def _has_customer_text(self, t: Ticket) -> bool:
         return any(
-            kid[0] == "C" and kid[2] and kid[1] >= CUSTOMER_BASE
-            for a in t.audits for kid in a[5]
+            kid[0] == "C" and kid[2] and kid[1] >= CUSTOMER_BASE for a in t.audits for kid in a[5]
         )
 
     def agent_set_field(
-        self, ticket_id: int, field_title_or_id: int | str, value: Any,
+        self,
+        ticket_id: int,
+        field_title_or_id: int | str,
+        value: Any,
         agent_id: int | None = None,
     ) -> None:
         """An agent edits a field in the agent UI: an audit whose updater is an agent."""
@@ -713,24 +805,32 @@ class ZendeskSimulator(SimulatedClock):
             fld = self._field_by_key(field_title_or_id)
             if fld.type == "tagger" and value is not None:
                 opt = fld.option_by_value(str(value)) or next(
-                    (o for o in fld.options if o.name == value), None)
+                    (o for o in fld.options if o.name == value), None
+                )
                 if opt is None:
                     raise ValueError(f"{value!r} is not an option of {fld.title}")
                 value = opt.value
             agent = agent_id or t.assignee_id or self._agents[0][0]
             ok, err = self.apply_update(
-                t, {"custom_fields": [{"id": fld.id, "value": value}]}, agent, "web")
+                t, {"custom_fields": [{"id": fld.id, "value": value}]}, agent, "web"
+            )
             if not ok:
                 raise ValueError(err)
 
-    def agent_set_tags(self, ticket_id: int, add: Iterable[str] = (),
-                       remove: Iterable[str] = (), agent_id: int | None = None) -> None:
+    def agent_set_tags(
+        self,
+        ticket_id: int,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        agent_id: int | None = None,
+    ) -> None:
         """An agent adds/removes tags by hand (tests of 'never clobber the agents' tags')."""
         with self._lock:
             t = self._tickets[ticket_id]
             agent = agent_id or t.assignee_id or self._agents[0][0]
-            self.apply_update(t, {"additional_tags": list(add), "remove_tags": list(remove)},
-                               agent, "web")
+            self.apply_update(
+                t, {"additional_tags": list(add), "remove_tags": list(remove)}, agent, "web"
+            )
 
     def add_comment(self, ticket_id: int, author_id: int, body: str, public: bool = True) -> int:
         """Add a comment (customer or agent). An end-user comment reopens pending/solved
@@ -758,8 +858,9 @@ class ZendeskSimulator(SimulatedClock):
         """Move a ticket to closed through the automation user (tests of 'skip closed')."""
         with self._lock:
             t = self._tickets[ticket_id]
-            self._record(t, SYSTEM_USER_ID, VIA_RULE,
-                         [("X", "status", "closed", t.status, VIA_RULE)])
+            self._record(
+                t, SYSTEM_USER_ID, VIA_RULE, [("X", "status", "closed", t.status, VIA_RULE)]
+            )
             t.status = "closed"
 
     # ---------------------------------------------------------------- parity helpers (OAuth,
@@ -832,7 +933,6 @@ class ZendeskSimulator(SimulatedClock):
     def __len__(self) -> int:
         return len(self._tickets)
 
-
     def csat_comment(self, t: Ticket) -> str | None:
         if t.id in self._csat_overrides:
             return self._csat_overrides[t.id][1]
@@ -853,7 +953,8 @@ class ZendeskSimulator(SimulatedClock):
         """Rated tickets as (rating updated_at, ticket id), sorted: the rating list order."""
         if self._csat_index is None:
             self._csat_index = sorted(
-                (self.csat_times(t)[1], t.id) for t in self._tickets.values()
+                (self.csat_times(t)[1], t.id)
+                for t in self._tickets.values()
                 if t.csat in ("good", "bad", "offered") and t.status != "deleted"
             )
         return self._csat_index
@@ -953,9 +1054,19 @@ class ZendeskSimulator(SimulatedClock):
             return self._redactions[cid]
         if kid[4] is not None:
             return str(kid[4])
-        return _render(self.seed, t.seed, cid, kid[3], t.channel, t.requester_id, kid[1],
-                       t.truth, audit[0], self._quoted_source(t, audit) if kid[3] == K_REPLY
-                       else None, self.agent_names())
+        return _render(
+            self.seed,
+            t.seed,
+            cid,
+            kid[3],
+            t.channel,
+            t.requester_id,
+            kid[1],
+            t.truth,
+            audit[0],
+            self._quoted_source(t, audit) if kid[3] == K_REPLY else None,
+            self.agent_names(),
+        )
 
     def agent_names(self) -> dict[int, tuple[str, str]]:
         names = getattr(self, "_agent_name_map", None)
@@ -988,8 +1099,12 @@ def _as_tags(value: Any) -> list[str]:
 
 
 def _change_children(
-    old_tags: tuple[str, ...], new_tags: tuple[str, ...], old_fields: dict[int, Any],
-    new_fields: dict[int, Any], old_status: str, new_status: str,
+    old_tags: tuple[str, ...],
+    new_tags: tuple[str, ...],
+    old_fields: dict[int, Any],
+    new_fields: dict[int, Any],
+    old_status: str,
+    new_status: str,
 ) -> list[tuple[Any, ...]]:
     kids: list[tuple[Any, ...]] = []
     if set(old_tags) != set(new_tags):
@@ -1003,8 +1118,16 @@ def _change_children(
 
 
 def _render(
-    acct_seed: int, ticket_seed: int, cid: int, kind: str, channel: str, requester: int,
-    author: int, truth: Truth, ts: int, quoted: tuple[int, int, int, int] | None,
+    acct_seed: int,
+    ticket_seed: int,
+    cid: int,
+    kind: str,
+    channel: str,
+    requester: int,
+    author: int,
+    truth: Truth,
+    ts: int,
+    quoted: tuple[int, int, int, int] | None,
     agents: dict[int, tuple[str, str]],
 ) -> str:
     """Render a generated comment's text from its seed; deterministic, nothing stored."""
@@ -1013,12 +1136,30 @@ def _render(
     agent_first = agents.get(author, ("Alex", "Reed"))[0]
     if kind in (K_FIRST, K_REPLY):
         text = corpus.compose_customer_text(
-            rng, truth, first=first, last=last, email=email, phone=phone, channel=channel,
-            follow_up=kind == K_REPLY)
+            rng,
+            truth,
+            first=first,
+            last=last,
+            email=email,
+            phone=phone,
+            channel=channel,
+            follow_up=kind == K_REPLY,
+        )
         if kind == K_REPLY and quoted and channel == "email" and rng.random() < 0.6:
             q_cid, q_author, q_ts, _ = quoted
-            prev = _render(acct_seed, ticket_seed, q_cid, K_AGENT, channel, requester, q_author,
-                           truth, q_ts, None, agents)
+            prev = _render(
+                acct_seed,
+                ticket_seed,
+                q_cid,
+                K_AGENT,
+                channel,
+                requester,
+                q_author,
+                truth,
+                q_ts,
+                None,
+                agents,
+            )
             name = "Acme Support"
             when = corpus.utc(q_ts)
             if rng.random() < 0.7:

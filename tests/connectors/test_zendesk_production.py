@@ -56,8 +56,14 @@ def events_body(events: list[dict[str, Any]], end: bool = True, nxt: int = 17672
     }
 
 
-def comment_event(ticket_id: int, comment_id: int, author: int, channel: str = "email",
-                  updater: int | None = None, body: str = "Where is my parcel?"):
+def comment_event(
+    ticket_id: int,
+    comment_id: int,
+    author: int,
+    channel: str = "email",
+    updater: int | None = None,
+    body: str = "Where is my parcel?",
+):
     return {
         "id": comment_id // 100,
         "ticket_id": ticket_id,
@@ -282,10 +288,18 @@ def test_legacy_chats_come_from_the_chat_api_and_attach_to_their_ticket(respx_mo
             "zendesk_ticket_id": 7,
             "history": [
                 {"type": "chat.memberjoin", "nick": "visitor"},
-                {"type": "chat.msg", "nick": "visitor", "msg": "my order is late",
-                 "timestamp": "2026-01-01T10:00:05Z"},
-                {"type": "chat.msg", "nick": "agent:12", "msg": "checking",
-                 "timestamp": "2026-01-01T10:01:00Z"},
+                {
+                    "type": "chat.msg",
+                    "nick": "visitor",
+                    "msg": "my order is late",
+                    "timestamp": "2026-01-01T10:00:05Z",
+                },
+                {
+                    "type": "chat.msg",
+                    "nick": "agent:12",
+                    "msg": "checking",
+                    "timestamp": "2026-01-01T10:01:00Z",
+                },
             ],
         },
         {
@@ -297,8 +311,13 @@ def test_legacy_chats_come_from_the_chat_api_and_attach_to_their_ticket(respx_mo
     route = respx_mock.get(f"{CHAT}/api/v2/incremental/chats").mock(
         return_value=httpx.Response(
             200,
-            json={"chats": chats, "count": 2, "end_time": 1767265200, "end_id": "2601.0.MISSED",
-                  "next_page": None},
+            json={
+                "chats": chats,
+                "count": 2,
+                "end_time": 1767265200,
+                "end_id": "2601.0.MISSED",
+                "next_page": None,
+            },
         )
     )
     c = connector(oauth_token="chat-bearer", api_token=None, chat_export=True)
@@ -350,22 +369,31 @@ def test_expired_access_token_rotates_and_persists_the_pair_before_using_it(resp
         seen.append((request.headers["Authorization"], len(store)))
         if request.headers["Authorization"] == "Bearer old-access":
             return httpx.Response(401, json={"error": "invalid_token"})
-        return httpx.Response(200, json={"tickets": [], "after_cursor": None,
-                                         "end_of_stream": True})
+        return httpx.Response(
+            200, json={"tickets": [], "after_cursor": None, "end_of_stream": True}
+        )
 
     respx_mock.get("/api/v2/incremental/tickets/cursor.json").mock(side_effect=tickets)
     token = respx_mock.post("/oauth/tokens").mock(
         return_value=httpx.Response(
             200,
-            json={"access_token": "new-access", "refresh_token": "new-refresh",
-                  "expires_in": 7200, "token_type": "bearer"},
+            json={
+                "access_token": "new-access",
+                "refresh_token": "new-refresh",
+                "expires_in": 7200,
+                "token_type": "bearer",
+            },
         )
     )
     c = oauth_connector(store)
     pull(c, "tickets")
     sent = json.loads(token.calls.last.request.content)
-    assert sent == {"grant_type": "refresh_token", "refresh_token": "old-refresh",
-                    "client_id": "cjm", "client_secret": "client-secret"}
+    assert sent == {
+        "grant_type": "refresh_token",
+        "refresh_token": "old-refresh",
+        "client_id": "cjm",
+        "client_secret": "client-secret",
+    }
     assert "Authorization" not in token.calls.last.request.headers
     # The new token was first used only after the store held the new pair.
     assert seen == [("Bearer old-access", 0), ("Bearer new-access", 1)]
@@ -400,16 +428,22 @@ def test_concurrent_401s_share_one_rotation(respx_mock) -> None:
 def test_a_token_close_to_expiry_is_rotated_before_the_first_call(respx_mock) -> None:
     store: list[OAuthTokens] = []
     token = respx_mock.post("/oauth/tokens").mock(
-        return_value=httpx.Response(200, json={"access_token": "a2", "refresh_token": "r2",
-                                               "expires_in": 3600})
+        return_value=httpx.Response(
+            200, json={"access_token": "a2", "refresh_token": "r2", "expires_in": 3600}
+        )
     )
     export = respx_mock.get("/api/v2/incremental/tickets/cursor.json").mock(
         return_value=httpx.Response(200, json={"tickets": [], "end_of_stream": True})
     )
     c = ZendeskConnector(
         ZendeskSettings(
-            name="acme", base_url=BASE, oauth_token="a1", oauth_refresh_token="r1",
-            oauth_client_id="cjm", oauth_client_secret="s", oauth_expires_at=1_000_100.0,
+            name="acme",
+            base_url=BASE,
+            oauth_token="a1",
+            oauth_refresh_token="r1",
+            oauth_client_id="cjm",
+            oauth_client_secret="s",
+            oauth_expires_at=1_000_100.0,
             token_store=store.append,
         ),
         clock=FakeClock(),
@@ -482,11 +516,11 @@ def test_export_budget_header_and_503_retry_after_are_obeyed(respx_mock) -> None
             httpx.Response(
                 200,
                 json={"tickets": [], "after_cursor": "c1", "end_of_stream": False},
-                headers={"zendesk-ratelimit-incremental-exports": "total=10; remaining=0; "
-                                                                  "resets=42"},
+                headers={
+                    "zendesk-ratelimit-incremental-exports": "total=10; remaining=0; resets=42"
+                },
             ),
-            httpx.Response(200, json={"tickets": [], "after_cursor": "c2",
-                                      "end_of_stream": True}),
+            httpx.Response(200, json={"tickets": [], "after_cursor": "c2", "end_of_stream": True}),
         ]
     )
     clock = FakeClock()
@@ -501,9 +535,10 @@ def test_an_export_429_pauses_exports_but_not_the_rest_of_the_account(respx_mock
     limited = httpx.Response(
         429,
         headers={"Retry-After": "50"},
-        json={"error": "APIRateLimitExceeded",
-              "description": "Number of allowed incremental export API requests per minute "
-                             "exceeded"},
+        json={
+            "error": "APIRateLimitExceeded",
+            "description": "Number of allowed incremental export API requests per minute exceeded",
+        },
     )
     respx_mock.get("/api/v2/incremental/tickets/cursor.json").mock(
         side_effect=[limited, httpx.Response(200, json={"tickets": [], "end_of_stream": True})]
@@ -539,12 +574,24 @@ def test_write_back_survives_409_splits_422_and_does_not_retry_closed(respx_mock
         results = []
         for t in tickets:
             if t["id"] == 11:
-                results.append({"id": 11, "success": False, "error": "TicketUpdateFailed",
-                                "errors": "Status: closed prevents ticket update"})
+                results.append(
+                    {
+                        "id": 11,
+                        "success": False,
+                        "error": "TicketUpdateFailed",
+                        "errors": "Status: closed prevents ticket update",
+                    }
+                )
             elif t["id"] == 12 and not any(j == "retry" for j in jobs):
                 jobs["retry"] = []
-                results.append({"id": 12, "success": False, "error": "TicketUpdateFailed",
-                                "errors": "Temporary failure"})
+                results.append(
+                    {
+                        "id": 12,
+                        "success": False,
+                        "error": "TicketUpdateFailed",
+                        "errors": "Temporary failure",
+                    }
+                )
             else:
                 results.append({"id": t["id"], "success": True})
         jobs[job] = results
@@ -552,8 +599,12 @@ def test_write_back_survives_409_splits_422_and_does_not_retry_closed(respx_mock
 
     def statuses(request: httpx.Request) -> httpx.Response:
         ids = request.url.params["ids"].split(",")
-        return httpx.Response(200, json={"job_statuses": [
-            {"id": j, "status": "completed", "results": jobs[j]} for j in ids]})
+        return httpx.Response(
+            200,
+            json={
+                "job_statuses": [{"id": j, "status": "completed", "results": jobs[j]} for j in ids]
+            },
+        )
 
     put = respx_mock.put("/api/v2/tickets/update_many.json").mock(side_effect=update_many)
     respx_mock.get("/api/v2/job_statuses/show_many.json").mock(side_effect=statuses)
@@ -579,8 +630,7 @@ def test_jobs_in_flight_are_capped_and_too_many_jobs_is_waited_out(respx_mock) -
     def update_many(request: httpx.Request) -> httpx.Response:
         if len(open_jobs) >= 3 and not peak["429"]:
             peak["429"] = 1
-            return httpx.Response(429, headers={"Retry-After": "10"},
-                                  json={"error": "TooManyJobs"})
+            return httpx.Response(429, headers={"Retry-After": "10"}, json={"error": "TooManyJobs"})
         job = f"j{len(open_jobs)}-{request.url.params.get('ids', '')[:5]}-{peak['n']}"
         peak["n"] += 1
         open_jobs.add(job)
@@ -596,8 +646,13 @@ def test_jobs_in_flight_are_capped_and_too_many_jobs_is_waited_out(respx_mock) -
         done = []
         for j in ids:
             open_jobs.discard(j)
-            done.append({"id": j, "status": "completed",
-                         "results": [{"id": i, "success": True} for i in jobs[j]]})
+            done.append(
+                {
+                    "id": j,
+                    "status": "completed",
+                    "results": [{"id": i, "success": True} for i in jobs[j]],
+                }
+            )
         return httpx.Response(200, json={"job_statuses": done})
 
     respx_mock.put("/api/v2/tickets/update_many.json").mock(side_effect=update_many)

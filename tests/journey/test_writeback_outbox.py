@@ -165,4 +165,3 @@ def test_every_delta_is_recorded_before_it_is_sent(engine) -> None:  # type: ign
     status, sent, job_id = seen[0]
     assert status == "sending" and job_id is None
     assert sent["stage"] == "stage__delivery" and sent["add"] == ["pain__late"]
-

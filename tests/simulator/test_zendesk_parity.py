@@ -27,16 +27,22 @@ def test_oauth_access_tokens_expire_and_refresh_tokens_rotate_once() -> None:
     access, refresh = sim.issue_oauth_tokens("cjm", ttl=60)
 
     def bearer(token: str) -> int:
-        response = run(sim, lambda c: c.get("/api/v2/tickets/1.json",
-                                            headers={"Authorization": f"Bearer {token}"}),
-                       auth=None)
+        response = run(
+            sim,
+            lambda c: c.get("/api/v2/tickets/1.json", headers={"Authorization": f"Bearer {token}"}),
+            auth=None,
+        )
         return response.status_code
 
     assert bearer(access) == 200
     sim.advance(61)
     assert bearer(access) == 401
-    grant = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": "cjm",
-             "client_secret": "client-secret"}
+    grant = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh,
+        "client_id": "cjm",
+        "client_secret": "client-secret",
+    }
     fresh = run(sim, lambda c: c.post("/oauth/tokens", json=grant), auth=None)
     assert fresh.status_code == 200
     pair = fresh.json()
@@ -44,8 +50,14 @@ def test_oauth_access_tokens_expire_and_refresh_tokens_rotate_once() -> None:
     assert bearer(pair["access_token"]) == 200
     reused = run(sim, lambda c: c.post("/oauth/tokens", json=grant), auth=None)
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
-    wrong = run(sim, lambda c: c.post("/oauth/tokens", json={
-        **grant, "refresh_token": pair["refresh_token"], "client_secret": "nope"}), auth=None)
+    wrong = run(
+        sim,
+        lambda c: c.post(
+            "/oauth/tokens",
+            json={**grant, "refresh_token": pair["refresh_token"], "client_secret": "nope"},
+        ),
+        auth=None,
+    )
     assert wrong.status_code == 400
     assert sim.requests["POST /oauth/tokens"] == 3
 
@@ -148,10 +160,13 @@ def test_redaction_changes_the_comment_and_leaves_an_event() -> None:
 def test_jobs_go_queued_working_completed() -> None:
     sim = make(40, job_polls_to_complete=3)
     tid = sim.open_tickets_with_customer_text()[0]
-    job = put(sim, f"/api/v2/tickets/update_many.json?ids={tid}",
-              {"ticket": {"additional_tags": ["x"]}}).json()["job_status"]
-    seen = [get(sim, f"/api/v2/job_statuses/{job['id']}.json").json()["job_status"]["status"]
-            for _ in range(3)]
+    job = put(
+        sim, f"/api/v2/tickets/update_many.json?ids={tid}", {"ticket": {"additional_tags": ["x"]}}
+    ).json()["job_status"]
+    seen = [
+        get(sim, f"/api/v2/job_statuses/{job['id']}.json").json()["job_status"]["status"]
+        for _ in range(3)
+    ]
     assert seen == ["queued", "working", "completed"]
 
 
@@ -176,7 +191,9 @@ def test_conflicts_transient_job_failures_and_503_retry_after() -> None:
     assert put(sim, url, {"ticket": {"additional_tags": ["x"]}}).status_code == 409
     polled = get(sim, f"/api/v2/job_statuses/{first.json()['job_status']['id']}.json").json()
     assert [r["success"] for r in polled["job_status"]["results"]] == [True, False]
-    sim = make(5, faults=SimulatorFaults(fail_every_n=1, fail_status=503,
-                                         service_unavailable_retry_after=7))
+    sim = make(
+        5,
+        faults=SimulatorFaults(fail_every_n=1, fail_status=503, service_unavailable_retry_after=7),
+    )
     response = get(sim, "/api/v2/tickets/1.json")
     assert response.status_code == 503 and response.headers["retry-after"] == "7"

@@ -32,8 +32,9 @@ def make(n: int = 80, seed: int = 3, **kwargs: Any) -> ZendeskSimulator:
     return sim
 
 
-def run(sim: ZendeskSimulator, fn: Callable[[httpx.AsyncClient], Awaitable[Any]],
-        auth: Any = AUTH) -> Any:
+def run(
+    sim: ZendeskSimulator, fn: Callable[[httpx.AsyncClient], Awaitable[Any]], auth: Any = AUTH
+) -> Any:
     """Drive the ASGI app in-process (pytest-asyncio is not a dependency)."""
 
     async def go() -> Any:
@@ -59,8 +60,10 @@ def post(sim: ZendeskSimulator, url: str, body: dict[str, Any]) -> httpx.Respons
 def export_all(sim: ZendeskSimulator, per_page: int = 25, **params: Any) -> list[dict[str, Any]]:
     async def go(c: httpx.AsyncClient) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        r = await c.get("/api/v2/incremental/tickets/cursor.json",
-                        params={"start_time": 0, "per_page": per_page, **params})
+        r = await c.get(
+            "/api/v2/incremental/tickets/cursor.json",
+            params={"start_time": 0, "per_page": per_page, **params},
+        )
         while True:
             body = r.json()
             out.extend(body["tickets"])
@@ -74,8 +77,10 @@ def export_all(sim: ZendeskSimulator, per_page: int = 25, **params: Any) -> list
 def events_all(sim: ZendeskSimulator, per_page: int = 40, start: int = 0) -> list[dict[str, Any]]:
     async def go(c: httpx.AsyncClient) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        url = (f"/api/v2/incremental/ticket_events.json?start_time={start}"
-               f"&include=comment_events&per_page={per_page}")
+        url = (
+            f"/api/v2/incremental/ticket_events.json?start_time={start}"
+            f"&include=comment_events&per_page={per_page}"
+        )
         for _ in range(10_000):
             body = (await c.get(url)).json()
             out.extend(body["ticket_events"])
@@ -157,8 +162,11 @@ def test_auth_basic_token_and_bearer() -> None:
     assert bad.status_code == 401 and bad.json() == {"error": "Couldn't authenticate you"}
     none = run(sim, lambda c: c.get("/api/v2/tickets/1.json"), auth=None)
     assert none.status_code == 401
-    bearer = run(sim, lambda c: c.get("/api/v2/tickets/1.json",
-                                      headers={"Authorization": "Bearer oauth-abc"}), auth=None)
+    bearer = run(
+        sim,
+        lambda c: c.get("/api/v2/tickets/1.json", headers={"Authorization": "Bearer oauth-abc"}),
+        auth=None,
+    )
     assert bearer.status_code == 200
 
 
@@ -168,8 +176,13 @@ def test_unknown_path_is_invalid_endpoint_and_headers_carry_rate_limits() -> Non
     assert r.status_code == 404
     assert r.json() == {"error": "InvalidEndpoint", "description": "Not found"}
     ok = get(sim, "/api/v2/incremental/tickets/cursor.json?start_time=0")
-    assert {"x-rate-limit", "x-rate-limit-remaining", "ratelimit-limit", "ratelimit-remaining",
-            "ratelimit-reset"} <= set(ok.headers)
+    assert {
+        "x-rate-limit",
+        "x-rate-limit-remaining",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    } <= set(ok.headers)
     assert "x-rate-limit" in get(sim, "/api/v2/tickets/1.json").headers
     assert sim.requests["GET /api/v2/incremental/tickets/cursor.json"] == 1
     assert sim.requests["GET /api/v2/tickets/{id}.json"] == 1
@@ -185,15 +198,36 @@ def test_ticket_cursor_export_covers_every_ticket_in_generated_timestamp_order()
     keys = [(t["generated_timestamp"], t["id"]) for t in tickets]
     assert keys == sorted(keys)
     first = tickets[0]
-    for key in ("url", "external_id", "created_at", "updated_at", "type", "subject",
-                "raw_subject", "description", "priority", "status", "requester_id",
-                "submitter_id", "assignee_id", "organization_id", "group_id", "tags", "via",
-                "custom_fields", "fields", "satisfaction_rating", "from_messaging_channel",
-                "brand_id", "is_public"):
+    for key in (
+        "url",
+        "external_id",
+        "created_at",
+        "updated_at",
+        "type",
+        "subject",
+        "raw_subject",
+        "description",
+        "priority",
+        "status",
+        "requester_id",
+        "submitter_id",
+        "assignee_id",
+        "organization_id",
+        "group_id",
+        "tags",
+        "via",
+        "custom_fields",
+        "fields",
+        "satisfaction_rating",
+        "from_messaging_channel",
+        "brand_id",
+        "is_public",
+    ):
         assert key in first
     assert first["created_at"].endswith("Z") and first["via"]["channel"]
-    assert {c["id"] for c in first["custom_fields"]} == {sim.field_id(t)
-                                                           for t in ("Brand", "Plan", "Region")}
+    assert {c["id"] for c in first["custom_fields"]} == {
+        sim.field_id(t) for t in ("Brand", "Plan", "Region")
+    }
     assert any(t["updated_at"] < _iso(t["generated_timestamp"]) for t in tickets)
 
 
@@ -203,13 +237,15 @@ def _iso(ts: int) -> str:
 
 def test_cursor_export_end_of_stream_and_empty_pages() -> None:
     sim = make(10)
-    body = get(sim, "/api/v2/incremental/tickets/cursor.json",
-               params={"start_time": int(NOW.timestamp())}).json()
+    body = get(
+        sim, "/api/v2/incremental/tickets/cursor.json", params={"start_time": int(NOW.timestamp())}
+    ).json()
     assert body["tickets"] == [] and body["after_cursor"] is None and body["end_of_stream"]
     full = get(sim, "/api/v2/incremental/tickets/cursor.json?start_time=0").json()
     assert full["end_of_stream"] and len(full["tickets"]) == 10
-    again = get(sim, "/api/v2/incremental/tickets/cursor.json",
-                params={"cursor": full["after_cursor"]}).json()
+    again = get(
+        sim, "/api/v2/incremental/tickets/cursor.json", params={"cursor": full["after_cursor"]}
+    ).json()
     assert again["tickets"] == [] and again["end_of_stream"]
     assert again["after_cursor"] == full["after_cursor"]
     assert get(sim, "/api/v2/incremental/tickets/cursor.json").status_code == 400
@@ -217,8 +253,9 @@ def test_cursor_export_end_of_stream_and_empty_pages() -> None:
 
 def test_cursor_export_sideloads_users_with_roles() -> None:
     sim = make(30)
-    body = get(sim, "/api/v2/incremental/tickets/cursor.json",
-               params={"start_time": 0, "include": "users"}).json()
+    body = get(
+        sim, "/api/v2/incremental/tickets/cursor.json", params={"start_time": 0, "include": "users"}
+    ).json()
     users = {u["id"]: u for u in body["users"]}
     for t in body["tickets"]:
         assert t["requester_id"] in users
@@ -231,10 +268,17 @@ def test_written_ticket_resurfaces_after_the_cursor() -> None:
     first = get(sim, "/api/v2/incremental/tickets/cursor.json?start_time=0").json()
     target = next(t["id"] for t in first["tickets"] if t["status"] not in ("closed",))
     sim.advance(120)
-    job_result(sim, put(sim, f"/api/v2/tickets/update_many.json?ids={target}",
-                        {"ticket": {"additional_tags": ["pain__cancellation"]}}))
-    nxt = get(sim, "/api/v2/incremental/tickets/cursor.json",
-              params={"cursor": first["after_cursor"]}).json()
+    job_result(
+        sim,
+        put(
+            sim,
+            f"/api/v2/tickets/update_many.json?ids={target}",
+            {"ticket": {"additional_tags": ["pain__cancellation"]}},
+        ),
+    )
+    nxt = get(
+        sim, "/api/v2/incremental/tickets/cursor.json", params={"cursor": first["after_cursor"]}
+    ).json()
     assert [t["id"] for t in nxt["tickets"]] == [target]
     assert "pain__cancellation" in nxt["tickets"][0]["tags"]
 
@@ -247,14 +291,25 @@ def test_ticket_events_with_comment_bodies_authors_and_visibility() -> None:
     assert comments and all(c["body"] and "author_id" in c and "public" in c for c in comments)
     assert any(not c["public"] for c in comments)
     sample = comments[0]
-    for key in ("id", "type", "author_id", "body", "html_body", "public", "attachments",
-                "audit_id", "created_at", "via"):
+    for key in (
+        "id",
+        "type",
+        "author_id",
+        "body",
+        "html_body",
+        "public",
+        "attachments",
+        "audit_id",
+        "created_at",
+        "via",
+    ):
         assert key in sample
     changes = [c for e in events for c in e["child_events"] if c["event_type"] == "Change"]
     assert any(c["field_name"] == "status" for c in changes)
     bare = get(sim, "/api/v2/incremental/ticket_events.json?start_time=0").json()
-    bare_comments = [c for e in bare["ticket_events"] for c in e["child_events"]
-                     if c["event_type"] == "Comment"]
+    bare_comments = [
+        c for e in bare["ticket_events"] for c in e["child_events"] if c["event_type"] == "Comment"
+    ]
     assert bare_comments and all("body" not in c and c["comment_present"] for c in bare_comments)
 
 
@@ -267,8 +322,14 @@ def test_ticket_events_pages_repeat_the_boundary_second_and_lose_nothing() -> No
     # a burst of write-backs inside one frozen second: pages must still terminate and cover it
     sim.advance(3600)
     ids = ",".join(str(t) for t in sim.open_tickets_with_customer_text()[:30])
-    job_result(sim, put(sim, f"/api/v2/tickets/update_many.json?ids={ids}",
-                        {"ticket": {"additional_tags": ["burst"]}}))
+    job_result(
+        sim,
+        put(
+            sim,
+            f"/api/v2/tickets/update_many.json?ids={ids}",
+            {"ticket": {"additional_tags": ["burst"]}},
+        ),
+    )
     burst = events_all(sim, per_page=5, start=int(sim.now.timestamp()))
     assert len({e["id"] for e in burst}) == 30
     assert all(e["updater_id"] == sim.integration_user_id for e in burst)
@@ -282,12 +343,14 @@ def test_users_show_many_and_limits() -> None:
     sim = make(20)
     t = sim.ticket(1)
     ids = [t.requester_id, sim.agent_ids()[0], sim.integration_user_id, 123]
-    users = get(sim, "/api/v2/users/show_many.json",
-                params={"ids": ",".join(map(str, ids))}).json()["users"]
+    users = get(
+        sim, "/api/v2/users/show_many.json", params={"ids": ",".join(map(str, ids))}
+    ).json()["users"]
     assert [u["role"] for u in users] == ["end-user", "agent", "admin"]
     assert users[2]["email"] == "lead@acme.example"
-    too_many = get(sim, "/api/v2/users/show_many.json",
-                   params={"ids": ",".join(str(i) for i in range(101))})
+    too_many = get(
+        sim, "/api/v2/users/show_many.json", params={"ids": ",".join(str(i) for i in range(101))}
+    )
     assert too_many.status_code == 400 and too_many.json()["error"] == "TooManyValues"
     assert get(sim, f"/api/v2/users/{ids[0]}.json").json()["user"]["id"] == ids[0]
     assert get(sim, "/api/v2/users/123.json").status_code == 404
@@ -310,32 +373,69 @@ def test_ticket_fields_list_create_and_unique_option_values() -> None:
     fields = get(sim, "/api/v2/ticket_fields.json").json()
     types = {f["type"] for f in fields["ticket_fields"]}
     assert {"subject", "status", "tagger"} <= types and fields["next_page"] is None
-    created = post(sim, "/api/v2/ticket_fields.json", {"ticket_field": {
-        "type": "tagger", "title": "Journey stage",
-        "custom_field_options": [{"name": "Delivery", "value": "stage__delivery"},
-                                 {"name": "Support", "value": "stage__support"}]}})
+    created = post(
+        sim,
+        "/api/v2/ticket_fields.json",
+        {
+            "ticket_field": {
+                "type": "tagger",
+                "title": "Journey stage",
+                "custom_field_options": [
+                    {"name": "Delivery", "value": "stage__delivery"},
+                    {"name": "Support", "value": "stage__support"},
+                ],
+            }
+        },
+    )
     assert created.status_code == 201
     field = created.json()["ticket_field"]
     assert all(isinstance(o["id"], int) for o in field["custom_field_options"])
-    clash = post(sim, "/api/v2/ticket_fields.json", {"ticket_field": {
-        "type": "tagger", "title": "Other",
-        "custom_field_options": [{"name": "x", "value": "stage__delivery"}]}})
+    clash = post(
+        sim,
+        "/api/v2/ticket_fields.json",
+        {
+            "ticket_field": {
+                "type": "tagger",
+                "title": "Other",
+                "custom_field_options": [{"name": "x", "value": "stage__delivery"}],
+            }
+        },
+    )
     assert clash.status_code == 422
-    added = post(sim, f"/api/v2/ticket_fields/{field['id']}/options.json",
-                 {"custom_field_option": {"name": "Purchase", "value": "stage__purchase"}})
+    added = post(
+        sim,
+        f"/api/v2/ticket_fields/{field['id']}/options.json",
+        {"custom_field_option": {"name": "Purchase", "value": "stage__purchase"}},
+    )
     assert added.status_code == 201
-    updated = post(sim, f"/api/v2/ticket_fields/{field['id']}/options.json",
-                   {"custom_field_option": {"name": "Buying", "value": "stage__purchase"}})
+    updated = post(
+        sim,
+        f"/api/v2/ticket_fields/{field['id']}/options.json",
+        {"custom_field_option": {"name": "Buying", "value": "stage__purchase"}},
+    )
     assert updated.status_code == 200 and updated.json()["custom_field_option"]["name"] == "Buying"
-    taken = post(sim, f"/api/v2/ticket_fields/{field['id']}/options.json",
-                 {"custom_field_option": {"name": "Free", "value": "plan_free"}})
+    taken = post(
+        sim,
+        f"/api/v2/ticket_fields/{field['id']}/options.json",
+        {"custom_field_option": {"name": "Free", "value": "plan_free"}},
+    )
     assert taken.status_code == 422
 
 
 def _stage_field(sim: ZendeskSimulator) -> int:
-    r = post(sim, "/api/v2/ticket_fields.json", {"ticket_field": {
-        "type": "tagger", "title": "Journey stage",
-        "custom_field_options": [{"name": n.title(), "value": f"stage__{n}"} for n in STAGES]}})
+    r = post(
+        sim,
+        "/api/v2/ticket_fields.json",
+        {
+            "ticket_field": {
+                "type": "tagger",
+                "title": "Journey stage",
+                "custom_field_options": [
+                    {"name": n.title(), "value": f"stage__{n}"} for n in STAGES
+                ],
+            }
+        },
+    )
     return int(r.json()["ticket_field"]["id"])
 
 
@@ -344,12 +444,14 @@ def test_dropdown_values_are_tags_both_ways() -> None:
     fid = _stage_field(sim)
     tid = sim.open_tickets_with_customer_text()[0]
     url = f"/api/v2/tickets/update_many.json?ids={tid}"
-    job_result(sim, put(sim, url, {"ticket": {"custom_fields": [
-        {"id": fid, "value": "stage__delivery"}]}}))
+    job_result(
+        sim, put(sim, url, {"ticket": {"custom_fields": [{"id": fid, "value": "stage__delivery"}]}})
+    )
     view = sim.ticket(tid)
     assert view.fields["Journey stage"] == "stage__delivery" and "stage__delivery" in view.tags
-    job_result(sim, put(sim, url, {"ticket": {"custom_fields": [
-        {"id": fid, "value": "stage__support"}]}}))
+    job_result(
+        sim, put(sim, url, {"ticket": {"custom_fields": [{"id": fid, "value": "stage__support"}]}})
+    )
     view = sim.ticket(tid)
     assert "stage__delivery" not in view.tags and view.custom_fields[fid] == "stage__support"
     job_result(sim, put(sim, url, {"ticket": {"additional_tags": ["stage__purchase"]}}))
@@ -368,13 +470,22 @@ def test_partial_option_list_deletes_the_missing_option_from_every_ticket() -> N
     plan = sim.field_id("Plan")
     victims = [t for t in sim.ticket_ids() if sim.ticket(t).fields.get("Plan") == "plan_free"]
     assert victims
-    body = {"ticket_field": {"custom_field_options": [
-        {"name": "Plus", "value": "plan_plus"}, {"name": "Business", "value": "plan_business"},
-        {"name": "Enterprise", "value": "plan_enterprise"}]}}
+    body = {
+        "ticket_field": {
+            "custom_field_options": [
+                {"name": "Plus", "value": "plan_plus"},
+                {"name": "Business", "value": "plan_business"},
+                {"name": "Enterprise", "value": "plan_enterprise"},
+            ]
+        }
+    }
     r = put(sim, f"/api/v2/ticket_fields/{plan}.json", body)
     assert r.status_code == 200
     assert [o["value"] for o in r.json()["ticket_field"]["custom_field_options"]] == [
-        "plan_plus", "plan_business", "plan_enterprise"]
+        "plan_plus",
+        "plan_business",
+        "plan_enterprise",
+    ]
     for tid in victims:
         view = sim.ticket(tid)
         assert "plan_free" not in view.tags and "Plan" not in view.fields
@@ -387,10 +498,17 @@ def test_update_many_results_closed_deleted_and_audit() -> None:
     sim.delete_ticket(sim.open_tickets_with_customer_text()[1])
     deleted = next(t for t in sim.ticket_ids() if sim.ticket(t).status == "deleted")
     sim.advance(60)
-    r = put(sim, "/api/v2/tickets/update_many.json", {"tickets": [
-        {"id": open_, "additional_tags": ["pain__refunds_and_returns"]},
-        {"id": closed, "additional_tags": ["x"]},
-        {"id": deleted, "additional_tags": ["x"]}]})
+    r = put(
+        sim,
+        "/api/v2/tickets/update_many.json",
+        {
+            "tickets": [
+                {"id": open_, "additional_tags": ["pain__refunds_and_returns"]},
+                {"id": closed, "additional_tags": ["x"]},
+                {"id": deleted, "additional_tags": ["x"]},
+            ]
+        },
+    )
     results = {x["id"]: x for x in job_result(sim, r)["results"]}
     assert results[open_]["success"] and results[open_]["status"] == "Updated"
     assert not results[closed]["success"] and "closed" in results[closed]["errors"]
@@ -398,11 +516,17 @@ def test_update_many_results_closed_deleted_and_audit() -> None:
     view = sim.ticket(open_)
     assert "pain__refunds_and_returns" in view.tags
     assert view.updated_at == sim.now and view.generated_timestamp == int(sim.now.timestamp())
-    too_many = put(sim, "/api/v2/tickets/update_many.json?ids=" + ",".join(map(str, range(101))),
-                   {"ticket": {"status": "open"}})
+    too_many = put(
+        sim,
+        "/api/v2/tickets/update_many.json?ids=" + ",".join(map(str, range(101))),
+        {"ticket": {"status": "open"}},
+    )
     assert too_many.status_code == 400
-    assert too_many.json() == {"error": "TooManyValues", "max_count": 100,
-                               "description": "Parameter ids cannot specify more than 100 values"}
+    assert too_many.json() == {
+        "error": "TooManyValues",
+        "max_count": 100,
+        "description": "Parameter ids cannot specify more than 100 values",
+    }
 
 
 def test_job_polls_and_the_thirty_job_limit() -> None:
@@ -435,8 +559,12 @@ def test_helpers_agent_edits_comments_and_truth() -> None:
     assert sim.ticket(tid).status == "open"
     events = events_all(sim, start=int(sim.now.timestamp()) - 40)
     assert [e["updater_id"] for e in events][-2:] == [agent, sim.ticket(tid).requester_id]
-    bodies = {c["id"]: c["body"] for e in events for c in e["child_events"]
-              if c["event_type"] == "Comment"}
+    bodies = {
+        c["id"]: c["body"]
+        for e in events
+        for c in e["child_events"]
+        if c["event_type"] == "Comment"
+    }
     assert bodies[cid] == "Still broken, please help"
     stage, themes, lang = sim.truth(tid)
     assert isinstance(themes, tuple) and lang == "en" or lang in ("es", "de", "fr")
@@ -462,9 +590,11 @@ def test_plan_rate_limit_with_and_without_retry_after() -> None:
 
 def test_export_limit_applies_only_to_incremental_exports() -> None:
     sim = make(5, faults=SimulatorFaults(export_limit_per_minute=2))
-    urls = ["/api/v2/incremental/tickets/cursor.json?start_time=0",
-            "/api/v2/incremental/ticket_events.json?start_time=0",
-            "/api/v2/incremental/tickets/cursor.json?start_time=0"]
+    urls = [
+        "/api/v2/incremental/tickets/cursor.json?start_time=0",
+        "/api/v2/incremental/ticket_events.json?start_time=0",
+        "/api/v2/incremental/tickets/cursor.json?start_time=0",
+    ]
     assert [get(sim, u).status_code for u in urls] == [200, 200, 429]
     assert get(sim, "/api/v2/tickets/1.json").status_code == 200
 
@@ -475,8 +605,10 @@ def test_fail_every_n_gateway_timeout_and_malformed_json() -> None:
     assert codes == [200, 200, 500, 200, 200, 500]
     sim = make(5, faults=SimulatorFaults(gateway_timeout_above_per_page=100))
     assert get(sim, "/api/v2/incremental/ticket_events.json?start_time=0").status_code == 504
-    assert get(sim, "/api/v2/incremental/ticket_events.json?start_time=0&per_page=100"
-               ).status_code == 200
+    assert (
+        get(sim, "/api/v2/incremental/ticket_events.json?start_time=0&per_page=100").status_code
+        == 200
+    )
     sim = make(5, faults=SimulatorFaults(malformed_json_every_n=2))
     first, second = (get(sim, "/api/v2/tickets/1.json") for _ in range(2))
     first.json()
@@ -493,8 +625,9 @@ def test_serves_over_a_real_localhost_port() -> None:
     try:
         assert server.url.startswith("http://127.0.0.1:")
         with httpx.Client(base_url=server.url, auth=AUTH, timeout=10) as client:
-            body = client.get("/api/v2/incremental/tickets/cursor.json",
-                              params={"start_time": 0}).json()
+            body = client.get(
+                "/api/v2/incremental/tickets/cursor.json", params={"start_time": 0}
+            ).json()
             assert len(body["tickets"]) == 15
             assert body["after_url"].startswith(server.url)
     finally:

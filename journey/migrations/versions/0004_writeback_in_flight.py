@@ -21,9 +21,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("writeback", schema=None) as batch_op:
         batch_op.add_column(sa.Column("sent", sa.JSON(), nullable=True))
-        batch_op.add_column(
-            sa.Column("job_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
-        )
+        batch_op.add_column(sa.Column("job_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
     with op.batch_alter_table("conversation", schema=None) as batch_op:
         batch_op.add_column(sa.Column("field_setters", sa.JSON(), nullable=True))
 
