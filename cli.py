@@ -149,22 +149,29 @@ def sync(
     ] = False,
 ) -> None:
     """The nightly job: pull changes, mine them, write stage and pain tags back."""
+    _run_pipeline(
+        ctx,
+        source=source,
+        since=_parse_date(since, "--since"),
+        writeback=not no_writeback,
+        dry_run=dry_run,
+    )
+
+
+def _run_pipeline(ctx: typer.Context, *, title: str = "cjm sync", **options: Any) -> list[Any]:
+    """`cjm sync` and `cjm model apply`: run the pipeline, print the table, exit on failure."""
     from journey.runner import run_sync
 
     context = _ctx(ctx)
-    settings = context.settings()
     reports = asyncio.run(
         run_sync(
-            settings,
+            context.settings(),
             connector_factory=build_connector,
-            source=source,
-            since=_parse_date(since, "--since"),
-            writeback=not no_writeback,
-            dry_run=dry_run,
             progress=context.progress,
+            **options,
         )
     )
-    _print_reports(reports)
+    _print_reports(reports, title)
     failed = [r for r in reports if not r.ok]
     if failed:
         from journey.lock import EX_TEMPFAIL, is_busy
@@ -173,6 +180,7 @@ def sync(
             reason = report.error or f"{report.write_failures} ticket updates failed"
             _fail(f"error: {report.source}: {reason}")
         raise typer.Exit(EX_TEMPFAIL if all(is_busy(r.error) for r in failed) else 1)
+    return reports
 
 
 def _print_reports(reports: list[Any], title: str = "cjm sync") -> None:
@@ -596,6 +604,29 @@ def model_classify(
     options = _miner_options(ctx, model, taxonomy, embeddings)
     written = run_classify(options, input_path, output_path)
     out.print(f"{written} predictions written to {output_path}", highlight=False)
+
+
+@model_app.command("apply")
+def model_apply(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; call no write endpoint.")
+    ] = False,
+) -> None:
+    """Re-label the stored conversations with the configured model ([miner] in the config)
+    now, and write back only the tickets whose stage, confidence or tags changed. Agents'
+    stages stay. `cjm sync` does the same for history whenever the model changed."""
+    reports = _run_pipeline(
+        ctx, title="cjm model apply", source=source, dry_run=dry_run, pull=False
+    )
+    for r in reports:
+        verb = "would be written" if dry_run else "written"
+        out.print(
+            f"{r.source}: {r.mined} conversations re-labelled, {r.stage_changed} changed stage; "
+            f"{r.planned} tickets to update, {r.written} {verb}",
+            highlight=False,
+        )
 
 
 @model_app.command("evaluate")

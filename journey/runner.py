@@ -207,7 +207,11 @@ async def run_sync(
     dry_run: bool = False,
     progress: Progress = lambda _m: None,
     engine: Engine | None = None,
+    pull: bool = True,
 ) -> list[SourceReport]:
+    """`cjm sync` (and, with `pull=False`, `cjm model apply`): per source, pull → store →
+    mine → write back; `pull=False` re-labels the stored conversations with the configured
+    model and writes back only the tickets whose fields or tags changed."""
     sources = settings.source(source)
     if not sources:
         raise ConfigError("no [[sources]] in the config: add one (see README, 'Configuration')")
@@ -229,6 +233,7 @@ async def run_sync(
                         dry_run=dry_run,
                         redact_pii=settings.miner.redact_pii,
                         progress=progress,
+                        pull=pull,
                     ),
                 )
         except SyncLockedError as exc:

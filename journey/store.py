@@ -524,16 +524,17 @@ def outdated_classifications(session: Session, source_id: int, model_version: st
 
 def classification_versions(
     session: Session, conversation_ids_: Sequence[int]
-) -> dict[int, tuple[str, str]]:
-    """(text hash, model version) each conversation was last classified with."""
+) -> dict[int, tuple[str, str, str | None]]:
+    """(text hash, model version, stage) each conversation was last classified with."""
     rows = session.execute(
         select(
             Classification.conversation_id,
             Classification.text_hash,
             Classification.model_version,
+            Classification.stage,
         ).where(Classification.conversation_id.in_(conversation_ids_))  # type: ignore[attr-defined]
     )
-    return {cid: (text_hash, version) for cid, text_hash, version in rows}
+    return {cid: (text_hash, version, stage) for cid, text_hash, version, stage in rows}
 
 
 def save_classifications(

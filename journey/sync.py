@@ -79,6 +79,7 @@ class SyncOptions:
     writeback: bool = True
     dry_run: bool = False
     redact_pii: bool = True
+    pull: bool = True  # False: `cjm model apply` (re-label what is stored, write back; no pull)
     progress: Progress = field(default=lambda _message: None)
 
 
@@ -88,6 +89,7 @@ class SourceReport:
     conversations: int = 0
     messages: int = 0
     mined: int = 0
+    stage_changed: int = 0  # mined conversations whose stage differs from their stored one
     planned: int = 0
     written: int = 0
     write_failures: int = 0
@@ -122,9 +124,10 @@ async def sync_source(
     assert source.id is not None
     try:
         fields = await _discover_fields(connector, options)
-        await _pull_all(engine, source.id, connector, options, report, fields)
-        await _resolve_referenced(engine, source.id, connector, options, report, fields)
-        report.mined = _mine(engine, source.id, miner, options.progress)
+        if options.pull:
+            await _pull_all(engine, source.id, connector, options, report, fields)
+            await _resolve_referenced(engine, source.id, connector, options, report, fields)
+        report.mined, report.stage_changed = _mine(engine, source.id, miner, options.progress)
         if options.writeback:
             await _write_back(engine, source, connector, options, report, fields)
     except (ConnectorError, CjmError) as exc:
@@ -339,11 +342,11 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> int:
+def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> tuple[int, int]:
     """Classify conversations whose customer text or the model changed since last time (a
     conversation classified by another model version is mined again; the outbox then writes
     only tickets whose desired fields or tags changed, and agents' stages stay locked)."""
-    mined = 0
+    mined = changed = 0
     last_id = 0
     with session_scope(engine) as session:
         outdated = outdated_classifications(session, source_id, miner.version)
@@ -358,16 +361,22 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> i
                 session, source_id, last_id, MINE_BATCH, miner.version
             )
             if not conversations:
-                return mined
+                return mined, changed
             last_id = conversations[-1]
             texts = conversation_texts(session, conversations)
             previous = classification_versions(session, conversations)
             todo = [
                 (cid, text)
                 for cid, text in texts.items()
-                if text and previous.get(cid) != (text_hash(text), miner.version)
+                if text
+                and previous.get(cid, (None, None, None))[:2] != (text_hash(text), miner.version)
             ]
             predictions = miner.predict([text for _, text in todo]) if todo else []
+            changed += sum(
+                1
+                for (cid, _), p in zip(todo, predictions, strict=True)
+                if cid in previous and previous[cid][2] != p.stage
+            )
             save_classifications(
                 session,
                 miner.version,

@@ -303,3 +303,24 @@ def test_a_new_model_relabels_history_and_writes_only_changed_tickets(world: Wor
     assert changed and report.written <= len(changed) < len(after)
     assert world.writes() > writes_before
     assert world.stage(ticket_id) == theirs
+
+
+def test_model_apply_relabels_stored_conversations_without_pulling(world: World) -> None:
+    """`cjm model apply` (run_sync with pull=False): no export call, every stored conversation
+    re-labelled with the configured model, only changed tickets written; --dry-run writes none."""
+    world.sync()
+    world.settings = world.settings.model_copy(
+        update={"miner": world.settings.miner.model_copy(update={"abstain_below": 0.9})}
+    )
+    exports_before = sum(n for path, n in world.sim.requests.items() if "incremental" in path)
+    assert exports_before > 0  # the first sync pulled through the export endpoints
+    writes_before = world.writes()
+
+    preview = world.sync(pull=False, dry_run=True)
+    assert preview.conversations == 0 and preview.mined > 0 and preview.stage_changed > 0
+    assert preview.planned > 0 and world.writes() == writes_before
+
+    applied = world.sync(pull=False)
+    assert applied.mined == 0  # already re-labelled by the preview; the outbox still sends
+    assert applied.written == preview.planned and world.writes() > writes_before
+    assert sum(n for p, n in world.sim.requests.items() if "incremental" in p) == exports_before
