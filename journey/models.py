@@ -145,6 +145,8 @@ class Classification(SQLModel, table=True):
     evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     stage_evidence: str | None = Field(default=None, sa_type=Text)  # the stage's best sentence
     sentiment: float = 0.0
+    # journey emotions shown, strongest first: [{"emotion", "score", "sentence"}, …]
+    emotions: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     language: str | None = None
     text_hash: str
     classified_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

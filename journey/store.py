@@ -563,6 +563,10 @@ def save_classifications(
         row.evidence = list(prediction.evidence)
         row.stage_evidence = _best_sentence(prediction, "stage", prediction.stage)
         row.sentiment = float(prediction.sentiment)
+        row.emotions = [
+            {"emotion": e.emotion, "score": round(e.score, 4), "sentence": e.sentence}
+            for e in prediction.emotions
+        ]
         row.language = prediction.language
         row.text_hash = text_hash
         row.classified_at = utcnow()

@@ -324,3 +324,20 @@ def test_model_apply_relabels_stored_conversations_without_pulling(world: World)
     assert applied.mined == 0  # already re-labelled by the preview; the outbox still sends
     assert applied.written == preview.planned and world.writes() > writes_before
     assert sum(n for p, n in world.sim.requests.items() if "incremental" in p) == exports_before
+
+
+def test_the_map_names_the_emotions_of_each_stage_with_a_quote(world: World) -> None:
+    """Emotions are stored per conversation and the map names the dominant ones per stage,
+    with the share of the stage's conversations and the customer's sentence."""
+    from journey.journey_map.aggregate import build_map
+    from miner import default_taxonomy
+
+    world.sync()
+    jm = build_map(world.engine, default_taxonomy(), until=NOW)
+    shown = [(s.name, e) for s in jm.stages for e in s.emotions]
+    assert shown, "no stage names an emotion"
+    for _stage, e in shown:
+        assert 0 < e.share <= 1 and e.conversations >= 1
+        assert e.label and e.quote
+    names = {e.emotion for _s, e in shown}
+    assert names & {"frustration_anger", "disappointment", "worry", "confusion"}

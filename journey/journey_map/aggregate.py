@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, select, true, tuple_
+from sqlalchemy import Float, case, exists, func, select, true, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
@@ -32,6 +32,7 @@ from journey.journey_map.filters import (
 from journey.journey_map.formatting import period_label
 from journey.journey_map.model import (
     ChannelCount,
+    EmotionShare,
     FeedbackContrast,
     Filters,
     HeatCell,
@@ -88,6 +89,7 @@ class MapOptions:
     pain_points_per_stage: int = 5
     verbatims_per_stage: int = 2
     actions_per_stage: int = 3
+    emotions_per_stage: int = 3
     opportunities: int = 10
     spikes: SpikeConfig = SpikeConfig()
 
@@ -111,11 +113,12 @@ def build_map(
     labels = _Labels(taxonomy)
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
-    scan, theme_scan, actions = _concurrently(
+    scan, theme_scan, actions, emotions = _concurrently(
         engine,
         lambda conn: _scan_conversations(conn, window, period, previous, filters),
         lambda conn: _scan_themes(conn, window, period, previous, filters),
         lambda conn: _actions(conn, period, filters, options.actions_per_stage),
+        lambda conn: _emotions(conn, period, filters),
     )
     now_sc, prev_sc, feedback, week_totals, stage_weeks = _split_conversations(scan, weeks)
     now_st, prev_st, theme_weeks = _split_themes(theme_scan, weeks)
@@ -177,6 +180,10 @@ def build_map(
                 actions=actions.get(name, []),
                 verbatims=verbatims.get(name, []),
                 opportunities=[o for o in opportunities if o.stage == name],
+                emotions=[
+                    EmotionShare(e, _EMOTION_LABELS.get(e, e), n, _share(n, sums.total), quote)
+                    for e, n, quote in emotions.get(name, [])
+                ][: options.emotions_per_stage],
             )
         )
 
@@ -420,6 +427,61 @@ def _split_themes(
         if week in in_window:
             theme_weeks[(week, theme)].add(sums)
     return dict(now), dict(before), dict(theme_weeks)
+
+
+_EMOTION_LABELS = {
+    "frustration_anger": "Frustration",
+    "confusion": "Confusion",
+    "worry": "Worry",
+    "disappointment": "Disappointment",
+    "relief_satisfaction": "Relief",
+    "gratitude_delight": "Gratitude",
+}
+
+
+def _emotions(
+    conn: Connection, period: Period, filters: Filters
+) -> dict[str, list[tuple[str, int, str | None]]]:
+    """Per stage, the journey emotions its conversations show, most common first: (emotion,
+    conversations, the sentence of its strongest showing)."""
+    if conn.dialect.name == "postgresql":
+        shown = func.json_array_elements(K.c.emotions).table_valued("value")
+        emotion = shown.c.value.op("->>")("emotion")
+        score = shown.c.value.op("->>")("score").cast(Float)
+        sentence = shown.c.value.op("->>")("sentence")
+    else:
+        shown = func.json_each(K.c.emotions).table_valued("value")
+        emotion = func.json_extract(shown.c.value, "$.emotion")
+        score = func.json_extract(shown.c.value, "$.score")
+        sentence = func.json_extract(shown.c.value, "$.sentence")
+    rows = (
+        select(
+            K.c.stage.label("stage"),
+            emotion.label("emotion"),
+            sentence.label("sentence"),
+            func.count().over(partition_by=(K.c.stage, emotion)).label("n"),
+            func.row_number()
+            .over(
+                partition_by=(K.c.stage, emotion),
+                # a quote a person can read: a sentence of some words (not a lone "❓")
+                order_by=(case((func.length(sentence) >= 12, 0), else_=1), score.desc(), C.c.id),
+            )
+            .label("rn"),
+        )
+        .select_from(C.join(K, K.c.conversation_id == C.c.id))
+        .join(shown, true())
+        .where(*_where(period, filters), K.c.stage.is_not(None), K.c.emotions.is_not(None))
+        .subquery()
+    )
+    query = (
+        select(rows.c.stage, rows.c.emotion, rows.c.n, rows.c.sentence)
+        .where(rows.c.rn == 1)
+        .order_by(rows.c.stage, rows.c.n.desc(), rows.c.emotion)
+    )
+    result: dict[str, list[tuple[str, int, str | None]]] = defaultdict(list)
+    for stage, name, n, quote in conn.execute(query):
+        result[stage].append((str(name), int(n), quote))
+    return dict(result)
 
 
 def _actions(

@@ -116,6 +116,18 @@ class Opportunity:
 
 
 @dataclass(slots=True)
+class EmotionShare:
+    """A journey emotion at a stage: how many of the stage's conversations show it, and the
+    customer's sentence that shows it most strongly."""
+
+    emotion: str
+    label: str
+    conversations: int
+    share: float  # of the stage's conversations
+    quote: str | None
+
+
+@dataclass(slots=True)
 class StageSummary:
     name: str
     label: str
@@ -132,6 +144,7 @@ class StageSummary:
     actions: list[str]  # what customers do: the most frequent evidence phrases
     verbatims: list[Verbatim]
     opportunities: list[Opportunity] = field(default_factory=list)
+    emotions: list[EmotionShare] = field(default_factory=list)  # dominant first
 
 
 @dataclass(slots=True)

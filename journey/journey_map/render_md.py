@@ -99,6 +99,14 @@ def _matrix(jm: JourneyMap, emit: Callable[[str], None]) -> None:
             + (f" (±{s.sentiment.sd:.2f})" if s.sentiment.sd is not None else "")
             for s in jm.stages
         ],
+        "Feelings": [
+            "; ".join(
+                f"{e.label} {f.pct(e.share)}" + (f" “{e.quote}”" if e.quote else "")
+                for e in s.emotions
+            )
+            or "–"
+            for s in jm.stages
+        ],
         "Pain points": [
             "; ".join(
                 f"{p.label} {p.conversations} "
