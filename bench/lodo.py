@@ -23,7 +23,6 @@ domain. In the same run, on the same rows:
 from __future__ import annotations
 
 import time
-import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -221,11 +220,3 @@ def table(results: dict[str, Any]) -> str:
     mean = ["**mean**", ""] + [f"**{np.mean(sums[c]):.3f}**" if sums[c] else "" for c in cols]
     lines.append("| " + " | ".join(mean) + " |")
     return "\n".join(lines)
-
-
-def team_taxonomy_text() -> str:
-    return TEAM_TAXONOMY.read_text(encoding="utf-8")
-
-
-def load_team_taxonomy_dict() -> dict[str, Any]:
-    return tomllib.loads(team_taxonomy_text())

@@ -153,15 +153,13 @@ class Analysis:
     """Features of a batch, per text and per sentence chunk.
 
     ``X_doc`` (n_texts × n_features) and ``X_chunk`` (n_chunks × n_features); ``owner[i]`` is the
-    text of chunk ``i``; ``docs[k]`` the tokens (lemmas and offsets) of text ``k``; ``word_doc``
-    the word TF-IDF block of ``X_doc`` (for explanations).
+    text of chunk ``i``; ``docs[k]`` the tokens (lemmas and offsets) of text ``k``.
     """
 
     X_doc: sp.csr_matrix
     X_chunk: sp.csr_matrix
     owner: np.ndarray
     docs: list[Analysed]
-    word_doc: sp.csr_matrix
 
 
 class TextFeatures(TextInput, TransformerMixin, BaseEstimator):
@@ -285,7 +283,7 @@ class TextFeatures(TextInput, TransformerMixin, BaseEstimator):
             blocks_doc.append(sp.csr_matrix(emb_doc.astype(np.float32)))
         X_doc = sp.hstack(blocks_doc, format="csr", dtype=np.float32)
         X_chunk = sp.hstack(blocks_chunk, format="csr", dtype=np.float32)
-        return Analysis(X_doc=X_doc, X_chunk=X_chunk, owner=owner, docs=docs, word_doc=word_doc)
+        return Analysis(X_doc=X_doc, X_chunk=X_chunk, owner=owner, docs=docs)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised embeddings of whole texts (zero rows for empty texts).
@@ -468,7 +466,6 @@ class PriorFeatures(TextInput, TransformerMixin, BaseEstimator):
             X_chunk=sp.hstack([an.X_chunk, chunk], format="csr", dtype=np.float32),
             owner=an.owner,
             docs=an.docs,
-            word_doc=an.word_doc,
         )
 
 

@@ -72,7 +72,7 @@ class ModelOutput:
 
     stage_proba: np.ndarray  # (n, n_stages)
     theme_proba: np.ndarray  # (n, n_themes)
-    analysis: Analysis  # tokens and feature rows of the batch (for explanations)
+    analysis: Analysis  # tokens, sentence chunks and feature rows of the batch (evidence)
     # the same per sentence chunk (row k belongs to text analysis.owner[k]): evidence sentences
     stage_chunk_proba: np.ndarray | None = None  # (m, n_stages)
     theme_chunk_proba: np.ndarray | None = None  # (m, n_themes)
@@ -188,7 +188,6 @@ class JourneyModel(TextInput, BaseEstimator):
         texts = _check_texts(X if X is not None else [])
         tax = self.taxonomy if self.taxonomy is not None else default_taxonomy()
         self.taxonomy_ = tax
-        self._margin_coef = None
         self.stages_ = np.array(tax.stage_names, dtype=object)
         self.stage_classes_ = np.array([*tax.stage_names, NO_STAGE], dtype=object)
         self.themes_ = np.array(tax.theme_names, dtype=object)
@@ -579,70 +578,6 @@ class JourneyModel(TextInput, BaseEstimator):
         coverage over precision, e.g. ``[miner].abstain_below``)."""
         check_is_fitted(self, "stage_clf_")
         return decisions(self, self._raw_predict(_check_texts(X)), stage_threshold)
-
-    # ------------------------------------------------------------------ explanations
-
-    def word_contributions(
-        self, row: Any, head: str, label: str, *, top: int = 8
-    ) -> list[tuple[str, float]]:
-        """Word n-grams of one word-TF-IDF row pushing towards ``label``, strongest first.
-
-        ``row`` is a 1-row sparse matrix (e.g. a row of :attr:`Analysis.word_doc`) or an
-        ``(indices, data)`` pair; ``head`` is ``"stage"`` or ``"theme"``.
-        """
-        return self.explain(row, [(head, label)], top=top)[0]
-
-    def explain(
-        self, row: Any, labels: Sequence[tuple[str, str]], *, top: int = 8
-    ) -> list[list[tuple[str, float]]]:
-        """:meth:`word_contributions` for several ``(head, label)`` pairs at once."""
-        check_is_fitted(self, "stage_clf_")
-        E, columns = self._explainers()
-        idx, data = (row.indices, row.data) if sp.issparse(row) else row
-        out: list[list[tuple[str, float]]] = []
-        if len(idx) == 0:
-            return [[] for _ in labels]
-        cols = [columns.get(key, -1) for key in labels]
-        C = E[idx][:, [max(c, 0) for c in cols]] * data[:, None]
-        names = self.features_.word_features_
-        for j, c in enumerate(cols):
-            if c < 0:
-                out.append([])
-                continue
-            contrib = C[:, j]
-            if len(contrib) > top:
-                part = np.argpartition(-contrib, top)[:top]
-                order = part[np.argsort(-contrib[part])]
-            else:
-                order = np.argsort(-contrib)
-            out.append(
-                [(str(names[idx[i]]), float(contrib[i])) for i in order.tolist() if contrib[i] > 0]
-            )
-        return out
-
-    def _explainers(self) -> tuple[np.ndarray, dict[tuple[str, str], int]]:
-        """Word-block coefficients, one column per (head, label), built once: stage
-        coefficients relative to the mean class, theme coefficients as they are."""
-        cached = getattr(self, "_margin_coef", None)
-        if cached is None:
-            nw = self.features_.n_word_features_
-            cols: list[np.ndarray] = []
-            columns: dict[tuple[str, str], int] = {}
-            clf = self.stage_clf_
-            if not isinstance(clf, _Constant):
-                coef = clf.coef_[:, :nw]
-                margin = coef - coef.mean(axis=0, keepdims=True)
-                for k, label in enumerate(clf.classes_):
-                    columns[("stage", str(label))] = len(cols)
-                    cols.append(margin[k])
-            for name, tclf in zip(self.themes_, self.theme_clfs_, strict=True):
-                if not isinstance(tclf, _Constant):
-                    columns[("theme", str(name))] = len(cols)
-                    cols.append(tclf.coef_[0][:nw])
-            E = np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((nw, 1))
-            cached = (np.ascontiguousarray(E), columns)
-            self._margin_coef = cached
-        return cached
 
     def _metadata(self) -> dict[str, Any]:
         import sklearn

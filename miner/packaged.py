@@ -133,7 +133,6 @@ def from_arrays(
     model.stage_threshold_ = float(meta["stage_threshold"])
     model.stage_temperature_ = float(meta["stage_temperature"])
     model.output_temperature_ = float(meta.get("output_temperature", 1.0))
-    model._margin_coef = None
     model.metadata_ = meta["metadata"]
     model.label_counts_ = model.metadata_.get("label_counts", {})
     model.cv_scores_ = model.metadata_.get("cv_scores", {})
