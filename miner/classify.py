@@ -158,7 +158,7 @@ class ConversationMiner:
             raise ValueError("predict takes a sequence of texts, not a single string")
         texts = [t or "" for t in texts]
         langs = [detect_language(t) for t in texts]
-        feelings = load_emotion_model().analyse(texts)
+        feelings = load_emotion_model().analyse(texts, langs)
         labelled = [
             i
             for i, (t, lang) in enumerate(zip(texts, langs, strict=True))

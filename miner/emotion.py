@@ -538,8 +538,11 @@ class EmotionModel:
 
     # -- public ------------------------------------------------------------------------------
 
-    def analyse(self, texts: Sequence[str]) -> list[Feeling]:
-        """Valence and emotions of each text, in order."""
+    def analyse(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[Feeling]:
+        """Valence and emotions of each text, in order. ``languages``: ``detect_language`` of
+        each text when the caller has it already (the miner does), so it is not run twice."""
         if isinstance(texts, str):
             raise ValueError("analyse takes a sequence of texts, not a single string")
         out: list[Feeling | None] = [None] * len(texts)
@@ -552,7 +555,7 @@ class EmotionModel:
             if not text.strip():
                 out[i] = _empty()
                 continue
-            lang = self._language(text)
+            lang = self._language(text, None if languages is None else languages[i])
             if lang is not None and lang not in self.languages:
                 out[i] = _unscored(lang)
                 continue
@@ -580,15 +583,16 @@ class EmotionModel:
                 out[i] = _feeling(valences[k], scores_l[k], tuple(evidence), langs[k])
         return [f for f in out if f is not None]
 
-    def _language(self, text: str) -> str | None:
-        """``detect_language``, unless nearly every word is one the model knows (short English
-        comments fool language identifiers; a text in another language has few known words)."""
+    def _language(self, text: str, detected: str | None = None) -> str | None:
+        """``detect_language`` (``detected``: its answer, when known), unless nearly every word
+        is one the model knows (short English comments fool language identifiers; a text in
+        another language has few known words)."""
         words = [w for w in tokenize(text[:400]) if w.isalpha()]
         if words:
             known = sum(w in self.vocabulary for w in words) / len(words)
             if known >= 0.8:
                 return "en"
-        return detect_language(text)
+        return detected if detected is not None else detect_language(text)
 
     # -- persistence -------------------------------------------------------------------------
 
