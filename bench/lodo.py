@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from miner import default_taxonomy
+from miner import AdaptedModel, JourneyModel, PriorFeatures, default_taxonomy
 from miner.classify import zero_shot_model
 from miner.evaluation import score
 from miner.taxonomy import parse_taxonomy
@@ -106,8 +106,6 @@ def _team_mapping() -> tuple[Any, dict[str, str], dict[str, str]]:
 
 
 def run_lodo(*, domains: list[str] | None = None, shots: int = 16) -> dict[str, Any]:
-    from miner.features import PriorFeatures  # the few-shot prior (miner/features.py)
-    from miner.models import JourneyModel
 
     rows = corpus.load()
     held_out = domains or sorted({r.domain for r in rows if r.source in ("written", "cfpb")})
@@ -136,8 +134,6 @@ def run_lodo(*, domains: list[str] | None = None, shots: int = 16) -> dict[str, 
         res["default"] = _scores(truth, argmax, gold_themes, th)
         res["default_abstain"] = _scores(truth, st, None, None)
         # a team's own taxonomy on top of the same fold model
-        from miner.default_model import AdaptedModel
-
         adapted = AdaptedModel(model, team, team_fallback)
         a_st, _, a_th, _, a_raw = adapted.decide(texts)
         a_arg = [str(adapted.stages_[i]) for i in a_raw.stage_proba.argmax(axis=1)]

@@ -171,6 +171,13 @@ def calibrate(P: np.ndarray, truth: np.ndarray) -> dict:
     return report
 
 
+def _write_meta(path: Path, meta: dict) -> None:
+    """The model's JSON half, in one stable layout (diffs of a rebuild stay readable)."""
+    path.write_text(
+        json.dumps(meta, sort_keys=True, indent=1, default=str) + "\n", encoding="utf-8"
+    )
+
+
 def recalibrate(out: Path) -> None:
     """Calibration, abstention threshold and bands of an already built model, from the saved
     out-of-domain predictions (the weights are unchanged)."""
@@ -183,9 +190,7 @@ def recalibrate(out: Path) -> None:
     meta["stage_threshold"] = report["stage_threshold"]
     meta["metadata"]["stage_threshold"] = report["stage_threshold"]
     meta["metadata"]["calibration"] = report
-    path.write_text(
-        json.dumps(meta, sort_keys=True, indent=1, default=str) + "\n", encoding="utf-8"
-    )
+    _write_meta(path, meta)
 
 
 def main() -> None:
@@ -246,9 +251,7 @@ def main() -> None:
     np.savez_compressed(buffer, **arrays)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".npz").write_bytes(buffer.getvalue())
-    args.out.with_suffix(".json").write_text(
-        json.dumps(meta, sort_keys=True, indent=1, default=str) + "\n", encoding="utf-8"
-    )
+    _write_meta(args.out.with_suffix(".json"), meta)
     sizes = {p.name: p.stat().st_size for p in args.out.parent.glob(f"{args.out.name}.*")}
     print(f"wrote {sizes}")
     tax = default_taxonomy()
