@@ -25,7 +25,16 @@ from journey.secrets import remember
 
 DEFAULT_CONFIG = "cjm.toml"
 DEFAULT_DATABASE_URL = "sqlite:///cjm.db"
-SECRET_KEYS = {"token", "api_key", "oauth_token", "password", "secret", "refresh_token"}
+SECRET_KEYS = {
+    "token",
+    "api_key",
+    "oauth_token",
+    "password",
+    "secret",
+    "refresh_token",
+    "webhook_secret",
+    "app_secret",
+}
 
 
 class _Strict(BaseModel):
@@ -77,6 +86,14 @@ class SourceConfig(_Strict):
     chat_export: bool = False  # legacy Zendesk Chat through the Chat API incremental export
     chat_base_url: str | None = None  # default https://www.zopim.com
     chat_oauth_token_env: str | None = None  # default: the Support OAuth token
+    # --- Real time (`cjm serve`) and the agent apps (all optional) -------------------------
+    # Zendesk: the webhook signing secret (normally stored encrypted by `cjm setup-webhook`;
+    # this variable overrides it). Freshdesk: the shared secret the automation rule sends in
+    # the Authorization header (Freshdesk webhooks are unsigned).
+    webhook_secret_env: str | None = None
+    # Zendesk app: the shared secret of the app's secure setting (JWT HS256 per request);
+    # Freshdesk app: the bearer token its secure iparam holds.
+    app_secret_env: str | None = None
 
     @model_validator(mode="after")
     def _where(self) -> SourceConfig:
@@ -120,11 +137,24 @@ class MapConfig(_Strict):
     out_dir: str = "cjm-map"
 
 
+class ServeConfig(_Strict):
+    """`cjm serve`: where it listens and who may call the app API from a browser."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(gt=0, lt=65536)] = 8787
+    workers: Annotated[int, Field(ge=0, le=32)] = 1
+    # Origins allowed by CORS on /api/v1 (the helpdesk domains, e.g. https://acme.zendesk.com).
+    allowed_origins: list[str] = []
+    # The URL the helpdesk reaches cjm at (behind the TLS proxy); used by setup-webhook.
+    public_url: str | None = None
+
+
 class FileConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     sources: list[SourceConfig] = []
     miner: MinerConfig = MinerConfig()
     map: MapConfig = MapConfig()
+    serve: ServeConfig = ServeConfig()
 
 
 class Settings(BaseModel):
@@ -137,6 +167,7 @@ class Settings(BaseModel):
     sources: tuple[SourceConfig, ...]
     miner: MinerConfig
     map: MapConfig
+    serve: ServeConfig = ServeConfig()
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     def source(self, name: str | None) -> list[SourceConfig]:
@@ -242,6 +273,10 @@ class Settings(BaseModel):
             freshchat=freshchat,
         )
 
+    def optional_secret(self, source: SourceConfig, key: str) -> str | None:
+        """The secret the variable `key` names, or None when the config names no variable."""
+        return self._secret(source, key) if getattr(source, key) else None
+
     def _secret(self, source: SourceConfig, key: str) -> str:
         variable = getattr(source, key)
         value = self.environ.get(variable, "")
@@ -292,6 +327,7 @@ def load_settings(
         sources=tuple(parsed.sources),
         miner=parsed.miner,
         map=parsed.map,
+        serve=parsed.serve,
         environ=dict(environ),
     )
     if database_url.startswith("sqlite:///") and config_file is not None:

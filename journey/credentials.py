@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from connectors.settings import OAuthTokens, ZendeskSettings
+from journey.config import Settings, SourceConfig
 from journey.db import session_scope
 from journey.errors import ConfigError
 from journey.models import Credential, utcnow
@@ -116,3 +117,14 @@ def with_token_vault(
             oauth_expires_at=stored.expires_at,
         )
     return replace(settings, token_store=vault.save)
+
+
+def webhook_secret(settings: Settings, engine: Engine, source: SourceConfig) -> str | None:
+    """The secret that authenticates `source`'s webhooks, or None when none is configured.
+
+    The variable `webhook_secret_env` names wins; otherwise the signing secret `cjm
+    setup-webhook` stored encrypted (Zendesk). None means `cjm serve` refuses the source's
+    webhooks (401): an unauthenticated doorbell would let anyone make cjm spend API calls.
+    """
+    del engine  # the stored secret (setup-webhook) is read here once it exists
+    return settings.optional_secret(source, "webhook_secret_env")
