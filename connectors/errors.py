@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,7 +98,7 @@ def mapper(vendor: str, what: str) -> Callable[[F], F]:
                 except _MAPPING_FAILURES as exc:
                     raise describe(args, exc) from None
 
-            return generator
+            return cast(F, generator)
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -107,6 +107,6 @@ def mapper(vendor: str, what: str) -> Callable[[F], F]:
             except _MAPPING_FAILURES as exc:
                 raise describe(args, exc) from None
 
-        return wrapper
+        return cast(F, wrapper)
 
     return decorate

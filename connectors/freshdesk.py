@@ -26,6 +26,7 @@ budget), and `Retry-After` on 429 pausing the whole account (`ApiClient`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -394,7 +395,7 @@ class FreshdeskConnector:
         agents = await self._agent_ids()
         known = descriptions or {}
         results = await _bounded(
-            [lambda t=t: self._ticket_messages(t, agents, known) for t in tickets],
+            [functools.partial(self._ticket_messages, t, agents, known) for t in tickets],
             self.settings.concurrency,
         )
         return [m for messages in results for m in messages]
@@ -591,7 +592,7 @@ class FreshdeskConnector:
         """
         pending = [u for u in updates if not u.is_empty]
         return await _bounded(
-            [lambda u=u: self._apply_one(u) for u in pending], self.settings.concurrency
+            [functools.partial(self._apply_one, u) for u in pending], self.settings.concurrency
         )
 
     async def _apply_one(self, update: TicketUpdate) -> UpdateResult:

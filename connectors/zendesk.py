@@ -238,7 +238,7 @@ class ZendeskConnector:
                     "client_id": s.oauth_client_id,
                     "client_secret": s.oauth_client_secret,
                 },
-                auth=None,  # the client authenticates with its secret in the body
+                auth=httpx.Auth(),  # none: the client authenticates with its secret in the body
             )
         except httpx.HTTPError as exc:
             raise AuthError(
@@ -414,7 +414,7 @@ class ZendeskConnector:
             after = meta.get("after_cursor")
             more = bool(meta.get("has_more")) and bool(after) and after not in seen
             yield list(body.get(key) or ()), after, more
-            if not more:
+            if not more or not after:
                 return
             seen.add(after)
             query = {**params, "page[size]": CURSOR_PAGE_SIZE, "page[after]": after}

@@ -167,8 +167,12 @@ class AdaptedModel:
             stage_proba=self._stages(b.stage_proba, f.stage_proba if f else None),
             theme_proba=self._themes(b.theme_proba, f.theme_proba if f else None),
             analysis=b.analysis,
-            stage_chunk_proba=self._stages(b.stage_chunk_proba, f.stage_chunk_proba if f else None),
-            theme_chunk_proba=self._themes(b.theme_chunk_proba, f.theme_chunk_proba if f else None),
+            stage_chunk_proba=None
+            if b.stage_chunk_proba is None
+            else self._stages(b.stage_chunk_proba, f.stage_chunk_proba if f else None),
+            theme_chunk_proba=None
+            if b.theme_chunk_proba is None
+            else self._themes(b.theme_chunk_proba, f.theme_chunk_proba if f else None),
         )
 
     def decide(

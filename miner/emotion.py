@@ -169,7 +169,7 @@ _SARCASM = re.compile(
     r"\bthanks a bunch\b|\bsure,? (?:it is|you did)\b|\bwell done,? (?:really|guys)\b)",
     re.IGNORECASE,
 )
-_EMOJI_RULES: tuple[tuple[re.Pattern[str], str, str | None], ...] = (
+_EMOJI_RULES: tuple[tuple[re.Pattern[str], str | None, str | None], ...] = (
     (re.compile("[😡🤬😠💢👎]"), "negative", "frustration_anger"),
     (re.compile("[😞😢😭☹🙁😔😩😫💔]"), "negative", "disappointment"),
     (re.compile("[😟😰😨😧😱]"), "negative", "worry"),
@@ -397,7 +397,9 @@ def featurise(
     mean WordLlama token vector (``vectors``' columns; zeros when the sentence has no tokens);
     and four lexicon sums, log(1 + x): positive and negative words, then the same inside a
     negation's scope (``lexicon``: word → valence, VADER's)."""
-    indptr, indices, wptr, words = [0], [], [0], []
+    indptr, wptr = [0], [0]
+    indices: list[int] = []
+    words: list[str] = []
     get = vocabulary.get
     lex = np.zeros((len(sentences), 4), dtype=np.float32)
     for i, s in enumerate(sentences):
@@ -532,8 +534,8 @@ class EmotionModel:
             # A sentence that clearly shows a negative emotion is not positive ("I am very
             # disappointed, I expected better": "better" is not praise).
             upset = pe[:, _NEGATIVE_EMOTIONS].max(axis=1) >= _UPSET
-            for i in np.flatnonzero(upset & (pv[:, 2] > pv[:, 0])):
-                _floor(pv[i], 0, _RULE_FLOOR)
+            for row in np.flatnonzero(upset & (pv[:, 2] > pv[:, 0])):
+                _floor(pv[row], 0, _RULE_FLOOR)
         return pv, pe
 
     # -- public ------------------------------------------------------------------------------

@@ -61,8 +61,8 @@ def _stage_scores(
     labels = list(names)
     index = {name: i for i, name in enumerate(labels)}
     matrix = np.zeros((len(labels), len(labels) + 1), dtype=int)  # last column: abstained
-    for t, p in pairs:
-        matrix[index[t], index[p] if p is not None else len(labels)] += 1
+    for actual, predicted in pairs:
+        matrix[index[actual], index[predicted] if predicted is not None else len(labels)] += 1
     per_class: dict[str, dict[str, float]] = {}
     f1s: list[float] = []
     for i, name in enumerate(labels):

@@ -337,7 +337,9 @@ def _embedding_sums(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         [t.translate(_DIGITS_TO_ZERO) for t in texts], add_special_tokens=False
     )
     lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
-    ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings] or [np.zeros(0)])
+    ids = np.concatenate(
+        [np.asarray(e.ids, dtype=np.int64) for e in encodings] or [np.zeros(0, dtype=np.int64)]
+    )
     np.clip(ids, 0, matrix.shape[0] - 1, out=ids)
     rows = np.repeat(np.arange(len(texts)), lengths)
     M = sp.csr_matrix(

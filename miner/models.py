@@ -211,9 +211,9 @@ class JourneyModel(TextInput, BaseEstimator):
                 None if t is None else {str(x) for x in t}
                 for t in (themes if themes is not None else [None] * len(texts))
             ]
-            unknown = {s for s in y_stage if s is not None} - set(tax.stage_names)
-            if unknown:
-                raise ValueError(f"unknown stage label {sorted(unknown)[0]!r}")
+            unseen = {s for s in y_stage if s is not None} - set(tax.stage_names)
+            if unseen:
+                raise ValueError(f"unknown stage label {sorted(unseen)[0]!r}")
             unknown_t = set().union(*(t for t in y_themes if t)) - set(tax.theme_names)
             if unknown_t:
                 raise ValueError(f"unknown theme label {sorted(unknown_t)[0]!r}")

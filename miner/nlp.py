@@ -209,7 +209,7 @@ class TextInput:
     """Estimator mixin: the input is a sequence of strings, not a 2-D array, so scikit-learn's
     common checks skip what they cannot run (declared once for every text estimator here)."""
 
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()  # type: ignore[misc]
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True

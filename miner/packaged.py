@@ -36,7 +36,7 @@ def to_arrays(model: JourneyModel) -> tuple[dict[str, np.ndarray], dict[str, Any
     if not isinstance(stage, Linear):
         raise ValueError("a packaged model needs a fitted stage classifier")
     theme_cols = [j for j, c in enumerate(model.theme_clfs_) if isinstance(c, Linear)]
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "idf": np.asarray(f.tfidf_.idf_, dtype=np.float32),
         "stage_coef": stage.coef_.astype(np.float32),
         "stage_intercept": stage.intercept_.astype(np.float64),

@@ -207,8 +207,8 @@ def _phone_region_ok(region: str) -> str | None:
     return region if region in phonenumbers.SUPPORTED_REGIONS else None
 
 
-def _redact_phones(text: str, region: str) -> str:
-    reg = _phone_region_ok(region.upper())
+def _redact_phones(text: str, default_region: str) -> str:
+    reg = _phone_region_ok(default_region.upper())
     spans: list[tuple[int, int]] = []
     dates = [m.span() for m in _DATE_TIME.finditer(text)]
     for cand in _PHONE_CANDIDATE.finditer(text):

@@ -13,6 +13,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 __all__ = ["conversation_sentiment", "effort_signals", "message_sentiment"]
 
@@ -43,7 +44,7 @@ _EFFORT = re.compile(
 
 
 @cache
-def _analyzer():  # type: ignore[no-untyped-def]
+def _analyzer() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer

@@ -18,6 +18,7 @@ import random
 import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 STAGES: tuple[str, ...] = (
     "awareness",
@@ -575,9 +576,19 @@ NEUTRAL_PHRASES: tuple[str, ...] = (
     "Quick one for you.",
 )
 
+
+class ForeignBank(TypedDict):
+    """One language's phrases: greetings, closers, a sentence per stage and per theme."""
+
+    greet: tuple[str, ...]
+    close: tuple[str, ...]
+    stage: dict[str, str]
+    theme: dict[str, str]
+
+
 # Non-English banks: one sentence per stage and per theme is enough for a 3 % minority, and keeps
 # the labels recoverable for a multilingual miner.
-FOREIGN: dict[str, dict[str, object]] = {
+FOREIGN: dict[str, ForeignBank] = {
     "es": {
         "greet": ("Hola,", "Buenos días,", "Hola equipo de Acme,"),
         "close": ("Gracias", "Saludos", "Un saludo"),
@@ -852,6 +863,7 @@ def compose_customer_text(
 
 def _compose_foreign(rng: random.Random, truth: Truth, first: str) -> str:
     bank = FOREIGN[truth.language]
+    assert truth.stage is not None, "foreign tickets always carry customer text"
     greet = rng.choice(bank["greet"])
     closer = rng.choice(bank["close"])
     parts = [fill(rng, bank["stage"][truth.stage], **_FOREIGN_WHEN)]

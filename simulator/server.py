@@ -61,7 +61,6 @@ def serve_in_thread(
     sock.bind((LOCALHOST, port))
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(_config(app, bound_port))
-    server.install_signal_handlers = lambda: None
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"zendesk-sim-{bound_port}"
     )

@@ -61,7 +61,7 @@ def conflict_due(sim: FreshdeskSimulator) -> bool:
     """Whether this ticket update is the nth one that answers 409 (`conflict_every_n_updates`)."""
     sim.limits.updates += 1
     n = sim.faults.conflict_every_n_updates
-    return bool(n) and sim.limits.updates % n == 0
+    return n is not None and n > 0 and sim.limits.updates % n == 0
 
 
 def _window(sim: FreshdeskSimulator, name: str) -> tuple[int, int]:
