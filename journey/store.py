@@ -361,6 +361,7 @@ def store_page(
     clean_subject: Callable[[str], str],
     named: Mapping[str, str],
     cjm_fields: set[str],
+    redacted: bool = True,
 ) -> tuple[int, int]:
     """One page's records as rows, in the caller's transaction (with the page's checkpoint).
     Returns (conversations, messages) stored."""
@@ -412,7 +413,7 @@ def store_page(
                 "channel": m.channel,
                 "created_at": m.created_at,
                 "text": clean_message(m),
-                "redacted": True,
+                "redacted": redacted,
             }
             for m in page.messages
             if ids[m.conversation_id] not in tombstones

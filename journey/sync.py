@@ -302,18 +302,20 @@ def _store_page(
     source_id: int,
     page: Page,
     roles: dict[str, str],
-    clean: Callable[[MessageRecord], str],
+    clean: _Cleaner,
     report: SourceReport,
     named: dict[str, str],
     fields: FieldIds,
 ) -> None:
+    redacting = clean.redacts
     conversations, messages = store_page(
         session,
         source_id,
         page,
         roles,
         clean_message=clean,
-        clean_subject=lambda subject: redact(storable(subject)),
+        clean_subject=lambda subject: redact(storable(subject)) if redacting else storable(subject),
+        redacted=redacting,
         named=named,
         cjm_fields={f for f in (fields.stage, fields.confidence) if f},
     )
@@ -330,12 +332,20 @@ def storable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-def _cleaner(redact_pii: bool) -> Callable[[MessageRecord], str]:
-    def clean(message: MessageRecord) -> str:
-        text = clean_message(storable(message.body), html=message.is_html)
-        return redact(text) if redact_pii else text
+@dataclass(frozen=True)
+class _Cleaner:
+    """A message's body as it is stored: cleaned, and redacted unless the config turned that off
+    (`redacts` is what `message.redacted` records, so the flag tells the truth)."""
 
-    return clean
+    redacts: bool
+
+    def __call__(self, message: MessageRecord) -> str:
+        text = clean_message(storable(message.body), html=message.is_html)
+        return redact(text) if self.redacts else text
+
+
+def _cleaner(redact_pii: bool) -> _Cleaner:
+    return _Cleaner(redacts=redact_pii)
 
 
 def text_hash(text: str) -> str:

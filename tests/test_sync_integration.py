@@ -341,3 +341,49 @@ def test_the_map_names_the_emotions_of_each_stage_with_a_quote(world: World) -> 
         assert e.label and e.quote
     names = {e.emotion for _s, e in shown}
     assert names & {"frustration_anger", "disappointment", "worry", "confusion"}
+
+
+def test_message_redacted_flag_tells_whether_the_text_was_redacted(
+    world: World, tmp_path: Path
+) -> None:
+    """`message.redacted` is what an analyst (and a DPO) relies on: true after the default
+    redaction, false when the config turned redaction off and the number is stored as written."""
+    from journey.models import Message
+
+    def stored(ticket_id: int) -> list[tuple[str, bool]]:
+        with session_scope(world.engine) as session:
+            return [
+                (m.text, m.redacted)
+                for m in session.execute(
+                    select(Message)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(Conversation.external_id == str(ticket_id))
+                ).scalars()
+            ]
+
+    world.sync()
+    ticket_id = world.sim.open_tickets_with_customer_text()[0]
+    requester = world.sim.ticket(ticket_id).requester_id
+    world.sim.advance(60)
+    world.sim.add_comment(ticket_id, requester, "Please call me back on +44 20 7946 0958 today.")
+    world.sim.advance(600)
+    world.sync()
+    rows = stored(ticket_id)
+    assert rows and all(redacted for _, redacted in rows)
+    assert not any("7946 0958" in text for text, _ in rows)
+
+    config = tmp_path / "plain.toml"
+    config.write_text(
+        world.settings.config_path.read_text(encoding="utf-8").replace(
+            "[miner]\n", "[miner]\nredact_pii = false\n"
+        ),
+        encoding="utf-8",
+    )
+    world.settings = load_settings(config, {"CJM_ZENDESK_TOKEN": "sim-token"})
+    world.sim.advance(60)
+    world.sim.add_comment(ticket_id, requester, "Or on +44 20 7946 0959 after six.")
+    world.sim.advance(600)
+    world.sync()
+    plain = [(text, redacted) for text, redacted in stored(ticket_id) if "after six" in text]
+    assert plain and all(not redacted for _, redacted in plain)
+    assert any("7946 0959" in text for text, _ in plain)
