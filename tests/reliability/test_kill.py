@@ -263,3 +263,55 @@ def test_a_lost_database_does_not_turn_cjms_values_into_agent_labels(
     assert database["labels"] == []
     assert tickets == expected_tickets
     assert cjm_audits == expected_audits  # nothing written a second time
+
+
+# ---- history follows the model (issue 14): a kill while re-labelling after a model change ------
+
+CHANGED_MODEL = "\n[miner]\nabstain_below = 0.6\n"  # another model version: history is re-mined
+
+
+def change_model(run: Run) -> None:
+    config = run.workdir / "cjm.toml"
+    config.write_text(config.read_text(encoding="utf-8") + CHANGED_MODEL, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def relabelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Any]:
+    """One uninterrupted sync, a model change, one uninterrupted re-labelling sync."""
+    run = start(tmp_path_factory.mktemp("relabel"), "reference")
+    try:
+        assert run.cjm("sync").returncode == 0
+        change_model(run)
+        result = run.cjm("sync")
+        assert result.returncode == 0, result.stderr
+        assert "re-labelling" in result.stderr
+        return database_snapshot(run), helpdesk_snapshot(run)
+    finally:
+        run.stop()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("marker", "occurrence"),
+    [("mining: storing", 2), ("write-back: job", 1)],
+)
+def test_kill_while_relabelling_history_then_rerun_ends_like_an_uninterrupted_run(
+    tmp_path: Path, relabelled: tuple[dict[str, Any], Any], marker: str, occurrence: int
+) -> None:
+    """A new model re-labels stored conversations and writes only changed tickets; a kill -9 in
+    the middle must not leave old labels behind, write a ticket twice or invent agent edits."""
+    run = start(tmp_path, "killed")
+    try:
+        assert run.cjm("sync").returncode == 0
+        change_model(run)
+        assert run.sync_killed_at(marker, occurrence), f"the sync never reached {marker!r}"
+        result = run.cjm("sync")
+        assert result.returncode == 0, result.stderr
+        database, (tickets, cjm_audits) = database_snapshot(run), helpdesk_snapshot(run)
+    finally:
+        run.stop()  # type: ignore[attr-defined]
+    expected_database, (expected_tickets, expected_audits) = relabelled
+    for table in TABLES:
+        assert database[table] == expected_database[table], table
+    assert tickets == expected_tickets
+    assert max(cjm_audits.values(), default=0) <= 2  # the first run's write and the new model's
+    assert sum(cjm_audits.values()) == sum(expected_audits.values())
