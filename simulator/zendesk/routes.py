@@ -35,6 +35,7 @@ from .state import (
     ZendeskSimulator,
     iso,
 )
+from .webhook_routes import WEBHOOK_ROUTES, admin_routes
 
 Handler = Callable[[ZendeskSimulator, Request, str], Awaitable[Response]]
 
@@ -953,8 +954,9 @@ def create_zendesk_app(sim: ZendeskSimulator) -> Starlette:
             methods=[method],
             name=f"{method} {key}",
         )
-        for method, path, key, handler, export, listing in _ROUTES
+        for method, path, key, handler, export, listing in _ROUTES + WEBHOOK_ROUTES
     ]
+    routes.extend(admin_routes(sim))
     routes.append(
         Route("/oauth/tokens", _oauth_endpoint(sim), methods=["POST"], name="POST /oauth/tokens")
     )
