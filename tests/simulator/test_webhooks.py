@@ -1,0 +1,413 @@
+"""The simulated Zendesk fires signed webhooks the way Zendesk does: from triggers, over real
+HTTP, with retries, and (as a fault) duplicated or out of order. A real local HTTP server plays
+`cjm serve` and records what arrives."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.zendesk_webhooks import TRIGGER_BODY, TRIGGER_CONDITIONS
+from simulator import RunningServer, ZendeskSimulator, create_zendesk_app, serve_in_thread
+from simulator.zendesk.state import CUSTOMER_BASE
+
+AUTH = ("lead@acme.example/token", "sim-token")
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that answers with the scripted statuses, then 200."""
+
+    script: list[int | str] = field(default_factory=list)  # a status, or "slow" (times out)
+    got: list[Received] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/zendesk/acme"
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.got) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.got
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            rec.got.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+            step = rec.script.pop(0) if rec.script else 200
+            if step == "slow":
+                time.sleep(0.6)
+                step = 200
+            self.send_response(int(step))
+            if step in (429, 503):
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    rec.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=rec.server.serve_forever, daemon=True)
+    thread.start()
+    yield rec
+    rec.server.shutdown()
+    rec.server.server_close()
+
+
+@dataclass
+class Account:
+    sim: ZendeskSimulator
+    server: RunningServer
+    client: httpx.Client
+
+    def create_hook(self, endpoint: str, **extra: Any) -> dict[str, Any]:
+        body = {
+            "name": "cjm",
+            "endpoint": endpoint,
+            "http_method": "POST",
+            "request_format": "json",
+        }
+        response = self.client.post("/api/v2/webhooks", json={"webhook": {**body, **extra}})
+        assert response.status_code == 201, response.text
+        return response.json()["webhook"]
+
+    def create_trigger(
+        self, hook_id: str, conditions: dict[str, Any] = TRIGGER_CONDITIONS, title: str = "cjm"
+    ) -> httpx.Response:
+        return self.client.post(
+            "/api/v2/triggers.json",
+            json={
+                "trigger": {
+                    "title": title,
+                    "conditions": conditions,
+                    "actions": [
+                        {"field": "notification_webhook", "value": [hook_id, TRIGGER_BODY]}
+                    ],
+                }
+            },
+        )
+
+    def secret(self, hook_id: str) -> str:
+        response = self.client.get(f"/api/v2/webhooks/{hook_id}/signing_secret")
+        assert response.status_code == 200
+        return response.json()["signing_secret"]["secret"]
+
+    def customer_comment(self, ticket_id: int, public: bool = True, author: str = "end_user"):
+        response = self.client.post(
+            f"/_sim/tickets/{ticket_id}/comments",
+            json={"body": "Still no parcel, where is it?", "public": public, "author": author},
+        )
+        assert response.status_code == 201, response.text
+
+    def open_ticket(self) -> int:
+        response = self.client.post(
+            "/_sim/tickets", json={"subject": "Parcel", "body": "My parcel never came."}
+        )
+        assert response.status_code == 201, response.text
+        return int(response.json()["ticket"]["id"])
+
+    def writable_ticket(self) -> int:
+        return self.sim.open_tickets_with_customer_text()[0]
+
+    def settle(self) -> None:
+        assert self.sim.webhooks.deliverer.wait_idle(10)
+
+
+@pytest.fixture
+def account() -> Iterator[Account]:
+    sim = ZendeskSimulator.generate(tickets=30, seed=5)
+    sim.webhooks.deliverer.retry_scale = 0.01  # retry delays of 10 ms instead of seconds
+    sim.webhooks.deliverer.timeout_seconds = 0.3
+    with (
+        serve_in_thread(create_zendesk_app(sim)) as server,
+        httpx.Client(base_url=server.url, auth=AUTH, timeout=10) as client,
+    ):
+        yield Account(sim, server, client)
+
+
+def _signature(secret: str, received: Received) -> str:
+    timestamp = received.headers["x-zendesk-webhook-signature-timestamp"]
+    mac = hmac.new(secret.encode(), timestamp.encode() + received.body, hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def test_an_end_user_comment_fires_a_correctly_signed_webhook(
+    account: Account, receiver: Receiver
+) -> None:
+    hook = account.create_hook(receiver.url)
+    assert account.create_trigger(hook["id"]).status_code == 201
+    ticket = account.writable_ticket()
+    account.customer_comment(ticket)
+    (got,) = receiver.wait_for(1)
+    assert got.json["ticket_id"] == str(ticket)
+    assert got.headers["x-zendesk-webhook-signature"] == _signature(account.secret(hook["id"]), got)
+    assert got.headers["x-zendesk-webhook-id"] == hook["id"]
+    assert got.headers["x-zendesk-webhook-invocation-id"]
+    assert got.headers["content-type"] == "application/json"
+    sent = datetime.strptime(
+        got.headers["x-zendesk-webhook-signature-timestamp"], "%Y-%m-%dT%H:%M:%SZ"
+    ).replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - sent).total_seconds()) < 5
+    account.settle()
+    assert len(receiver.got) == 1
+
+
+def test_a_new_ticket_from_an_end_user_fires_the_trigger(
+    account: Account, receiver: Receiver
+) -> None:
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    ticket = account.open_ticket()
+    (got,) = receiver.wait_for(1)
+    assert got.json["ticket_id"] == str(ticket)
+
+
+def test_the_firing_request_never_waits_for_the_receiver(
+    account: Account, receiver: Receiver
+) -> None:
+    receiver.script = ["slow"]
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    started = time.monotonic()
+    account.customer_comment(account.writable_ticket())
+    assert time.monotonic() - started < 0.5
+    assert len(receiver.wait_for(1)) == 1
+
+
+def test_cjm_own_update_runs_triggers_but_never_matches_cjm_trigger(
+    account: Account, receiver: Receiver
+) -> None:
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    any_change = {"all": [{"field": "update_type", "operator": "is", "value": "Change"}]}
+    account.create_trigger(hook["id"], any_change, title="every update")
+    ticket = account.writable_ticket()
+    response = account.client.put(
+        f"/api/v2/tickets/update_many.json?ids={ticket}",
+        json={"ticket": {"additional_tags": ["pain__delays_and_waiting"]}},
+    )
+    assert response.status_code == 200
+    account.settle()
+    # Triggers did run on the API update (the "every update" one fired) ...
+    assert len(receiver.got) == 1 and account.sim.webhooks.fired == 1
+    # ... and cjm's trigger did not: an end user's public comment is what it needs.
+    account.customer_comment(ticket)
+    account.settle()
+    assert len(receiver.got) == 3
+
+
+def test_agent_replies_and_private_notes_do_not_match(account: Account, receiver: Receiver) -> None:
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    ticket = account.writable_ticket()
+    account.customer_comment(ticket, author="agent")
+    account.customer_comment(ticket, public=False)
+    account.settle()
+    assert receiver.got == []
+
+
+def test_current_via_id_tells_api_updates_from_the_web(
+    account: Account, receiver: Receiver
+) -> None:
+    hook = account.create_hook(receiver.url)
+    not_api = {
+        "all": [
+            {"field": "update_type", "operator": "is", "value": "Change"},
+            {"field": "current_via_id", "operator": "is_not", "value": "5"},
+        ]
+    }
+    account.create_trigger(hook["id"], not_api)
+    ticket = account.writable_ticket()
+    account.client.put(
+        f"/api/v2/tickets/update_many.json?ids={ticket}",
+        json={"ticket": {"additional_tags": ["x_api"]}},
+    )
+    account.settle()
+    assert receiver.got == []
+    account.sim.agent_set_tags(ticket, add=["x_web"])  # an agent in the UI: via web (0)
+    assert len(receiver.wait_for(1)) == 1
+
+
+def test_5xx_is_retried_with_the_same_invocation_until_it_succeeds(
+    account: Account, receiver: Receiver
+) -> None:
+    receiver.script = [500, 502, 200]
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    account.customer_comment(account.writable_ticket())
+    account.settle()
+    assert len(receiver.got) == 3
+    assert len({g.headers["x-zendesk-webhook-invocation-id"] for g in receiver.got}) == 1
+    secret = account.secret(hook["id"])
+    assert all(
+        g.headers["x-zendesk-webhook-signature"] == _signature(secret, g) for g in receiver.got
+    )
+    statuses = [a.status for a in account.sim.webhooks.deliverer.attempts]
+    assert statuses == [500, 502, 200]
+
+
+def test_409_is_retried_at_most_three_times_and_400_never(
+    account: Account, receiver: Receiver
+) -> None:
+    receiver.script = [409] * 10
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    account.customer_comment(account.writable_ticket())
+    account.settle()
+    assert len(receiver.got) == 4  # the first attempt and 3 retries
+    receiver.got.clear()
+    receiver.script = [400, 200]
+    account.customer_comment(account.writable_ticket())
+    account.settle()
+    assert len(receiver.got) == 1
+
+
+def test_429_with_a_short_retry_after_and_timeouts_are_retried(
+    account: Account, receiver: Receiver
+) -> None:
+    receiver.script = [429, "slow", 200]
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    account.customer_comment(account.writable_ticket())
+    account.settle()
+    attempts = account.sim.webhooks.deliverer.attempts
+    assert [a.status for a in attempts][0] == 429
+    assert attempts[1].status is None and attempts[1].error  # timed out at 0.3 s
+    assert attempts[-1].status == 200 and len(attempts) == 3
+
+
+def test_duplicate_fault_delivers_the_same_invocation_twice(
+    account: Account, receiver: Receiver
+) -> None:
+    account.sim.webhooks.faults.duplicate_every = 1
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    account.customer_comment(account.writable_ticket())
+    account.settle()
+    assert len(receiver.got) == 2
+    assert (
+        receiver.got[0].headers["x-zendesk-webhook-invocation-id"]
+        == (receiver.got[1].headers["x-zendesk-webhook-invocation-id"])
+    )
+
+
+def test_reorder_fault_delivers_newest_first(account: Account, receiver: Receiver) -> None:
+    account.sim.webhooks.faults.reorder_window = 3
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    tickets = account.sim.open_tickets_with_customer_text()[:3]
+    for ticket in tickets:
+        account.customer_comment(ticket)
+    account.settle()
+    assert [int(g.json["ticket_id"]) for g in receiver.got] == list(reversed(tickets))
+
+
+def test_a_secret_given_at_creation_signs_and_a_reset_changes_it(
+    account: Account, receiver: Receiver
+) -> None:
+    hook = account.create_hook(receiver.url, signing_secret={"algorithm": "SHA256", "secret": "s1"})
+    assert account.secret(hook["id"]) == "s1"
+    reset = account.client.post(f"/api/v2/webhooks/{hook['id']}/signing_secret")
+    assert reset.status_code == 201
+    new = reset.json()["signing_secret"]["secret"]
+    assert new != "s1" and account.secret(hook["id"]) == new
+    account.create_trigger(hook["id"])
+    account.customer_comment(account.writable_ticket())
+    (got,) = receiver.wait_for(1)
+    assert got.headers["x-zendesk-webhook-signature"] == _signature(new, got)
+
+
+def test_webhook_and_trigger_crud(account: Account, receiver: Receiver) -> None:
+    hook = account.create_hook(receiver.url)
+    listed = account.client.get("/api/v2/webhooks", params={"filter[name_contains]": "CJ"})
+    assert [h["id"] for h in listed.json()["webhooks"]] == [hook["id"]]
+    assert listed.json()["webhooks"][0]["signing_secret"]["secret"] is None  # never listed
+    put = account.client.put(
+        f"/api/v2/webhooks/{hook['id']}",
+        json={"webhook": {"name": "cjm", "endpoint": "https://other.example/x"}},
+    )
+    assert put.status_code == 204
+    shown = account.client.get(f"/api/v2/webhooks/{hook['id']}").json()["webhook"]
+    assert shown["endpoint"] == "https://other.example/x"
+    trigger = account.create_trigger(hook["id"]).json()["trigger"]
+    updated = account.client.put(
+        f"/api/v2/triggers/{trigger['id']}.json", json={"trigger": {"active": False}}
+    )
+    assert updated.status_code == 200 and updated.json()["trigger"]["active"] is False
+    assert account.client.get("/api/v2/triggers.json").json()["count"] == 1
+    assert account.client.delete(f"/api/v2/triggers/{trigger['id']}.json").status_code == 204
+    assert account.client.delete(f"/api/v2/webhooks/{hook['id']}").status_code == 204
+    assert account.client.get(f"/api/v2/webhooks/{hook['id']}").status_code == 404
+    assert account.sim.requests["POST /api/v2/webhooks"] == 1
+
+
+@pytest.mark.parametrize(
+    ("trigger", "message"),
+    [
+        (
+            {"title": "t", "conditions": {"all": [{"field": "brand_x", "operator": "is"}]}},
+            "brand_x",
+        ),
+        ({"title": "t", "conditions": {"all": []}}, "at least one condition"),
+        ({"conditions": TRIGGER_CONDITIONS}, "Title"),
+    ],
+)
+def test_a_trigger_zendesk_would_refuse_is_a_422(
+    account: Account, trigger: dict[str, Any], message: str
+) -> None:
+    hook = account.create_hook("https://cjm.example/hooks/zendesk/acme")
+    body = {**trigger, "actions": [{"field": "notification_webhook", "value": [hook["id"], "{}"]}]}
+    response = account.client.post("/api/v2/triggers.json", json={"trigger": body})
+    assert response.status_code == 422 and message in response.text
+
+
+def test_a_trigger_naming_an_unknown_webhook_is_a_422(account: Account) -> None:
+    response = account.create_trigger("01NOPE")
+    assert response.status_code == 422 and "does not exist" in response.text
+
+
+def test_webhook_routes_need_credentials(account: Account) -> None:
+    anonymous = httpx.get(f"{account.server.url}/api/v2/webhooks")
+    assert anonymous.status_code == 401
+
+
+def test_the_admin_comment_route_is_an_end_user_by_default(account: Account) -> None:
+    ticket = account.writable_ticket()
+    account.customer_comment(ticket)
+    last = account.sim.ticket(ticket).comments[-1]
+    assert last["author_id"] >= CUSTOMER_BASE and last["public"] is True
+    assert (
+        account.client.post("/_sim/tickets/999999/comments", json={"body": "x"}).status_code == 404
+    )
+    assert account.client.post(f"/_sim/tickets/{ticket}/comments", json={}).status_code == 400
