@@ -20,7 +20,14 @@ import httpx
 import pytest
 
 from connectors.zendesk_webhooks import TRIGGER_BODY, TRIGGER_CONDITIONS
-from simulator import RunningServer, ZendeskSimulator, create_zendesk_app, serve_in_thread
+from simulator import (
+    FreshdeskSimulator,
+    RunningServer,
+    ZendeskSimulator,
+    create_freshdesk_app,
+    create_zendesk_app,
+    serve_in_thread,
+)
 from simulator.zendesk.state import CUSTOMER_BASE
 
 AUTH = ("lead@acme.example/token", "sim-token")
@@ -411,3 +418,81 @@ def test_the_admin_comment_route_is_an_end_user_by_default(account: Account) -> 
         account.client.post("/_sim/tickets/999999/comments", json={"body": "x"}).status_code == 404
     )
     assert account.client.post(f"/_sim/tickets/{ticket}/comments", json={}).status_code == 400
+
+
+# ---- Freshdesk: automation rules with a "Trigger webhook" action --------------------------
+
+
+@pytest.fixture
+def freshdesk() -> Iterator[tuple[FreshdeskSimulator, httpx.Client]]:
+    sim = FreshdeskSimulator.generate(tickets=20, seed=4)
+    sim.webhooks.deliverer.retry_scale = 0.0001  # 5/30/60 minutes become 30/180/360 ms
+    with (
+        serve_in_thread(create_freshdesk_app(sim)) as server,
+        httpx.Client(base_url=server.url, auth=("sim-key", "X"), timeout=10) as client,
+    ):
+        yield sim, client
+
+
+def _cjm_rule(url: str) -> dict[str, Any]:
+    return {
+        "name": "cjm: customer wrote",
+        "url": url,
+        "events": ["ticket_created", "customer_reply"],
+        "performer": "customer",
+        "headers": {"Authorization": "shared-secret"},
+        "body": '{"ticket_id": "{{ticket.id}}"}',
+    }
+
+
+def test_freshdesk_rule_sends_the_shared_secret_on_a_customer_reply_and_a_new_ticket(
+    freshdesk: tuple[FreshdeskSimulator, httpx.Client], receiver: Receiver
+) -> None:
+    sim, client = freshdesk
+    assert client.put("/_sim/automation_rules", json=_cjm_rule(receiver.url)).status_code == 200
+    ticket = sim.open_tickets_with_customer_text()[0]
+    assert (
+        client.post(f"/_sim/tickets/{ticket}/reply", json={"body": "Still broken"}).status_code
+        == 201
+    )
+    created = client.post("/_sim/tickets", json={"subject": "Hi", "description": "Refund?"})
+    got = receiver.wait_for(2)
+    assert [g.json["ticket_id"] for g in got] == [str(ticket), str(created.json()["id"])]
+    assert {g.headers["authorization"] for g in got} == {"shared-secret"}
+
+
+def test_freshdesk_cjm_own_put_and_agent_replies_do_not_match_a_customer_rule(
+    freshdesk: tuple[FreshdeskSimulator, httpx.Client], receiver: Receiver
+) -> None:
+    sim, client = freshdesk
+    client.put("/_sim/automation_rules", json=_cjm_rule(receiver.url))
+    every_update = {**_cjm_rule(receiver.url), "name": "any update", "events": ["ticket_updated"]}
+    client.put("/_sim/automation_rules", json={**every_update, "performer": "any"})
+    ticket = sim.open_tickets_with_customer_text()[0]
+    response = client.put(f"/api/v2/tickets/{ticket}", json={"tags": ["pain__delays_and_waiting"]})
+    assert response.status_code == 200
+    client.post(f"/_sim/tickets/{ticket}/reply", json={"body": "On it", "incoming": False})
+    assert sim.webhooks.deliverer.wait_idle(10)
+    assert len(receiver.got) == 1 and sim.webhooks.fired == 1  # only the "any update" rule
+
+
+def test_freshdesk_failed_webhooks_are_retried_three_times(
+    freshdesk: tuple[FreshdeskSimulator, httpx.Client], receiver: Receiver
+) -> None:
+    sim, client = freshdesk
+    receiver.script = [500] * 10
+    client.put("/_sim/automation_rules", json=_cjm_rule(receiver.url))
+    client.post(
+        f"/_sim/tickets/{sim.open_tickets_with_customer_text()[0]}/reply", json={"body": "x"}
+    )
+    assert sim.webhooks.deliverer.wait_idle(10)
+    assert len(receiver.got) == 4
+
+
+def test_freshdesk_rule_route_refuses_bad_rules(
+    freshdesk: tuple[FreshdeskSimulator, httpx.Client],
+) -> None:
+    _, client = freshdesk
+    assert client.put("/_sim/automation_rules", json={"name": "x"}).status_code == 400
+    bad_event = {**_cjm_rule("https://cjm.example/h"), "events": ["nope"]}
+    assert client.put("/_sim/automation_rules", json=bad_event).status_code == 400
