@@ -6,10 +6,13 @@ encrypted with the source's `credential_key_env` key, where `credentials.webhook
 it for `cjm serve`. The key is checked *before* any API call, so a bad key never leaves a
 webhook behind whose secret cjm could not keep.
 
-Freshdesk: its automation rules cannot be created through the public API (notes §3.1: the
-"Trigger webhook" action is configured in the admin UI), so setup prints the exact rule to create,
-with the shared secret sent in the `Authorization` header. The secret comes from the variable
-`webhook_secret_env` names and is never printed.
+Freshdesk: its API reference documents no endpoint for automation rules (notes §3.1: the
+"Trigger webhook" action is configured in the admin UI). Third-party code calls
+`/api/v2/automations/{type}/rules`, but with disagreeing type ids and no documented field for a
+custom header, and a rule that silently lacked the `Authorization` header would be refused by
+`cjm serve` for ever. So setup prints the exact rules to create, with the shared secret sent in
+the `Authorization` header; the secret comes from the variable `webhook_secret_env` names and is
+never printed.
 
 The URL must be https (helpdesks call only public HTTPS endpoints; `cjm serve` sits behind a TLS
 proxy), except for localhost, where the simulators and tests run.
