@@ -97,10 +97,15 @@ def test_running_setup_twice_duplicates_nothing(
     setup: Setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert setup.cli(capsys, "--source", "acme", "--url", PUBLIC)[0] == 0
+    first = dict(setup.sim.requests)
     code, out, _ = setup.cli(capsys, "--source", "acme", "--url", PUBLIC)
     assert code == 0
     assert len(setup.hooks()) == 1 and len(setup.triggers()) == 1
     assert "unchanged" in out and "created" not in out
+    again = {k: v - first.get(k, 0) for k, v in setup.sim.requests.items()}
+    writes = {k: v for k, v in again.items() if v and not k.startswith("GET")}
+    assert writes == {}  # the second run only reads: 3 GETs (webhooks, secret, triggers)
+    assert sum(again.values()) == 3
 
 
 def test_a_new_url_updates_the_webhook_in_place(

@@ -28,7 +28,8 @@ from simulator import (
     create_zendesk_app,
     serve_in_thread,
 )
-from simulator.zendesk.state import CUSTOMER_BASE
+from simulator.zendesk.state import CUSTOMER_BASE, INTEGRATION_USER_ID
+from simulator.zendesk.webhooks import UpdateContext, matches
 
 AUTH = ("lead@acme.example/token", "sim-token")
 
@@ -496,3 +497,85 @@ def test_freshdesk_rule_route_refuses_bad_rules(
     assert client.put("/_sim/automation_rules", json={"name": "x"}).status_code == 400
     bad_event = {**_cjm_rule("https://cjm.example/h"), "events": ["nope"]}
     assert client.put("/_sim/automation_rules", json=bad_event).status_code == 400
+
+
+# ---- single-ticket PUT and the condition rules ---------------------------------------------
+
+
+def test_single_ticket_put_runs_triggers_and_safe_update_refuses_a_stale_stamp(
+    account: Account, receiver: Receiver
+) -> None:
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    any_change = {"all": [{"field": "update_type", "operator": "is", "value": "Change"}]}
+    account.create_trigger(hook["id"], any_change, title="every update")
+    ticket = account.writable_ticket()
+    current = account.client.get(f"/api/v2/tickets/{ticket}.json").json()["ticket"]
+    body = {"additional_tags": ["pain__refunds"], "safe_update": True}
+    fresh = {**body, "updated_stamp": current["updated_at"]}
+    response = account.client.put(f"/api/v2/tickets/{ticket}.json", json={"ticket": fresh})
+    assert response.status_code == 200
+    assert "pain__refunds" in response.json()["ticket"]["tags"]
+    account.settle()
+    assert len(receiver.got) == 1  # "every update" only; cjm's trigger needs a customer
+    account.customer_comment(ticket)  # moves updated_at: the old stamp is now stale
+    stale = {**body, "updated_stamp": "2000-01-01T00:00:00Z"}
+    response = account.client.put(f"/api/v2/tickets/{ticket}.json", json={"ticket": stale})
+    assert response.status_code == 409
+
+
+def _context(**overrides: Any) -> UpdateContext:
+    sim = ZendeskSimulator.generate(tickets=3, seed=1)
+    ticket = sim.ticket_state(1)
+    ticket.tags = ("vip", "pain__refunds")
+    ticket.fields = {360_000_101: "plan_free"}
+    values: dict[str, Any] = {
+        "ticket": ticket,
+        "created": False,
+        "updater": CUSTOMER_BASE + 1,
+        "channel": "email",
+        "comment_public": True,
+        "changed": frozenset(),
+    }
+    return UpdateContext(**{**values, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("condition", "overrides", "expected"),
+    [
+        (("update_type", "is", "Create"), {"created": True}, True),
+        (("update_type", "is", "Create"), {}, False),
+        (("comment_is_public", "is", "true"), {}, True),
+        (("comment_is_public", "is", "not_relevant"), {"comment_public": None}, True),
+        (("comment_is_public", "is", "true"), {"comment_public": False}, False),
+        (("role", "is", "end_user"), {}, True),
+        (("role", "is", "end_user"), {"updater": INTEGRATION_USER_ID}, False),
+        (("role", "is", "admin"), {"updater": INTEGRATION_USER_ID}, True),
+        (("current_via_id", "is", "4"), {}, True),
+        (("current_via_id", "is_not", "5"), {"channel": "api"}, False),
+        (("current_tags", "includes", "vip other"), {}, True),
+        (("current_tags", "not_includes", "pain__refunds"), {}, False),
+        (("custom_fields_360000101", "is", "plan_free"), {}, True),
+        (("custom_fields_360000101", "changed", None), {"changed": frozenset({"360000101"})}, True),
+        (("custom_fields_360000101", "not_changed", None), {"changed": frozenset({"tags"})}, True),
+        (("custom_fields_360000999", "present", None), {}, False),
+    ],
+)
+def test_trigger_conditions_hold_as_in_zendesk(
+    condition: tuple[str, str, Any], overrides: dict[str, Any], expected: bool
+) -> None:
+    name, operator, value = condition
+    conditions = {"all": [{"field": name, "operator": operator, "value": value}], "any": []}
+    assert matches(conditions, _context(**overrides)) is expected
+
+
+def test_any_needs_one_of_its_conditions() -> None:
+    either = {
+        "all": [],
+        "any": [
+            {"field": "update_type", "operator": "is", "value": "Create"},
+            {"field": "role", "operator": "is", "value": "agent"},
+        ],
+    }
+    assert matches(either, _context(created=True))
+    assert not matches(either, _context())
