@@ -142,6 +142,7 @@ def store_webhook_secret(
     engine: Engine, source_name: str, secret: str, *, key: str, key_env: str
 ) -> None:
     """Save (or replace) a source's webhook signing secret, encrypted, in one transaction."""
+    remember(secret)  # masked in any log line from now on
     ciphertext = fernet(key, key_env).encrypt(secret.encode("utf-8")).decode("ascii")
     with session_scope(engine) as session:
         row = _row(session, source_name, WEBHOOK_SECRET)

@@ -3,6 +3,9 @@ the account afterwards, and what `cjm serve` can read back from the theme databa
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ from journey.db import session_scope
 from journey.models import Credential
 from simulator import RunningServer, ZendeskSimulator, create_zendesk_app, serve_in_thread
 from tests.cli_run import run
+from tests.webhook_receiver import running_receiver
 
 KEY = Fernet.generate_key().decode()
 PUBLIC = "https://cjm.acme.example"
@@ -232,3 +236,23 @@ def test_freshdesk_prints_the_rule_without_the_secret(
     assert code == 0, err
     assert f"{PUBLIC}/hooks/freshdesk/fresh" in out and "$CJM_FRESHDESK_HOOK" in out
     assert "shared-secret-value" not in out + err
+
+
+def test_after_setup_a_customer_comment_arrives_signed_with_the_stored_secret(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole doorbell: setup-webhook against the simulator, then a customer writes and the
+    request that reaches the endpoint verifies with the secret `cjm serve` reads back."""
+    with running_receiver() as receiver:
+        base = receiver.url.removesuffix("/hooks/zendesk/acme")
+        assert setup.cli(capsys, "--source", "acme", "--url", base)[0] == 0
+        ticket = setup.sim.open_tickets_with_customer_text()[0]
+        setup.sim.add_comment(ticket, setup.sim.ticket(ticket).requester_id, "Any news?")
+        (got,) = receiver.wait_for(1)
+        settings = load_settings(setup.config, setup.env)
+        secret = webhook_secret(settings, setup.engine, settings.source("acme")[0])
+    assert secret is not None
+    timestamp = got.headers["x-zendesk-webhook-signature-timestamp"]
+    mac = hmac.new(secret.encode(), timestamp.encode() + got.body, hashlib.sha256)
+    assert got.headers["x-zendesk-webhook-signature"] == base64.b64encode(mac.digest()).decode()
+    assert got.json["ticket_id"] == str(ticket)
