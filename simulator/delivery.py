@@ -33,6 +33,9 @@ ZENDESK_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 FRESHDESK_RETRIES = {"timeout": 3, 409: 3, 429: 3, 503: 3, "5xx": 3}
 FRESHDESK_DELAYS = (300.0, 1800.0, 3600.0)
 MAX_RETRY_AFTER = 60.0  # Zendesk retries a 429/503 only when Retry-After is below this
+# Straight to the endpoint: an http_proxy in the environment must not carry the simulator's
+# webhooks (they go to 127.0.0.1 in tests and benchmarks).
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass
@@ -191,7 +194,7 @@ class Deliverer:
         error: str | None = None
         retry_after: str | None = None
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=self.timeout_seconds) as response:
                 status = response.status
                 response.read()
         except urllib.error.HTTPError as exc:

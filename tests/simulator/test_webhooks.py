@@ -524,3 +524,19 @@ def test_any_needs_one_of_its_conditions() -> None:
     }
     assert matches(either, _context(created=True))
     assert not matches(either, _context())
+
+
+def test_faults_and_the_delivery_log_are_reachable_over_http(
+    account: Account, receiver: Receiver
+) -> None:
+    """A benchmark running the simulator in another process sets faults and reads counts."""
+    response = account.client.put("/_sim/webhook_faults", json={"duplicate_every": 1})
+    assert response.status_code == 204
+    hook = account.create_hook(receiver.url)
+    account.create_trigger(hook["id"])
+    account.customer_comment(account.writable_ticket())
+    account.settle()
+    log = account.client.get("/_sim/webhook_deliveries").json()
+    assert log["fired"] == 1 and log["pending"] == 0
+    assert [a["status"] for a in log["attempts"]] == [200, 200]
+    assert "body" not in log["attempts"][0]  # counts and ids only, never ticket text
