@@ -240,6 +240,29 @@ def setup_fields(
         )
 
 
+# ---- setup-webhook ---------------------------------------------------------------------------
+
+
+@app.command("setup-webhook")
+def setup_webhook(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option(help="The source (by name) whose helpdesk calls cjm.")],
+    url: Annotated[
+        str | None,
+        typer.Option(help="Public https:// URL of cjm serve (default: [serve].public_url)."),
+    ] = None,
+) -> None:
+    """Point the helpdesk's webhook at cjm serve (idempotent; stores the signing secret)."""
+    from journey.runner import run_setup_webhook
+
+    settings = _ctx(ctx).settings()
+    report = asyncio.run(
+        run_setup_webhook(settings, connector_factory=build_connector, source=source, url=url)
+    )
+    for line in report.lines:
+        out.print(line, highlight=False, markup=False)
+
+
 # ---- map -------------------------------------------------------------------------------------
 
 

@@ -48,6 +48,7 @@ from connectors.zendesk_mapping import (
     update_body,
     user_to_person,
 )
+from connectors.zendesk_webhooks import WebhookSetup, setup_webhook
 
 log = logging.getLogger("cjm.zendesk")
 T = TypeVar("T")
@@ -612,6 +613,14 @@ class ZendeskConnector:
                 json={"custom_field_option": {"name": label, "value": value}},
             )
         return existing
+
+    # ---- real time ---------------------------------------------------------------------------
+
+    async def setup_webhook(self, url: str) -> WebhookSetup:
+        """Create or update cjm's webhook and trigger (connectors/zendesk_webhooks.py) through
+        this account's client, limiter and OAuth rotation."""
+        await self._ensure_fresh_token()
+        return await setup_webhook(self.api, url)
 
     # ---- write-back -------------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ The key is a Fernet key (`cryptography`) read from the environment variable the 
 `credential_key_env` names; tokens never reach the database, a log line or an error unencrypted.
 `origin` fingerprints the refresh token from the environment that started the chain: when an
 admin re-authorises cjm and puts a new refresh token in the environment, that one wins.
+
+The same key encrypts the Zendesk webhook signing secret `cjm setup-webhook` reads from the API
+(one row of kind "webhook_secret" per source beside the "oauth" row): `cjm serve` needs it on
+every request and an admin should not have to copy it into the environment by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +30,35 @@ from journey.config import Settings, SourceConfig
 from journey.db import session_scope
 from journey.errors import ConfigError
 from journey.models import Credential, utcnow
+from journey.secrets import remember
+
+OAUTH = "oauth"
+WEBHOOK_SECRET = "webhook_secret"
+
+
+def fernet(key: str, key_env: str):
+    """The Fernet cipher for `key` (read from the variable `key_env`); a bad key is a one-line
+    config error naming the fix."""
+    try:
+        from cryptography.fernet import Fernet
+    except ModuleNotFoundError:  # pragma: no cover - the dependency is declared
+        raise ConfigError(
+            "encrypted credentials need the `cryptography` package: install it"
+        ) from None
+    try:
+        return Fernet(key.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ConfigError(
+            f"{key_env} is not a Fernet key (32 url-safe base64 bytes): generate one "
+            'with python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"'
+        ) from None
+
+
+def _row(session, source_name: str, kind: str) -> Credential | None:
+    return session.execute(
+        select(Credential).where(Credential.source_name == source_name, Credential.kind == kind)
+    ).scalar_one_or_none()
 
 
 def _fingerprint(token: str | None) -> str:
@@ -43,29 +76,14 @@ class TokenVault:
     origin: str = ""
 
     def _fernet(self):
-        try:
-            from cryptography.fernet import Fernet
-        except ModuleNotFoundError:  # pragma: no cover - the dependency is declared
-            raise ConfigError(
-                "OAuth token rotation needs the `cryptography` package: install it"
-            ) from None
-        try:
-            return Fernet(self.key.encode("ascii"))
-        except (ValueError, UnicodeEncodeError):
-            raise ConfigError(
-                f"{self.key_env} is not a Fernet key (32 url-safe base64 bytes): generate one "
-                'with python -c "from cryptography.fernet import Fernet; '
-                'print(Fernet.generate_key().decode())"'
-            ) from None
+        return fernet(self.key, self.key_env)
 
     def load(self) -> OAuthTokens | None:
         """The stored pair, if it continues the chain the environment started."""
         from cryptography.fernet import InvalidToken
 
         with session_scope(self.engine) as session:
-            row = session.execute(
-                select(Credential).where(Credential.source_name == self.source_name)
-            ).scalar_one_or_none()
+            row = _row(session, self.source_name, OAUTH)
         if row is None or row.origin != self.origin:
             return None
         try:
@@ -88,12 +106,13 @@ class TokenVault:
         ).encode("utf-8")
         ciphertext = self._fernet().encrypt(blob).decode("ascii")
         with session_scope(self.engine) as session:
-            row = session.execute(
-                select(Credential).where(Credential.source_name == self.source_name)
-            ).scalar_one_or_none()
+            row = _row(session, self.source_name, OAUTH)
             if row is None:
                 row = Credential(
-                    source_name=self.source_name, origin=self.origin, ciphertext=ciphertext
+                    source_name=self.source_name,
+                    kind=OAUTH,
+                    origin=self.origin,
+                    ciphertext=ciphertext,
                 )
             row.origin, row.ciphertext, row.updated_at = self.origin, ciphertext, utcnow()
             session.add(row)
@@ -119,12 +138,57 @@ def with_token_vault(
     return replace(settings, token_store=vault.save)
 
 
+def store_webhook_secret(
+    engine: Engine, source_name: str, secret: str, *, key: str, key_env: str
+) -> None:
+    """Save (or replace) a source's webhook signing secret, encrypted, in one transaction."""
+    remember(secret)  # masked in any log line from now on
+    ciphertext = fernet(key, key_env).encrypt(secret.encode("utf-8")).decode("ascii")
+    with session_scope(engine) as session:
+        row = _row(session, source_name, WEBHOOK_SECRET)
+        if row is None:
+            row = Credential(
+                source_name=source_name, kind=WEBHOOK_SECRET, origin="", ciphertext=ciphertext
+            )
+        row.ciphertext, row.updated_at = ciphertext, utcnow()
+        session.add(row)
+
+
+def stored_webhook_secret(
+    engine: Engine, source_name: str, *, key: str, key_env: str
+) -> str | None:
+    """The signing secret `cjm setup-webhook` stored for the source, or None."""
+    from cryptography.fernet import InvalidToken
+
+    with session_scope(engine) as session:
+        row = _row(session, source_name, WEBHOOK_SECRET)
+    if row is None:
+        return None
+    try:
+        secret = fernet(key, key_env).decrypt(row.ciphertext.encode("ascii")).decode("utf-8")
+    except InvalidToken:
+        raise ConfigError(
+            f"the stored webhook secret of {source_name} cannot be decrypted with {key_env}: "
+            "restore the key that wrote it, or run cjm setup-webhook again"
+        ) from None
+    remember(secret)
+    return secret
+
+
 def webhook_secret(settings: Settings, engine: Engine, source: SourceConfig) -> str | None:
     """The secret that authenticates `source`'s webhooks, or None when none is configured.
 
     The variable `webhook_secret_env` names wins; otherwise the signing secret `cjm
-    setup-webhook` stored encrypted (Zendesk). None means `cjm serve` refuses the source's
-    webhooks (401): an unauthenticated doorbell would let anyone make cjm spend API calls.
+    setup-webhook` stored encrypted (Zendesk), decrypted with the `credential_key_env` key.
+    None means `cjm serve` refuses the source's webhooks (401): an unauthenticated doorbell
+    would let anyone make cjm spend API calls.
     """
-    del engine  # the stored secret (setup-webhook) is read here once it exists
-    return settings.optional_secret(source, "webhook_secret_env")
+    from_env = settings.optional_secret(source, "webhook_secret_env")
+    if from_env is not None or not source.credential_key_env:
+        return from_env
+    return stored_webhook_secret(
+        engine,
+        source.name,
+        key=settings.credential_key(source),
+        key_env=source.credential_key_env,
+    )

@@ -243,10 +243,14 @@ class Credential(SQLModel, table=True):
     """A rotated OAuth pair of one source, encrypted (Fernet; key from the env variable the
     source's `credential_key_env` names). One row per source, replaced in one transaction, so
     the pair is never half-written. `origin` fingerprints the refresh token from the
-    environment the chain started from: a fresh authorisation in the environment wins."""
+    environment the chain started from: a fresh authorisation in the environment wins.
+    `kind` tells a source's secrets apart: "oauth" (the pair) and "webhook_secret" (the
+    Zendesk signing secret `cjm setup-webhook` read); one row per (source, kind)."""
+
+    __table_args__ = (UniqueConstraint("source_name", "kind", name="uq_credential_source_kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    source_name: str = Field(unique=True, index=True)
+    source_name: str = Field(index=True)
     kind: str = "oauth"
     origin: str
     ciphertext: str

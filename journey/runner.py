@@ -6,6 +6,7 @@ one place (`database` / `optional_database`) and builds the miner in one place (
 
     cjm sync             run_sync              cjm map              run_map
     cjm setup-fields     run_setup_fields      cjm themes top|trend|verbatims  run_theme_query
+    cjm setup-webhook    run_setup_webhook
     cjm model train      run_train             cjm themes discover  run_discover
     cjm model classify   run_classify          cjm themes accept    run_accept
     cjm model evaluate   run_evaluate          cjm demo             journey.demo.run_demo
@@ -35,6 +36,7 @@ from journey.lock import sync_lock
 from journey.models import Source, SyncState
 from journey.store import ensure_source
 from journey.sync import Progress, SourceReport, SyncOptions, sync_source
+from journey.webhook_setup import WebhookReport
 from journey.writeback import CONFIDENCE_PREFIX, stage_option
 from miner import (
     ConversationMiner,
@@ -284,6 +286,56 @@ async def run_setup_fields(
             session.add(row)
         done.append((config.name, fields))
     return done
+
+
+async def run_setup_webhook(
+    settings: Settings,
+    *,
+    connector_factory: ConnectorFactory,
+    source: str,
+    url: str | None = None,
+    engine: Engine | None = None,
+) -> WebhookReport:
+    """Point `source`'s helpdesk webhook at `cjm serve` (journey/webhook_setup.py).
+
+    Zendesk: create or update the webhook and trigger, then store the signing secret encrypted
+    (the key is checked before any API call). Freshdesk: the rule to create by hand."""
+    from journey.credentials import store_webhook_secret
+    from journey.webhook_setup import (
+        check_zendesk_key,
+        freshdesk_rule,
+        hook_url,
+        public_url,
+    )
+
+    (config,) = settings.source(source)
+    endpoint = hook_url(public_url(settings, url), config)
+    if config.kind == "freshdesk":
+        return freshdesk_rule(settings, config, endpoint)
+    key, key_env = check_zendesk_key(settings, config)
+    own = engine is None
+    engine = database(settings, engine)
+    try:
+        connector = connector_factory(settings, config)
+        try:
+            done = await connector.setup_webhook(endpoint)  # type: ignore[attr-defined]
+        finally:
+            await connector.aclose()
+        store_webhook_secret(engine, config.name, done.signing_secret, key=key, key_env=key_env)
+    finally:
+        if own:  # a database this command opened is closed by it (no pooled connection leaks)
+            engine.dispose()
+    return WebhookReport(
+        config.name,
+        config.kind,
+        endpoint,
+        (
+            f"{config.name}: webhook {done.webhook_id} {done.webhook_action} -> {endpoint}",
+            f"{config.name}: trigger {done.trigger_id} {done.trigger_action} "
+            "(public comment by an end user; cjm's own updates never match)",
+            f"{config.name}: signing secret stored encrypted with {key_env}",
+        ),
+    )
 
 
 def run_map(

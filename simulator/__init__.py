@@ -8,8 +8,11 @@ bench import it.
 
 Layout: ``zendesk/`` and ``freshdesk/`` each split into ``state`` (the account in memory),
 ``shapes`` (the vendor's JSON), ``routes`` (the Starlette app) and ``limits`` (rate limits and
-injected faults); ``corpus`` writes the ticket texts, ``clock`` is the shared simulated time,
-``server`` runs an app on 127.0.0.1.
+injected faults), plus webhooks (``zendesk/webhooks`` + ``webhook_routes``: webhooks, triggers
+and signing secrets; ``freshdesk/webhooks`` + ``admin``: automation rules) and simulator-only
+``/_sim/…`` admin routes; ``delivery`` sends their webhooks over real HTTP in the background;
+``corpus`` writes the ticket texts, ``clock`` is the shared simulated time, ``server`` runs an
+app on 127.0.0.1.
 """
 
 from .freshdesk import (

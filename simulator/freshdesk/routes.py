@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulator.freshdesk import shapes
+from simulator.freshdesk.admin import admin_routes
 from simulator.freshdesk.http import ApiError, JsonResponse, not_found, validation_error
 from simulator.freshdesk.limits import conflict_due, gate, maybe_malformed
 from simulator.freshdesk.state import (
@@ -208,6 +209,7 @@ async def _update_ticket(sim: FreshdeskSimulator, request: Request) -> Response:
         if "status" in body:
             t.status = int(body["status"])
         sim.touch(t)
+        sim.notify(t.id, "ticket_updated", "agent")  # the API key belongs to an agent
         return JsonResponse(shapes.ticket_json(sim, t, ()))
 
 
@@ -562,8 +564,12 @@ def _app(sim: FreshdeskSimulator, routes: Any, freshchat: bool) -> Starlette:
 
 
 def create_freshdesk_app(sim: FreshdeskSimulator) -> Starlette:
-    """The ASGI app serving the Freshdesk API of `sim` (API key as Basic user, password X)."""
-    return _app(sim, _ROUTES, freshchat=False)
+    """The ASGI app serving the Freshdesk API of `sim` (API key as Basic user, password X),
+    plus the simulator-only admin routes of ``admin`` (automation rules, customer replies)."""
+    app = _app(sim, _ROUTES, freshchat=False)
+    for route in admin_routes(sim):
+        app.router.routes.append(route)
+    return app
 
 
 def create_freshchat_app(sim: FreshdeskSimulator) -> Starlette:

@@ -35,6 +35,7 @@ from simulator import corpus
 from simulator.clock import SimulatedClock
 from simulator.corpus import Truth
 from simulator.freshdesk.limits import FreshdeskFaults, LimitState
+from simulator.freshdesk.webhooks import FreshdeskWebhooks
 
 API_KEY = "sim-key"
 FRESHCHAT_TOKEN = "sim-freshchat-token"
@@ -200,6 +201,8 @@ class FreshdeskSimulator(SimulatedClock):
         self._chats: dict[str, Chat] = {}
         self._reports: dict[str, list[Any]] = {}
         self.limits = LimitState()  # rate windows, Retry-After deadline, fault sequences
+        # Automation rules with a webhook action (``webhooks``), run on every runtime event.
+        self.webhooks = FreshdeskWebhooks()
         gen_now = int((now or self.clock()).timestamp())
         rng = random.Random(seed)
         self._build_account(rng, gen_now)
@@ -411,12 +414,18 @@ class FreshdeskSimulator(SimulatedClock):
         bisect.insort(self._order, (t.updated, t.id))
         self._version += 1
 
+    def notify(self, ticket_id: int, event: str, performer: str) -> None:
+        """Run the automation rules on one event (see ``webhooks.EVENTS``)."""
+        with self._lock:
+            self.webhooks.on_event(ticket_id, event, performer)
+
     def agent_set_field(self, ticket_id: int, name: str, value: Any) -> None:
         """An agent edits a custom field in the UI."""
         with self._lock:
             t = self._tickets[ticket_id]
             t.custom[name] = value
             self.touch(t)
+            self.notify(ticket_id, "ticket_updated", "agent")
 
     def agent_set_tags(
         self, ticket_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
@@ -428,6 +437,7 @@ class FreshdeskSimulator(SimulatedClock):
             tags = [x for x in t.tags if x not in gone]
             t.tags = tuple(tags + [x for x in add if x not in tags])
             self.touch(t)
+            self.notify(ticket_id, "ticket_updated", "agent")
 
     def add_reply(self, ticket_id: int, body: str, *, incoming: bool = True) -> int:
         """A customer reply (incoming, reopens the ticket) or an agent reply."""
@@ -438,6 +448,10 @@ class FreshdeskSimulator(SimulatedClock):
             if incoming and t.status in (PENDING, RESOLVED):
                 t.status = OPEN
             self.touch(t)
+            if incoming:
+                self.notify(ticket_id, "customer_reply", "customer")
+            else:
+                self.notify(ticket_id, "agent_reply", "agent")
             return cid
 
     def add_note(self, ticket_id: int, body: str) -> int:
@@ -446,6 +460,7 @@ class FreshdeskSimulator(SimulatedClock):
             author = t.responder_id or self._agents[0][0]
             cid = self._add_conv(t, self.now_ts(), author, K_NOTE, body)
             self.touch(t)
+            self.notify(ticket_id, "ticket_updated", "agent")
             return cid
 
     def create_ticket(self, subject: str, description: str, *, at: int | None = None) -> int:
@@ -460,6 +475,7 @@ class FreshdeskSimulator(SimulatedClock):
             self._tickets[tid] = t
             bisect.insort(self._order, (t.updated, t.id))
             self._version += 1
+            self.notify(tid, "ticket_created", "customer")
             return tid
 
     def delete_ticket(self, ticket_id: int) -> None:

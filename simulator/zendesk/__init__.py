@@ -1,7 +1,8 @@
 """The simulated Zendesk Support account and its API.
 
 ``state`` (the account in memory), ``shapes`` (Zendesk's JSON), ``routes`` (the Starlette app),
-``limits`` (rate limits and injected faults), ``http`` (error and response shapes).
+``limits`` (rate limits and injected faults), ``http`` (error and response shapes),
+``webhooks`` / ``webhook_routes`` (webhooks, triggers, signed deliveries, admin routes).
 """
 
 from .limits import SimulatorFaults

@@ -35,6 +35,7 @@ from .state import (
     ZendeskSimulator,
     iso,
 )
+from .webhook_routes import WEBHOOK_ROUTES, admin_routes
 
 Handler = Callable[[ZendeskSimulator, Request, str], Awaitable[Response]]
 
@@ -539,6 +540,30 @@ async def _ticket_show(sim: ZendeskSimulator, request: Request, user: str) -> Re
         return JsonResponse({"ticket": shapes.ticket_json(sim, t, _base(request))})
 
 
+async def _ticket_update(sim: ZendeskSimulator, request: Request, user: str) -> Response:
+    """``PUT /api/v2/tickets/{id}.json``: one ticket, at once (no job). With ``safe_update`` and
+    an ``updated_stamp`` older than the ticket's ``updated_at`` Zendesk answers 409 instead of
+    overwriting a concurrent edit. Runs the triggers like any update (the loop guard's test)."""
+    upd = (await _json_body(request)).get("ticket")
+    if not isinstance(upd, dict):
+        raise api_error(400, "InvalidValue", "ticket is required")
+    with sim.lock:
+        t = sim.find_ticket(int(request.path_params["ticket_id"]))
+        if t is None:
+            raise api_error(404, "RecordNotFound", "Not found")
+        if conflict_due(sim) or (
+            upd.get("safe_update") and upd.get("updated_stamp") != iso(t.updated)
+        ):
+            raise api_error(409, "UpdateConflict", "The ticket was updated by someone else")
+        if t.status == "closed":
+            raise _invalid("Status: closed prevents ticket update")
+        changes = {k: v for k, v in upd.items() if k not in ("id", "safe_update", "updated_stamp")}
+        ok, err = sim.apply_update(t, changes, INTEGRATION_USER_ID, "api")
+        if not ok:
+            raise _invalid(err or "invalid update")
+        return JsonResponse({"ticket": shapes.ticket_json(sim, t, _base(request))})
+
+
 async def _tickets_show_many(sim: ZendeskSimulator, request: Request, user: str) -> Response:
     ids = _ids_param(request)
     base = _base(request)
@@ -886,6 +911,14 @@ _ROUTES: tuple[tuple[str, str, str, Handler, bool, bool], ...] = (
         False,
         False,
     ),
+    (
+        "PUT",
+        "/api/v2/tickets/{ticket_id:int}.json",
+        "PUT /api/v2/tickets/{id}.json",
+        _ticket_update,
+        False,
+        False,
+    ),
 )
 
 
@@ -953,8 +986,9 @@ def create_zendesk_app(sim: ZendeskSimulator) -> Starlette:
             methods=[method],
             name=f"{method} {key}",
         )
-        for method, path, key, handler, export, listing in _ROUTES
+        for method, path, key, handler, export, listing in _ROUTES + WEBHOOK_ROUTES
     ]
+    routes.extend(admin_routes(sim))
     routes.append(
         Route("/oauth/tokens", _oauth_endpoint(sim), methods=["POST"], name="POST /oauth/tokens")
     )

@@ -295,6 +295,13 @@ class ZendeskSimulator(SimulatedClock):
         self._agents: list[tuple[int, str, str]] = []
         self._fields: dict[int, Field] = {}
         self._interned: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        # Called (under the lock) after every runtime create/update with (ticket, audit,
+        # created): the triggers of ``webhooks`` listen here. Generation calls nobody.
+        self.update_listeners: list[Callable[[Ticket, Audit, bool], None]] = []
+        from .webhooks import WebhookAccount  # it reads this module's ids: import after load
+
+        self.webhooks = WebhookAccount()
+        self.update_listeners.append(self.webhooks.on_update)
         gen_now = now or self.clock()
         self._build_account(random.Random(seed), int(gen_now.timestamp()))
         if tickets:
@@ -608,7 +615,13 @@ class ZendeskSimulator(SimulatedClock):
         bisect.insort(self._order, (t.gts, t.id))
 
     def _record(
-        self, t: Ticket, updater: int, channel: str, children: list[tuple[Any, ...]]
+        self,
+        t: Ticket,
+        updater: int,
+        channel: str,
+        children: list[tuple[Any, ...]],
+        *,
+        created: bool = False,
     ) -> Audit:
         ts = self.now_ts()
         self._next_audit += 1
@@ -616,6 +629,10 @@ class ZendeskSimulator(SimulatedClock):
         t.audits.append(audit)
         self._index_audit(audit)
         self._touch(t, ts)
+        if created:
+            t.created = ts
+        for listener in self.update_listeners:
+            listener(t, audit, created)
         return audit
 
     # ---------------------------------------------------------------- fields
@@ -846,6 +863,34 @@ class ZendeskSimulator(SimulatedClock):
                 t.status = "open"
             audit = self._record(t, author_id, t.channel if is_customer else "web", kids)
             return audit[1] * 100
+
+    def create_ticket(
+        self,
+        subject: str,
+        body: str,
+        *,
+        requester_id: int | None = None,
+        channel: str = "web",
+        public: bool = True,
+    ) -> int:
+        """A new ticket whose first comment an end user wrote (the web form, by default), as
+        it arrives after generation: it runs the triggers. Returns the ticket id."""
+        with self._lock:
+            tid = max(self._tickets, default=0) + 1
+            t = Ticket(tid, tid * 7919)
+            t.truth = Truth(None, (), "en")
+            t.subject, t.channel = subject, channel
+            t.requester_id = t.submitter_id = requester_id or CUSTOMER_BASE + 1
+            t.status = "new"
+            self._tickets[tid] = t
+            self._record(
+                t,
+                t.requester_id,
+                channel,
+                [("N", "status", "new"), ("C", t.requester_id, public, "x", body)],
+                created=True,
+            )
+            return tid
 
     def delete_ticket(self, ticket_id: int) -> None:
         """Soft-delete: the export returns a tombstone with status "deleted"; reads 404."""
