@@ -2,6 +2,7 @@
 
     GET  /api/v1/tickets/{source}/{ticket_id}        → journey.ticket_view.ticket_view
     POST /api/v1/tickets/{source}/{ticket_id}/label  → journey.corrections.record_correction
+    GET  /api/v1/map/{source}                         → journey.live_map (the apps' map pages)
 
 Authentication per source (journey/web/app_auth.py): Zendesk's per-request HS256 JWT, the
 Freshdesk app's bearer token. CORS is limited to `[serve].allowed_origins` (the helpdesk
@@ -24,16 +25,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from journey.config import SourceConfig
 from journey.corrections import parse_correction, record_correction
 from journey.db import session_scope
 from journey.errors import ConfigError, SyncLockedError
+from journey.live_map import live_map
 from journey.lock import sync_lock
 from journey.models import Source
 from journey.runner import ConnectorFactory, load_taxonomy_for
@@ -65,12 +68,26 @@ def _taxonomy(context: WebContext) -> Taxonomy:
     return taxonomy
 
 
+def _view(context: WebContext, session: Any, ref: Any) -> dict[str, Any]:
+    """The ticket view plus what the app needs to offer a correction: the taxonomy's stages
+    and themes (names and labels) and the helpdesk id of the *Journey stage* field."""
+    taxonomy = _taxonomy(context)
+    view = ticket_view(session, ref)
+    source = session.get(Source, ref.source_id)
+    view["stage_field_id"] = source.stage_field_id if source is not None else None
+    view["choices"] = {
+        "stages": [{"name": s.name, "label": s.label} for s in taxonomy.stages],
+        "themes": [{"name": t.name, "label": t.label} for t in taxonomy.themes],
+    }
+    return view
+
+
 def _source_config(context: WebContext, name: str) -> SourceConfig | None:
     return next((s for s in context.settings.sources if s.name == name), None)
 
 
 def _guard(context: WebContext, request: Request) -> tuple[SourceConfig, Caller] | JSONResponse:
-    name, ticket_id = request.path_params["source"], request.path_params["ticket_id"]
+    name, ticket_id = request.path_params["source"], request.path_params.get("ticket_id")
     config = _source_config(context, name)
     if config is None:
         return error(404, f"unknown source {name!r}: it is not in cjm's config")
@@ -93,7 +110,26 @@ async def get_ticket(context: WebContext, request: Request) -> JSONResponse:
         ref = find_ticket(session, config.name, ticket_id)
         if ref is None:
             return error(404, f"ticket {ticket_id} of {config.name!r} is not in cjm yet")
-        return JSONResponse(ticket_view(session, ref))
+        return JSONResponse(_view(context, session, ref))
+
+
+async def get_map(context: WebContext, request: Request) -> Response:
+    """The live map of this source for the nav_bar / full_page_app page (HTML by default)."""
+    guarded = _guard(context, request)
+    if isinstance(guarded, JSONResponse):
+        return guarded
+    config, _ = guarded
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    params.pop("source", None)  # the app's source, always
+    try:
+        body, media_type = await run_in_threadpool(
+            live_map, context.engine, _taxonomy(context), params, source=config.name
+        )
+    except ConfigError as exc:
+        return error(400, str(exc))
+    return Response(body, media_type=media_type)
 
 
 async def post_label(context: WebContext, request: Request) -> JSONResponse:
@@ -136,7 +172,7 @@ async def post_label(context: WebContext, request: Request) -> JSONResponse:
         )
         task = None
     with session_scope(context.engine) as session:
-        view = ticket_view(session, ref)
+        view = _view(context, session, ref)
     return JSONResponse(
         {"label_id": label_id, "writeback": state, "note": note, "ticket": view},
         background=task,
@@ -182,10 +218,14 @@ def routes(context: WebContext) -> list[BaseRoute]:
     async def post(request: Request) -> JSONResponse:
         return await post_label(context, request)
 
+    async def journey_map(request: Request) -> Response:
+        return await get_map(context, request)
+
     api = Starlette(
         routes=[
             Route("/tickets/{source}/{ticket_id}", get, methods=["GET"]),
             Route("/tickets/{source}/{ticket_id}/label", post, methods=["POST"]),
+            Route("/map/{source}", journey_map, methods=["GET"]),
         ],
         middleware=[
             Middleware(

@@ -65,9 +65,10 @@ def _secret(settings: Settings, source: SourceConfig) -> str:
 
 
 def authenticate(
-    settings: Settings, source: SourceConfig, authorization: str | None, ticket_id: str
+    settings: Settings, source: SourceConfig, authorization: str | None, ticket_id: str | None
 ) -> Caller:
-    """The caller of a `/api/v1/tickets/<source>/<ticket_id>` request, or AuthError."""
+    """The caller of a `/api/v1/…/<source>/…` request (`ticket_id`: the ticket it is about, or
+    None for the map), or AuthError."""
     token = _bearer(authorization)
     secret = _secret(settings, source)
     if source.kind == "freshdesk":
@@ -96,7 +97,7 @@ def authenticate(
         raise AuthError(f"invalid app token ({type(exc).__name__})") from None
     if int(claims["exp"]) - int(claims["iat"]) > MAX_LIFETIME:
         raise AuthError(f"the app's token lives longer than {MAX_LIFETIME} s")
-    if "ticket_id" in claims and str(claims["ticket_id"]) != str(ticket_id):
+    if ticket_id is not None and "ticket_id" in claims and str(claims["ticket_id"]) != ticket_id:
         raise AuthError("the app's token was minted for another ticket")
     agent = claims.get("email") or claims.get("name") or claims.get("sub")
     return Caller(app="zendesk app", agent=str(agent)[:200] if agent else None)
