@@ -35,6 +35,10 @@
     return found ? found.label : name;
   }
 
+  function feeling(name) {
+    return String(name).replace(/_/g, " / ");  // "frustration_anger" → "frustration / anger"
+  }
+
   function day(iso) {
     return iso ? String(iso).slice(0, 10) : "";
   }
@@ -169,7 +173,7 @@
       nodes.push(el("section", { class: "cjm-block", id: "cjm-emotion" }, [
         el("span", { class: "cjm-caption", text: "Emotion" }),
         el("div", { class: "cjm-chips" }, v.emotions.slice(0, 3).map(function (e) {
-          return el("span", { class: "cjm-chip cjm-emotion", text: e.emotion });
+          return el("span", { class: "cjm-chip cjm-emotion", text: feeling(e.emotion) });
         })),
       ]));
     }
@@ -184,7 +188,7 @@
               (step.stage ? labelOf(stages, step.stage) : step.mined ? "no stage" : "not mined") }),
             step.themes.length ? el("span", { class: "cjm-small",
               text: step.themes.map(function (t) { return labelOf(themes, t); }).join(", ") }) : null,
-            step.emotion ? el("span", { class: "cjm-small", text: step.emotion }) : null,
+            step.emotion ? el("span", { class: "cjm-small", text: feeling(step.emotion) }) : null,
           ]);
         })),
       ]));

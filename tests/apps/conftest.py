@@ -88,3 +88,53 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         for engine in _postgres_engine():
             migrate(engine)
             yield make_world(tmp_path, engine)
+
+
+@dataclass
+class FreshdeskWorld:
+    """The same for a Freshdesk source (the Freshdesk app authenticates with a bearer token)."""
+
+    sim: Any
+    settings: Settings
+    engine: Engine
+    clock: Any
+
+    def factory(self, settings: Settings, source: SourceConfig) -> Any:
+        from connectors.freshdesk import FreshdeskConnector
+        from simulator import create_freshdesk_app
+
+        return FreshdeskConnector(
+            settings.freshdesk_settings(source),
+            transport=httpx.ASGITransport(app=create_freshdesk_app(self.sim)),
+            clock=self.clock,
+            now=self.clock,
+        )
+
+    def app(self) -> Any:
+        return create_app(WebContext(self.settings, self.engine, {CONNECTOR_FACTORY: self.factory}))
+
+
+FRESHDESK_TOKEN = "freshdesk-app-token-for-tests-0123456789"
+FRESHDESK_SOURCE = "acmefd"
+
+
+def make_freshdesk_world(folder: Path, engine: Engine, tickets: int = 60) -> FreshdeskWorld:
+    from simulator import FreshdeskSimulator, VirtualClock
+
+    clock = VirtualClock(NOW)
+    sim = FreshdeskSimulator.generate(tickets=tickets, seed=5, now=NOW, clock=clock)
+    config = folder / "cjm-fd.toml"
+    config.write_text(
+        f'[[sources]]\nname = "{FRESHDESK_SOURCE}"\nkind = "freshdesk"\n'
+        'base_url = "http://acme.freshdesk.test"\napi_key_env = "CJM_FRESHDESK_KEY"\n'
+        'app_secret_env = "CJM_FD_APP"\n[miner]\nabstain_below = 0.2\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(
+        config, {"CJM_FRESHDESK_KEY": "sim-key", "CJM_FD_APP": FRESHDESK_TOKEN}
+    )
+    world = FreshdeskWorld(sim, settings, engine, clock)
+    asyncio.run(run_setup_fields(settings, connector_factory=world.factory, engine=engine))
+    reports = asyncio.run(run_sync(settings, connector_factory=world.factory, engine=engine))
+    assert all(r.error is None for r in reports), [r.error for r in reports]
+    return world
