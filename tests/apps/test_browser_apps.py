@@ -353,9 +353,11 @@ def test_freshdesk_sidebar_shows_the_ticket_and_a_correction_reaches_the_ticket(
         ("freshdesk app", theirs, AGENT)
     ]
     assert page.evaluate("window.ticketFields") == {"cf_journey_stage": f"stage__{theirs}"}
-    assert wait_for(
-        lambda: fworld.sim.ticket(ticket).custom_fields.get("cf_journey_stage") == f"stage__{theirs}"
-    ), fworld.sim.ticket(ticket).custom_fields
+
+    def on_ticket() -> Any:
+        return fworld.sim.ticket(ticket).custom_fields.get("cf_journey_stage")
+
+    assert wait_for(lambda: on_ticket() == f"stage__{theirs}"), on_ticket()
     # the bearer token came from the secure iparam through the template, not from the page
     assert FRESHDESK_TOKEN not in str(page.evaluate("window.HOST"))
     shot(page, "freshdesk-sidebar-corrected")
