@@ -199,7 +199,7 @@ class Label(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    origin: str  # agent | import | cjm label
+    origin: str  # agent | import | cjm label | zendesk app | freshdesk app | label page
     stage: str | None = None
     themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     text: str | None = None
