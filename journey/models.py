@@ -82,6 +82,8 @@ class Conversation(SQLModel, table=True):
         UniqueConstraint("source_id", "external_id"),
         Index("ix_conversation_created", "created_at"),
         Index("ix_conversation_dirty", "needs_mining"),
+        # a customer's journey (the agent sidebar): migration 0008
+        Index("ix_conversation_requester", "source_id", "requester_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
