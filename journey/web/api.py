@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from journey.config import SourceConfig
-from journey.corrections import parse_correction, record_correction
+from journey.corrections import Correction, parse_correction, record_correction
 from journey.db import session_scope
 from journey.errors import ConfigError, SyncLockedError
 from journey.live_map import live_map
@@ -41,7 +41,7 @@ from journey.lock import sync_lock
 from journey.models import Source
 from journey.runner import ConnectorFactory, load_taxonomy_for
 from journey.sync import field_ids_for
-from journey.ticket_view import find_ticket, ticket_view
+from journey.ticket_view import TicketRef, find_ticket, ticket_view
 from journey.web.app_auth import AuthError, Caller, authenticate
 from journey.web.context import WebContext
 from journey.writeback import write_back
@@ -100,17 +100,23 @@ def _guard(context: WebContext, request: Request) -> tuple[SourceConfig, Caller]
     return config, caller
 
 
+def _read_view(context: WebContext, source: str, ticket_id: str) -> dict[str, Any] | None:
+    with session_scope(context.engine) as session:
+        ref = find_ticket(session, source, ticket_id)
+        return None if ref is None else _view(context, session, ref)
+
+
 async def get_ticket(context: WebContext, request: Request) -> JSONResponse:
     guarded = _guard(context, request)
     if isinstance(guarded, JSONResponse):
         return guarded
     config, _ = guarded
     ticket_id = request.path_params["ticket_id"]
-    with session_scope(context.engine) as session:
-        ref = find_ticket(session, config.name, ticket_id)
-        if ref is None:
-            return error(404, f"ticket {ticket_id} of {config.name!r} is not in cjm yet")
-        return JSONResponse(_view(context, session, ref))
+    # Database work runs in the thread pool: the event loop also answers webhooks.
+    view = await run_in_threadpool(_read_view, context, config.name, ticket_id)
+    if view is None:
+        return error(404, f"ticket {ticket_id} of {config.name!r} is not in cjm yet")
+    return JSONResponse(view)
 
 
 async def get_map(context: WebContext, request: Request) -> Response:
@@ -132,6 +138,23 @@ async def get_map(context: WebContext, request: Request) -> Response:
     return Response(body, media_type=media_type)
 
 
+def _store(
+    context: WebContext,
+    source: str,
+    ticket_id: str,
+    correction: Correction,
+    labeller: str,
+    caller: Caller,
+) -> tuple[TicketRef, int] | None:
+    with session_scope(context.engine) as session:
+        ref = find_ticket(session, source, ticket_id)
+    if ref is None:
+        return None
+    return ref, record_correction(
+        context.engine, ref, correction, labeller=labeller, origin=caller.app
+    )
+
+
 async def post_label(context: WebContext, request: Request) -> JSONResponse:
     guarded = _guard(context, request)
     if isinstance(guarded, JSONResponse):
@@ -150,13 +173,12 @@ async def post_label(context: WebContext, request: Request) -> JSONResponse:
     except ConfigError as exc:
         return error(400, str(exc))
     agent = caller.agent or (body.get("agent") if isinstance(body.get("agent"), str) else None)
-    with session_scope(context.engine) as session:
-        ref = find_ticket(session, config.name, ticket_id)
-    if ref is None:
-        return error(404, f"ticket {ticket_id} of {config.name!r} is not in cjm yet")
-    label_id = record_correction(
-        context.engine, ref, correction, labeller=(agent or caller.app)[:200], origin=caller.app
+    stored = await run_in_threadpool(
+        _store, context, config.name, ticket_id, correction, (agent or caller.app)[:200], caller
     )
+    if stored is None:
+        return error(404, f"ticket {ticket_id} of {config.name!r} is not in cjm yet")
+    ref, label_id = stored
     factory = context.state.get(CONNECTOR_FACTORY)
     if factory is not None and config.writeback:
         state, note = "sending", "written to the ticket now"
@@ -171,8 +193,7 @@ async def post_label(context: WebContext, request: Request) -> JSONResponse:
             else "saved; the worker or the next cjm sync writes it to the ticket"
         )
         task = None
-    with session_scope(context.engine) as session:
-        view = _view(context, session, ref)
+    view = await run_in_threadpool(_read_view, context, config.name, ticket_id)
     return JSONResponse(
         {"label_id": label_id, "writeback": state, "note": note, "ticket": view},
         background=task,

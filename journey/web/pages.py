@@ -136,7 +136,7 @@ async def label_page(context: WebContext, request: Request) -> Response:
     refused = guard(context, request)
     if refused is not None:
         return refused
-    keymap = json.dumps(label_web.keys(_taxonomy(context)))
+    keymap = json.dumps(label_web.keys(await run_in_threadpool(_taxonomy, context)))
     return HTMLResponse(_page_html().replace("/*KEYS*/null", keymap.replace("</", "<\\/")))
 
 
@@ -186,7 +186,9 @@ async def decision(context: WebContext, request: Request) -> Response:
         cid, stage, themes, who = label_web.parse_decision(
             await _json_body(request), _taxonomy(context)
         )
-        label_id = label_web.record(context.engine, cid, stage, themes, who)
+        label_id = await run_in_threadpool(
+            label_web.record, context.engine, cid, stage, themes, who
+        )
     except ConfigError as exc:
         return _error(400, str(exc))
     except LookupError as exc:
@@ -206,7 +208,7 @@ async def undo(context: WebContext, request: Request) -> Response:
     if not isinstance(label_id, int) or isinstance(label_id, bool):
         return _error(400, '"label_id" must be an integer')
     try:
-        label_web.undo(context.engine, label_id)
+        await run_in_threadpool(label_web.undo, context.engine, label_id)
     except LookupError as exc:
         return _error(404, str(exc.args[0]))
     return JSONResponse({"undone": label_id})
