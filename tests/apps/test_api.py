@@ -288,3 +288,42 @@ def test_freshdesk_app_authenticates_with_its_bearer_token(tmp_path) -> None:
     unset = load_settings(config, {"FD_KEY": "k"})
     with pytest.raises(AuthError, match="FD_APP"):
         authenticate(unset, unset.sources[0], "Bearer x", "7")
+
+
+def test_agent_who_also_saves_the_field_by_hand_gets_one_label_not_two(world: World) -> None:
+    """The sidebar sets the field in the agent's open ticket; when they save it before cjm
+    wrote the correction, the sync sees an agent's hand edit of the same stage: no second label."""
+    ticket, classification = classified(world)
+    theirs = "consideration" if classification.stage != "consideration" else "exploration"
+    response = call(
+        world,
+        "POST",
+        f"/api/v1/tickets/{SOURCE}/{ticket}/label",
+        headers=auth(ticket),
+        json={"stage": theirs},
+        write_now=False,
+    )
+    assert response.status_code == 200
+    world.sim.advance(60)
+    world.sim.agent_set_field(int(ticket), "Journey stage", f"stage__{theirs}")
+    world.sim.advance(600)
+    world.sync()
+    assert world.stage(int(ticket)) == f"stage__{theirs}"
+    with session_scope(world.engine) as session:
+        labels = session.execute(select(Label)).scalars().all()
+    assert [(lb.origin, lb.stage) for lb in labels] == [("zendesk app", theirs)]
+
+
+def test_a_themes_only_correction_keeps_the_agents_earlier_stage(world: World) -> None:
+    ticket, classification = classified(world)
+    theirs = "support" if classification.stage != "support" else "delivery"
+    path = f"/api/v1/tickets/{SOURCE}/{ticket}/label"
+    assert (
+        call(world, "POST", path, headers=auth(ticket), json={"stage": theirs}).status_code == 200
+    )
+    answer = call(world, "POST", path, headers=auth(ticket), json={"themes": []}).json()
+    assert answer["ticket"]["override"]["stage"] == theirs
+    assert answer["ticket"]["override"]["themes"] == []
+    on_ticket = world.sim.ticket(int(ticket))
+    assert on_ticket.fields.get("Journey stage") == f"stage__{theirs}"
+    assert not [t for t in on_ticket.tags if t.startswith("pain__")]
