@@ -303,7 +303,9 @@ def check_zendesk(package: Package) -> list[str]:
             problems.append(f"{where}: a secure parameter needs scopes (token exposure risk)")
         if scopes and (not isinstance(scopes, list) or set(scopes) - ZENDESK_SCOPES):
             problems.append(f"{where}: scopes must be among {', '.join(sorted(ZENDESK_SCOPES))}")
-        if kind == "text" and not secure and SECRET_NAME.search(name):
+        if (secure or kind == "hidden") and "default" in parameter:
+            problems.append(f"{where}: a secure or hidden parameter must not ship a default")
+        if kind in ("text", "password") and not secure and SECRET_NAME.search(name):
             problems.append(f"{where}: looks like a secret, so it must be secure")
         if names is not None and name not in names:
             problems.append(f"translations/{locale}.json: app.parameters.{name} needs a label")

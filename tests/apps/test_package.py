@@ -117,6 +117,12 @@ ZENDESK_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
         ),
         "type 'link'",
     ),
+    "secret with a default": (
+        lambda d: _edit_json(
+            d / "manifest.json", lambda m: _param("shared_secret")(m).update(default="x")
+        ),
+        "must not ship a default",
+    ),
     "no translations": (lambda d: (d / "translations" / "en.json").unlink(), "en.json is missing"),
     "nav_bar icon": (lambda d: (d / "assets" / "icon_nav_bar.svg").unlink(), "icon_nav_bar.svg"),
     "insecure request": (
