@@ -11,6 +11,7 @@
  * Adapter: { ticketId(): Promise<id>, load(id): Promise<{status, body}>,
  *            correct(id, body): Promise<{status, body}>,
  *            setStageField(fieldId, value)?: Promise, resize(height)?: void,
+ *            openTicket(id)?: void,
  *            agent()?: Promise<string|null> }   (status 0 = no answer at all)
  */
 (function (global) {
@@ -115,6 +116,7 @@
   };
 
   Sidebar.prototype.render = function (state) {
+    var self = this;
     var v = this.view;
     var stages = (v.choices && v.choices.stages) || [];
     var themes = (v.choices && v.choices.themes) || [];
@@ -182,7 +184,7 @@
       nodes.push(el("section", { class: "cjm-block", id: "cjm-journey" }, [
         el("span", { class: "cjm-caption", text: "This customer's journey" }),
         el("ol", { class: "cjm-timeline" }, v.journey.map(function (step) {
-          return el("li", { class: step.current ? "cjm-current" : "", "data-ticket": step.ticket_id }, [
+          var item = el("li", { class: step.current ? "cjm-current" : "", "data-ticket": step.ticket_id }, [
             el("span", { class: "cjm-when", text: day(step.created_at) }),
             el("span", { class: "cjm-what", text: "#" + step.ticket_id + " " +
               (step.stage ? labelOf(stages, step.stage) : step.mined ? "no stage" : "not mined") }),
@@ -190,6 +192,11 @@
               text: step.themes.map(function (t) { return labelOf(themes, t); }).join(", ") }) : null,
             step.emotion ? el("span", { class: "cjm-small", text: feeling(step.emotion) }) : null,
           ]);
+          if (!step.current && self.adapter.openTicket) {
+            item.classList.add("cjm-link");
+            item.addEventListener("click", function () { self.adapter.openTicket(step.ticket_id); });
+          }
+          return item;
         })),
       ]));
     }

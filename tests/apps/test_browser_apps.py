@@ -233,6 +233,10 @@ def test_zendesk_sidebar_shows_stage_themes_evidence_and_the_customers_journey(
     assert app.locator("#cjm-journey li.cjm-current").get_attribute("data-ticket") == (
         conversation.external_id
     )
+    # Another conversation of the journey opens in the helpdesk (ZAF routeTo).
+    other = next(t for t in steps if t != conversation.external_id)
+    app.locator(f'#cjm-journey li[data-ticket="{other}"]').click()
+    assert wait_for(lambda: "invoke routeTo" in page.evaluate("window.hostLog"))
     # It went through the proxy as a secure request with a signed JWT; the browser never had
     # the secret.
     sent = installs["zendesk"].proxied[-1]

@@ -81,6 +81,9 @@
         // The agent sees the new stage at once; cjm has already recorded it either way.
         return client.set("ticket.customField:custom_field_" + fieldId, value);
       },
+      openTicket: function (id) {
+        client.invoke("routeTo", "ticket", String(id));
+      },
       resize: function (height) {
         client.invoke("resize", { width: "100%", height: height + "px" });
       },

@@ -46,6 +46,9 @@
       setStageField: function (fieldId, value) {
         return client.interface.trigger("setValue", { id: fieldId, value: value });
       },
+      openTicket: function (id) {
+        client.interface.trigger("click", { id: "ticket", value: Number(id) });
+      },
     });
   }
 
