@@ -140,6 +140,20 @@ def _override(session: Session, conversation_id: int) -> dict[str, Any] | None:
     }
 
 
+def _human_stages(session: Session, conversation_ids: list[int]) -> dict[int, str]:
+    """The newest human label's stage per conversation (those with one)."""
+    stages: dict[int, str] = {}
+    rows = session.execute(
+        select(Label.conversation_id, Label.stage)
+        .where(Label.conversation_id.in_(conversation_ids))  # type: ignore[union-attr]
+        .where(Label.stage.is_not(None))  # type: ignore[union-attr]
+        .order_by(Label.created_at, Label.id)  # type: ignore[arg-type]
+    ).all()
+    for conversation_id, stage in rows:
+        stages[conversation_id] = stage  # later rows overwrite: the newest wins
+    return stages
+
+
 def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any]]:
     """The requester's conversations in this source, oldest first (this one included)."""
     if not conversation.requester_id:
@@ -158,9 +172,11 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
                 .limit(JOURNEY_LIMIT)
             ).all()
         )
+    corrected = _human_stages(session, [other.id for other, _ in rows if other.id is not None])
     steps = []
     for other, classification in reversed(rows):
         emotions = _emotions(classification)
+        model_stage = classification.stage if classification is not None else None
         steps.append(
             {
                 "ticket_id": other.external_id,
@@ -168,7 +184,10 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
                 "created_at": _iso(other.created_at),
                 "channel": other.channel,
                 "status": other.status,
-                "stage": classification.stage if classification is not None else None,
+                # a person's label wins over the miner's guess, as on the ticket itself
+                "stage": corrected.get(other.id, model_stage),
+                "model_stage": model_stage,
+                "corrected": other.id in corrected,
                 "mined": classification is not None,
                 "themes": list(classification.themes) if classification is not None else [],
                 "emotion": emotions[0]["emotion"] if emotions else None,

@@ -122,7 +122,16 @@
     var themes = (v.choices && v.choices.themes) || [];
     var nodes = [];
     var head = el("section", { class: "cjm-stage", id: "cjm-stage" });
-    if (state === "classified") {
+    var corrected = v.override && v.override.stage;
+    if (corrected) {
+      head.append(
+        el("span", { class: "cjm-caption", text: "Journey stage" }),
+        el("div", { class: "cjm-stage-line" }, [
+          el("span", { class: "cjm-stage-name", id: "cjm-stage-name", text: labelOf(stages, v.override.stage) }),
+          el("span", { class: "cjm-band cjm-band-agent", id: "cjm-band", text: "set by an agent" }),
+        ])
+      );
+    } else if (state === "classified") {
       head.append(
         el("span", { class: "cjm-caption", text: "Journey stage" }),
         el("div", { class: "cjm-stage-line" }, [
@@ -145,11 +154,12 @@
       ]));
     }
     nodes.push(head);
-    if (v.override && v.override.stage) {
+    if (corrected) {
+      var guess = v.stage ? labelOf(stages, v.stage) + " (" + (BAND[v.confidence_band] || "") + " · " +
+        Math.round(v.confidence * 100) + "%)" : state === "abstained" ? "no stage" : "not mined";
       nodes.push(el("p", { class: "cjm-override", id: "cjm-override",
-        text: "cjm: " + (v.stage ? labelOf(stages, v.stage) : "none") + " → agent: " +
-              labelOf(stages, v.override.stage) + (v.override.by ? " (" + v.override.by + ", " +
-              day(v.override.at) + ")" : "") }));
+        text: "cjm: " + guess + " → agent: " + labelOf(stages, v.override.stage) +
+              (v.override.by ? " (" + v.override.by + ", " + day(v.override.at) + ")" : "") }));
     }
     if (v.themes && v.themes.length) {
       nodes.push(el("section", { class: "cjm-block", id: "cjm-themes" }, [

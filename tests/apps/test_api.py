@@ -184,6 +184,12 @@ def test_agent_correction_becomes_a_label_and_reaches_the_ticket_at_once(world: 
     answer = response.json()
     assert answer["writeback"] == "sending"
     assert answer["ticket"]["override"]["stage"] == theirs
+    [current] = [s for s in answer["ticket"]["journey"] if s["current"]]
+    assert (current["stage"], current["model_stage"], current["corrected"]) == (
+        theirs,
+        classification.stage,
+        True,
+    )
     with session_scope(world.engine) as session:
         labels = session.execute(select(Label)).scalars().all()
         assert [(lb.origin, lb.stage, lb.themes, lb.labeller) for lb in labels] == [

@@ -257,6 +257,9 @@ def test_zendesk_correction_reaches_the_label_table_the_field_and_the_ticket(
     app.locator("#cjm-message").wait_for()
     today = time.strftime("%Y-%m-%d", time.gmtime())
     assert app.locator("#cjm-override").inner_text().endswith(f"({AGENT}, {today})")
+    assert app.locator("#cjm-stage-name").inner_text() == STAGE_LABELS[theirs]
+    current = app.locator("#cjm-journey li.cjm-current .cjm-what").inner_text()
+    assert current == f"#{ticket} {STAGE_LABELS[theirs]}"
     with session_scope(zworld.engine) as session:
         labels = (
             session.execute(
@@ -411,7 +414,9 @@ def test_labelling_page_is_keyboard_first_and_stores_each_decision(
     wait_for(lambda: len(page_labels()) == 1)
     [label] = page_labels()
     assert (label.stage, label.labeller) == (stages[1], "ana")
-    assert page.locator(".meta").inner_text() != first
+    page.wait_for_function(
+        "first => document.querySelector('.meta').innerText !== first", arg=first
+    )
     shot(page, "label-page")
     page.keyboard.press("s")  # skip
     page.keyboard.press("u")  # undo the skip
@@ -419,7 +424,9 @@ def test_labelling_page_is_keyboard_first_and_stores_each_decision(
     page.keyboard.press("u")  # undo the label
     wait_for(lambda: not page_labels())
     assert not page_labels()
-    assert page.locator(".meta").inner_text() == first
+    page.wait_for_function(
+        "first => document.querySelector('.meta').innerText === first", arg=first
+    )
     page.keyboard.press("a")  # toggle the first theme
     page.keyboard.press("3")
     wait_for(lambda: len(page_labels()) == 1)
@@ -437,3 +444,35 @@ def _predicted_themes(world: World, label: Label) -> list[str]:
             )
         ).scalar_one()
     return list(row)
+
+
+def test_customer_text_is_shown_as_text_never_as_html(
+    page: Any, host: str, installs: dict[str, Installation], zworld: World
+) -> None:
+    conversation, classification = stored(zworld.engine)[3]
+    hostile = '<img src=x onerror="window.pwned=1">Refund me <b>now</b>'
+    with session_scope(zworld.engine) as session:
+        row = session.get(Classification, classification.id)
+        row.evidence = [hostile, *row.evidence]
+        session.add(row)
+    installs["zendesk"].data = {"ticket.id": int(conversation.external_id)}
+    app = open_app(page, host, "zendesk")
+    app.locator("#cjm-evidence").wait_for()
+    assert hostile in app.locator("#cjm-evidence").inner_text()
+    assert app.locator("#cjm-evidence img, #cjm-evidence b").count() == 0
+    assert not app.locator("body").evaluate("() => window.pwned === 1")
+
+
+def test_freshdesk_sidebar_says_when_cjm_is_unreachable(
+    page: Any, host: str, installs: dict[str, Installation], fworld: FreshdeskWorld
+) -> None:
+    conversation, _ = stored(fworld.engine)[1]
+    installs["freshdesk"].data = {"ticket": {"id": int(conversation.external_id)}}
+    cjm_host = installs["freshdesk"].settings["cjm_host"]
+    installs["freshdesk"].settings["cjm_host"] = "127.0.0.1:9"  # nothing listens there
+    try:
+        app = open_app(page, host, "freshdesk")
+        app.locator("#cjm-unreachable").wait_for()
+        shot(page, "freshdesk-sidebar-unreachable")
+    finally:
+        installs["freshdesk"].settings["cjm_host"] = cjm_host
