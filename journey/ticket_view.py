@@ -231,6 +231,8 @@ def ticket_view(session: Session, ref: TicketRef) -> dict[str, Any]:
         "classified_at": None,
         "override": override,
         "stage_locked": bool(outbox.stage_locked) if outbox is not None else False,
+        # the themes an agent set through an app (None: the miner's themes stand)
+        "agent_themes": ((outbox.desired.get("agent") or {}).get("themes") if outbox else None),
         "writeback": outbox.status if outbox is not None else None,
         "journey": _journey(session, conversation),
     }

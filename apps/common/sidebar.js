@@ -161,11 +161,14 @@
         text: "cjm: " + guess + " → agent: " + labelOf(stages, v.override.stage) +
               (v.override.by ? " (" + v.override.by + ", " + day(v.override.at) + ")" : "") }));
     }
-    if (v.themes && v.themes.length) {
+    // An agent's themes (when they corrected them) are what the ticket carries.
+    var shownThemes = v.agent_themes
+      ? v.agent_themes : (v.themes || []).map(function (t) { return t.name; });
+    if (shownThemes.length) {
       nodes.push(el("section", { class: "cjm-block", id: "cjm-themes" }, [
         el("span", { class: "cjm-caption", text: "Pain themes" }),
-        el("div", { class: "cjm-chips" }, v.themes.map(function (t) {
-          return el("span", { class: "cjm-chip", "data-theme": t.name, text: labelOf(themes, t.name) });
+        el("div", { class: "cjm-chips" }, shownThemes.map(function (name) {
+          return el("span", { class: "cjm-chip", "data-theme": name, text: labelOf(themes, name) });
         })),
       ]));
     }

@@ -330,6 +330,7 @@ def test_a_themes_only_correction_keeps_the_agents_earlier_stage(world: World) -
     answer = call(world, "POST", path, headers=auth(ticket), json={"themes": []}).json()
     assert answer["ticket"]["override"]["stage"] == theirs
     assert answer["ticket"]["override"]["themes"] == []
+    assert answer["ticket"]["agent_themes"] == []
     on_ticket = world.sim.ticket(int(ticket))
     assert on_ticket.fields.get("Journey stage") == f"stage__{theirs}"
     assert not [t for t in on_ticket.tags if t.startswith("pain__")]

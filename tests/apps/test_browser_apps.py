@@ -360,6 +360,8 @@ def test_freshdesk_sidebar_shows_the_ticket_and_a_correction_reaches_the_ticket(
         ("freshdesk app", theirs, AGENT)
     ]
     assert page.evaluate("window.ticketFields") == {"cf_journey_stage": f"stage__{theirs}"}
+    shown = app.locator("#cjm-themes .cjm-chip").evaluate_all("ns => ns.map(n => n.dataset.theme)")
+    assert shown == classification.themes  # a stage-only correction leaves the themes
 
     def on_ticket() -> Any:
         return fworld.sim.ticket(ticket).custom_fields.get("cf_journey_stage")
