@@ -53,6 +53,10 @@ simulate_app = typer.Typer(
 app.add_typer(themes_app, name="themes")
 app.add_typer(model_app, name="model")
 app.add_typer(simulate_app, name="simulate")
+apps_app = typer.Typer(
+    help="The agent apps for Zendesk and Freshdesk.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(apps_app, name="app")
 
 # Piped output (cron mail, CI logs) gets 120 columns instead of rich's 80, so tables stay legible.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
@@ -828,6 +832,25 @@ def label(
 
 
 # ---- the error boundary ----------------------------------------------------------------------
+
+
+@apps_app.command("package")
+def app_package(
+    vendor: Annotated[str, typer.Argument(help="zendesk or freshdesk")],
+    out_path: Annotated[Path, typer.Option("--out", help="The upload zip to write (FILE.zip).")],
+    apps_dir: Annotated[
+        Path | None, typer.Option("--apps-dir", help="cjm's apps/ folder (default: the checkout)")
+    ] = None,
+) -> None:
+    """Check the app against the vendor's manifest rules and build its upload zip."""
+    from journey.apps_package import package_app
+
+    package = package_app(vendor, out_path, apps_dir=apps_dir)
+    out.print(
+        f"{vendor} app: {len(package.files)} files, {package.size} bytes, checked; "
+        f"written to {out_path}",
+        highlight=False,
+    )
 
 
 def _fail(message: str) -> None:

@@ -147,6 +147,10 @@ class ServeConfig(_Strict):
     allowed_origins: list[str] = []
     # The URL the helpdesk reaches cjm at (behind the TLS proxy); used by setup-webhook.
     public_url: str | None = None
+    # The live map (/map) and the labelling page (/label) show customer text: with this
+    # variable set they need its token (header or the cookie /label?token=… sets); without it
+    # they answer only clients on this machine (127.0.0.1 / ::1).
+    pages_token_env: str | None = None
 
 
 class FileConfig(_Strict):

@@ -249,13 +249,18 @@ def _extend(labels: LabelledSet, more: LabelledSet) -> None:
 
 
 def store_label(
-    engine: Engine, conversation_id: int, stage: str | None, themes: Sequence[str], labeller: str
+    engine: Engine,
+    conversation_id: int,
+    stage: str | None,
+    themes: Sequence[str],
+    labeller: str,
+    origin: str = ORIGIN,
 ) -> int:
     """One decision, committed on its own; returns the label's id."""
     with session_scope(engine) as session:
         row = Label(
             conversation_id=conversation_id,
-            origin=ORIGIN,
+            origin=origin,
             stage=stage,
             themes=list(themes),
             labeller=labeller,

@@ -82,6 +82,8 @@ class Conversation(SQLModel, table=True):
         UniqueConstraint("source_id", "external_id"),
         Index("ix_conversation_created", "created_at"),
         Index("ix_conversation_dirty", "needs_mining"),
+        # a customer's journey (the agent sidebar): migration 0011
+        Index("ix_conversation_requester", "source_id", "requester_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -199,7 +201,7 @@ class Label(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    origin: str  # agent | import | cjm label
+    origin: str  # agent | import | cjm label | zendesk app | freshdesk app | label page
     stage: str | None = None
     themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     text: str | None = None

@@ -53,6 +53,23 @@ def desired_state(classification: Classification) -> dict[str, Any]:
     }
 
 
+def with_override(desired: Mapping[str, Any], agent: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The desired state once an agent's correction (the sidebar app's "correct stage") is
+    applied on top of the miner's: the agent's stage and/or themes win and stay, whatever the
+    miner says later (re-mining keeps `agent` in the row; see `refresh_outbox`). The confidence
+    field is cleared: it describes the miner's guess, which the ticket no longer shows."""
+    merged = dict(desired)
+    if not agent:
+        return merged
+    if agent.get("stage"):
+        merged["stage"] = stage_option(str(agent["stage"]))
+        merged["confidence"] = None
+    if agent.get("themes") is not None:
+        merged["pain"] = sorted(f"{PAIN_PREFIX}{t}" for t in agent["themes"])
+    merged["agent"] = dict(agent)
+    return merged
+
+
 @dataclass(frozen=True)
 class Plan:
     """The delta for one ticket and what it means for the outbox row."""
@@ -172,8 +189,9 @@ def refresh_outbox(session: Session, conversation_ids: Sequence[int]) -> None:
         ).scalars()
     }
     for classification in rows:
-        desired = desired_state(classification)
         outbox = existing.get(classification.conversation_id)
+        agent = outbox.desired.get("agent") if outbox is not None else None
+        desired = with_override(desired_state(classification), agent)
         if outbox is None:
             session.add(Writeback(conversation_id=classification.conversation_id, desired=desired))
         elif outbox.desired != desired:
@@ -195,6 +213,7 @@ async def write_back(
     dry_run: bool = False,
     batch_size: int = 1000,
     progress: Callable[[str], None] = lambda _message: None,
+    conversation_ids: Sequence[int] | None = None,
 ) -> WritebackReport:
     """Plan deltas for the outbox rows that can need work and send them.
 
@@ -203,6 +222,9 @@ async def write_back(
     accepted. A run killed meanwhile leaves those records: the next run polls the recorded jobs
     to the end instead of sending them again, and takes a ticket value equal to a recorded delta
     for cjm's own, never for an agent's edit.
+
+    `conversation_ids` limits the run to those conversations (an agent's correction from the
+    sidebar is written at once, without sending the rest of the outbox).
     """
     report = WritebackReport()
     if not dry_run and isinstance(connector, ResumesJobs):
@@ -220,6 +242,11 @@ async def write_back(
                     .where(
                         Writeback.status.in_(NEEDS_WORK),  # type: ignore[attr-defined]
                         Writeback.id > last_id,  # type: ignore[operator]
+                        *(
+                            [Writeback.conversation_id.in_(list(conversation_ids))]  # type: ignore[attr-defined]
+                            if conversation_ids is not None
+                            else []
+                        ),
                     )
                     .order_by(Writeback.id)
                     .limit(batch_size)
@@ -413,6 +440,9 @@ def _lock_stage(session: Any, outbox: Writeback, conversation: Conversation, pla
     """An agent's stage wins from now on, and becomes a training label."""
     outbox.stage_locked = True
     session.add(outbox)
+    corrected = (outbox.desired.get("agent") or {}).get("stage")
+    if corrected and plan.agent_stage == stage_option(corrected):
+        return  # the agent saved the stage the sidebar app already recorded as a label
     if plan.agent_stage and plan.agent_stage.startswith(STAGE_PREFIX):
         session.add(
             Label(
