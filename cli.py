@@ -74,6 +74,69 @@ class Context:
         if not self.quiet:
             err.print(f"[dim]{message}[/dim]", highlight=False)
 
+    def display(self) -> ProgressDisplay:
+        """Bars on a terminal, lines under cron: `with context.display() as progress: …`."""
+        return ProgressDisplay(err, quiet=self.quiet, bars=err.is_terminal)
+
+
+class ProgressDisplay:
+    """A long command's progress: Rich bars with counts (and an ETA where the total is known)
+    when stderr is a terminal, plain lines otherwise (cron mail, CI logs), nothing with --quiet.
+
+    Passed wherever a `progress(line)` callable goes; its `count` method makes it a
+    `journey.progress.Counting` reporter. Plain mode drops a line identical to the previous one
+    (a throttled pull used to repeat "fd: freshchat → 480 tickets" a hundred times).
+    """
+
+    def __init__(self, console: Console, *, quiet: bool, bars: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.bars = bars and not quiet
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._last: str | None = None
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.bars:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __call__(self, message: str) -> None:
+        if self.quiet or message == self._last:
+            return
+        self._last = message
+        self.console.print(f"[dim]{message}[/dim]", highlight=False)
+
+    def count(self, task: str, done: int, total: int | None, line: str) -> None:
+        if self._progress is None:
+            self(line)
+            return
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        self._progress.update(self._tasks[task], completed=done, total=total)
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -163,14 +226,11 @@ def _run_pipeline(ctx: typer.Context, *, title: str = "cjm sync", **options: Any
     from journey.runner import run_sync
 
     context = _ctx(ctx)
-    reports = asyncio.run(
-        run_sync(
-            context.settings(),
-            connector_factory=build_connector,
-            progress=context.progress,
-            **options,
+    settings = context.settings()
+    with context.display() as progress:
+        reports = asyncio.run(
+            run_sync(settings, connector_factory=build_connector, progress=progress, **options)
         )
-    )
     _print_reports(reports, title)
     failed = [r for r in reports if not r.ok]
     if failed:

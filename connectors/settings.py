@@ -21,6 +21,9 @@ class RateLimitSettings:
     max_backoff_seconds: float = 60.0
     default_retry_after: float = 60.0
     timeout_seconds: float = 120.0
+    # A server that keeps failing or never answers ends the run after this long (counted from
+    # its first failure; rate-limit waits excluded), with a one-line error.
+    give_up_after_seconds: float = 300.0
 
 
 @dataclass(frozen=True)

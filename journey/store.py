@@ -507,6 +507,25 @@ def dirty_conversations(
     )
 
 
+def count_dirty_conversations(session: Session, source_id: int, model_version: str) -> int:
+    """How many conversations `dirty_conversations` will walk (the mining bar's total)."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Conversation)
+            .outerjoin(Classification, Classification.conversation_id == Conversation.id)
+            .where(
+                Conversation.source_id == source_id,
+                Conversation.deleted.is_(False),  # type: ignore[attr-defined]
+                or_(
+                    Conversation.needs_mining,
+                    Classification.model_version != model_version,  # type: ignore[arg-type]
+                ),
+            )
+        ).scalar_one()
+    )
+
+
 def outdated_classifications(session: Session, source_id: int, model_version: str) -> int:
     """How many of the source's stored classifications another model version made."""
     return int(

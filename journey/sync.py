@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from connectors.base import FetchesArchived, FetchesMessages, HelpdeskConnector
 from connectors.errors import ConnectorError
+from connectors.http import reporting_waits
 from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
 from journey.db import session_scope
 from journey.errors import CjmError
@@ -33,10 +34,12 @@ from journey.models import (
     SyncRun,
     utcnow,
 )
+from journey.progress import Progress, report_count
 from journey.store import (
     classification_versions,
     conversation_ids,
     conversation_texts,
+    count_dirty_conversations,
     dirty_conversations,
     ensure_source,
     get_checkpoint,
@@ -69,7 +72,6 @@ class Miner(Protocol):
     def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
 
 
-Progress = Callable[[str], None]
 MINE_BATCH = 500
 
 
@@ -123,13 +125,16 @@ async def sync_source(
         session.add(run)
     assert source.id is not None
     try:
-        fields = await _discover_fields(connector, options)
-        if options.pull:
-            await _pull_all(engine, source.id, connector, options, report, fields)
-            await _resolve_referenced(engine, source.id, connector, options, report, fields)
-        report.mined, report.stage_changed = _mine(engine, source.id, miner, options.progress)
-        if options.writeback:
-            await _write_back(engine, source, connector, options, report, fields)
+        with reporting_waits(options.progress):  # retries and rate-limit pauses, one line each
+            fields = await _discover_fields(connector, options)
+            if options.writeback:
+                _require_stage_field(connector, fields)  # before a pull that may take an hour
+            if options.pull:
+                await _pull_all(engine, source.id, connector, options, report, fields)
+                await _resolve_referenced(engine, source.id, connector, options, report, fields)
+            report.mined, report.stage_changed = _mine(engine, source.id, miner, options.progress)
+            if options.writeback:
+                await _write_back(engine, source, connector, options, report, fields)
     except (ConnectorError, CjmError) as exc:
         report.error = str(exc)
     finally:
@@ -169,9 +174,13 @@ async def _pull_all(
                 _store_page(session, source_id, page, roles, clean, report, named, fields)
                 records = len(page.conversations) + len(page.messages)
                 save_checkpoint(session, source_id, stream, page.checkpoint, records)
-            options.progress(
+            report_count(
+                options.progress,
+                f"{connector.name}: pulling {stream}",
+                report.conversations,
+                None,  # an incremental export does not say how much is left
                 f"{connector.name}: {stream} → {report.conversations} tickets, "
-                f"{report.messages} messages"
+                f"{report.messages} messages",
             )
 
 
@@ -346,10 +355,11 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
     """Classify conversations whose customer text or the model changed since last time (a
     conversation classified by another model version is mined again; the outbox then writes
     only tickets whose desired fields or tags changed, and agents' stages stay locked)."""
-    mined = changed = 0
+    mined = changed = walked = 0
     last_id = 0
     with session_scope(engine) as session:
         outdated = outdated_classifications(session, source_id, miner.version)
+        total = count_dirty_conversations(session, source_id, miner.version)
     if outdated:
         progress(
             f"mining: the model changed ({miner.version}); re-labelling {outdated} "
@@ -394,7 +404,19 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
                 progress(f"mining: storing {len(todo)} classifications and their outbox rows")
                 refresh_outbox(session, [cid for cid, _ in todo])
             mined += len(todo)
-        progress(f"mined {mined} conversations")
+            walked += len(conversations)
+        report_count(progress, "mining", walked, total, f"mined {mined} conversations")
+
+
+def _require_stage_field(connector: HelpdeskConnector, fields: FieldIds) -> None:
+    """Write-back needs cjm's field: say so before the pull, not after it (a first Freshdesk
+    pull can take many minutes)."""
+    if not fields.stage:
+        raise CjmError(
+            f"the Journey stage field does not exist in {connector.name}: "
+            f"run `cjm setup-fields --source {connector.name}` once (needs an admin), "
+            "or sync with --no-writeback"
+        )
 
 
 async def _write_back(
@@ -405,12 +427,7 @@ async def _write_back(
     report: SourceReport,
     fields: FieldIds,
 ) -> None:
-    if not fields.stage:
-        report.error = (
-            f"the Journey stage field does not exist in {connector.name}: "
-            f"run `cjm setup-fields --source {connector.name}` once (needs an admin)"
-        )
-        return
+    _require_stage_field(connector, fields)
     assert source.id is not None
     result = await write_back(
         engine, source.id, connector, fields, dry_run=options.dry_run, progress=options.progress
