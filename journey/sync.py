@@ -73,6 +73,7 @@ class Miner(Protocol):
 
 
 MINE_BATCH = 500
+ENGLISH = "en"  # the one language stages and themes are classified in (the map counts the same)
 
 
 @dataclass
@@ -92,6 +93,7 @@ class SourceReport:
     messages: int = 0
     mined: int = 0
     stage_changed: int = 0  # mined conversations whose stage differs from their stored one
+    not_english: int = 0  # mined conversations in another language: stored, not classified
     planned: int = 0
     written: int = 0
     write_failures: int = 0
@@ -132,7 +134,13 @@ async def sync_source(
             if options.pull:
                 await _pull_all(engine, source.id, connector, options, report, fields)
                 await _resolve_referenced(engine, source.id, connector, options, report, fields)
-            report.mined, report.stage_changed = _mine(engine, source.id, miner, options.progress)
+            mined = _mine(engine, source.id, miner, options.progress)
+            report.mined, report.stage_changed, report.not_english = mined
+            if report.not_english:
+                report.notes.append(
+                    f"{report.not_english:,} conversations not in English: not classified "
+                    "(stored with their language: cjm classifies English only)"
+                )
             if options.writeback:
                 await _write_back(engine, source, connector, options, report, fields)
     except (ConnectorError, CjmError) as exc:
@@ -351,11 +359,14 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> tuple[int, int]:
+def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> tuple[int, int, int]:
     """Classify conversations whose customer text or the model changed since last time (a
     conversation classified by another model version is mined again; the outbox then writes
-    only tickets whose desired fields or tags changed, and agents' stages stay locked)."""
-    mined = changed = walked = 0
+    only tickets whose desired fields or tags changed, and agents' stages stay locked).
+
+    Returns (mined, stage changed, not in English): the last are stored with their language but
+    get no stage or themes, and the summary says how many rather than dropping them silently."""
+    mined = changed = walked = foreign = 0
     last_id = 0
     with session_scope(engine) as session:
         outdated = outdated_classifications(session, source_id, miner.version)
@@ -371,7 +382,7 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
                 session, source_id, last_id, MINE_BATCH, miner.version
             )
             if not conversations:
-                return mined, changed
+                return mined, changed, foreign
             last_id = conversations[-1]
             texts = conversation_texts(session, conversations)
             previous = classification_versions(session, conversations)
@@ -387,6 +398,7 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
                 for (cid, _), p in zip(todo, predictions, strict=True)
                 if cid in previous and previous[cid][2] != p.stage
             )
+            foreign += sum(1 for p in predictions if p.language not in (None, ENGLISH))
             save_classifications(
                 session,
                 miner.version,
