@@ -212,10 +212,16 @@ def sync(
     ] = False,
 ) -> None:
     """The nightly job: pull changes, mine them, write stage and pain tags back."""
+    start = _parse_date(since, "--since")
+    if start is not None and start > datetime.now(UTC):
+        raise ConfigError(
+            f"--since {since} is in the future: give a past date, or leave it out to continue "
+            "from where the last sync stopped"
+        )
     _run_pipeline(
         ctx,
         source=source,
-        since=_parse_date(since, "--since"),
+        since=start,
         writeback=not no_writeback,
         dry_run=dry_run,
     )
@@ -417,13 +423,25 @@ def simulate_zendesk(
     from simulator import ZendeskSimulator, create_zendesk_app
     from simulator.server import run
 
+    sock = _bind_simulator(port)
     sim = ZendeskSimulator.generate(tickets=tickets, seed=seed)
     err.print(
         f"Zendesk simulator on http://127.0.0.1:{port} with {tickets} tickets "
         "(email lead@acme.example, token sim-token); Ctrl-C stops it",
         highlight=False,
     )
-    run(create_zendesk_app(sim), port)
+    run(create_zendesk_app(sim), sock=sock)
+
+
+def _bind_simulator(port: int) -> Any:
+    """The simulator's socket, bound before anything is printed; a port that cannot be used is
+    one line: exit 2 when it is not a port at all, 1 when it is taken."""
+    from simulator.server import PortError, bind
+
+    try:
+        return bind(port)
+    except PortError as exc:
+        raise (ConfigError if exc.invalid else CjmError)(str(exc)) from None
 
 
 @simulate_app.command("freshdesk")
@@ -436,15 +454,21 @@ def simulate_freshdesk(
     from simulator import FreshdeskSimulator, create_freshchat_app, create_freshdesk_app
     from simulator.server import run, serve_in_thread
 
+    sock = _bind_simulator(port)
+    try:
+        chat_sock = _bind_simulator(port + 1)
+    except CjmError:
+        sock.close()
+        raise
     sim = FreshdeskSimulator.generate(tickets=tickets, seed=seed)
-    chat = serve_in_thread(create_freshchat_app(sim), port + 1)
+    chat = serve_in_thread(create_freshchat_app(sim), sock=chat_sock)
     err.print(
         f"Freshdesk simulator on http://127.0.0.1:{port} with {tickets} tickets (API key "
         f"sim-key), Freshchat on {chat.url} (token sim-freshchat-token); Ctrl-C stops it",
         highlight=False,
     )
     try:
-        run(create_freshdesk_app(sim), port)
+        run(create_freshdesk_app(sim), sock=sock)
     finally:
         chat.stop()
 

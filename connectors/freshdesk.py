@@ -373,9 +373,7 @@ class FreshdeskConnector:
                 # ("You cannot access tickets beyond the 300th page"): restart from the last record.
                 return [], False, True
             raise
-        body = self.api.decode(response, spec.endpoint)
-        if not isinstance(body, list):
-            raise ApiError(f"Freshdesk {spec.endpoint} did not answer with a list")
+        body = self.api.shaped(self.api.decode(response, spec.endpoint), spec.endpoint)
         has_next = "next" in response.links
         return body, has_next, has_next and page >= self.settings.max_page
 
@@ -518,7 +516,9 @@ class FreshdeskConnector:
 
     async def _list_fields(self) -> list[dict[str, Any]]:
         response = await self._request("GET", ADMIN_FIELDS, endpoint="admin/ticket_fields")
-        return list(self.api.decode(response, "admin/ticket_fields") or ())
+        return list(
+            self.api.shaped(self.api.decode(response, "admin/ticket_fields"), "admin/ticket_fields")
+        )
 
     async def discover_fields(self) -> FieldIds:
         fields = await self._list_fields()
@@ -565,7 +565,11 @@ class FreshdeskConnector:
                 endpoint="admin/ticket_fields:create",
                 json=dropdown_field_body(label, options),
             )
-            created: dict[str, Any] = self.api.decode(response, "admin/ticket_fields:create")
+            created: dict[str, Any] = self.api.shaped(
+                self.api.decode(response, "admin/ticket_fields:create"),
+                "admin/ticket_fields:create",
+                "name",
+            )
             return created
         choices = completed_choices(existing.get("choices") or (), options)
         if choices is None:

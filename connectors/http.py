@@ -336,6 +336,22 @@ class ApiClient:
                 response.status_code,
             ) from None
 
+    def shaped(self, body: Any, endpoint: str, *keys: str) -> Any:
+        """`body` if it has the vendor's shape: a JSON object holding `keys`, or (no keys) a
+        JSON array. Another JSON server on base_url (a proxy's status page, a different API)
+        would otherwise read as an empty account: "0 tickets", exit 0, every night."""
+        if keys:
+            ok = isinstance(body, dict) and all(key in body for key in keys)
+            want = "an object with " + ", ".join(f'"{key}"' for key in keys)
+        else:
+            ok, want = isinstance(body, list), "a list"
+        if not ok:
+            raise ApiError(
+                f"this is not a {self.vendor} API: {endpoint} answered JSON that is not {want}; "
+                f"check base_url points at the {self.vendor} API ({self.base_url_hint})"
+            )
+        return body
+
     async def _backoff(
         self,
         attempt: int,

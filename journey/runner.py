@@ -215,33 +215,58 @@ async def run_sync(
     sources = settings.source(source)
     if not sources:
         raise ConfigError("no [[sources]] in the config: add one (see README, 'Configuration')")
-    engine = database(settings, engine)
+    connectors = await _build_connectors(settings, sources, connector_factory)
+    try:
+        engine = database(settings, engine)
+    except BaseException:
+        await _close_all(connectors)
+        raise
     miner = LazyMiner(settings)
     reports = []
-    for config in sources:
-        connector = connector_factory(settings, config)
-        try:
-            with sync_lock(engine, config.name):
-                report = await sync_source(
-                    engine,
-                    connector,
-                    miner,
-                    base_url=config.resolved_base_url(),
-                    options=SyncOptions(
-                        since=since or _first_pull_start(engine, config),
-                        writeback=writeback and config.writeback,
-                        dry_run=dry_run,
-                        redact_pii=settings.miner.redact_pii,
-                        progress=progress,
-                        pull=pull,
-                    ),
-                )
-        except SyncLockedError as exc:
-            report = SourceReport(source=config.name, error=str(exc))
-        finally:
-            await connector.aclose()
-        reports.append(report)
+    try:
+        for config, connector in zip(sources, connectors, strict=True):
+            try:
+                with sync_lock(engine, config.name):
+                    report = await sync_source(
+                        engine,
+                        connector,
+                        miner,
+                        base_url=config.resolved_base_url(),
+                        options=SyncOptions(
+                            since=since or _first_pull_start(engine, config),
+                            writeback=writeback and config.writeback,
+                            dry_run=dry_run,
+                            redact_pii=settings.miner.redact_pii,
+                            progress=progress,
+                            pull=pull,
+                        ),
+                    )
+            except SyncLockedError as exc:
+                report = SourceReport(source=config.name, error=str(exc))
+            reports.append(report)
+    finally:
+        await _close_all(connectors)
     return reports
+
+
+async def _build_connectors(
+    settings: Settings, sources: Sequence[SourceConfig], connector_factory: ConnectorFactory
+) -> list[HelpdeskConnector]:
+    """Every source's connector, built before the database is opened: a missing variable or a
+    bad source setting fails without creating an empty database (or lock) in the directory."""
+    built: list[HelpdeskConnector] = []
+    try:
+        for config in sources:
+            built.append(connector_factory(settings, config))
+    except BaseException:
+        await _close_all(built)
+        raise
+    return built
+
+
+async def _close_all(connectors: Sequence[HelpdeskConnector]) -> None:
+    for connector in connectors:
+        await connector.aclose()
 
 
 def _first_pull_start(engine: Engine, config: SourceConfig) -> datetime | None:
@@ -270,19 +295,21 @@ async def run_setup_fields(
     taxonomy = load_taxonomy_for(settings)
     stages = [(stage_option(s.name), s.label) for s in taxonomy.stages]
     levels = [(f"{CONFIDENCE_PREFIX}{v}", label) for v, label in CONFIDENCE_LABELS]
-    engine = database(settings, engine)
+    sources = settings.source(source)
+    connectors = await _build_connectors(settings, sources, connector_factory)
     done = []
-    for config in settings.source(source):
-        connector = connector_factory(settings, config)
-        try:
+    try:
+        for config, connector in zip(sources, connectors, strict=True):
             fields = await connector.setup_fields(stages, levels)
-        finally:
-            await connector.aclose()
-        with session_scope(engine) as session:
-            row = ensure_source(session, config.name, config.kind, config.resolved_base_url())
-            row.stage_field_id, row.confidence_field_id = fields.stage, fields.confidence
-            session.add(row)
-        done.append((config.name, fields))
+            # Opened once the helpdesk answered: a failure before leaves no database behind.
+            engine = database(settings, engine)
+            with session_scope(engine) as session:
+                row = ensure_source(session, config.name, config.kind, config.resolved_base_url())
+                row.stage_field_id, row.confidence_field_id = fields.stage, fields.confidence
+                session.add(row)
+            done.append((config.name, fields))
+    finally:
+        await _close_all(connectors)
     return done
 
 

@@ -20,6 +20,7 @@ from journey.models import (
     Message,
     Person,
     Source,
+    SyncRun,
     SyncState,
     Writeback,
     utcnow,
@@ -505,6 +506,13 @@ def dirty_conversations(
             .limit(limit)
         ).scalars()
     )
+
+
+def last_run_started(session: Session, source_id: int) -> datetime | None:
+    """When the source's latest sync run began (None: never synced)."""
+    return session.execute(
+        select(func.max(SyncRun.started_at)).where(SyncRun.source_id == source_id)
+    ).scalar_one()
 
 
 def count_dirty_conversations(session: Session, source_id: int, model_version: str) -> int:

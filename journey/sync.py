@@ -23,7 +23,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from connectors.base import FetchesArchived, FetchesMessages, HelpdeskConnector
+from connectors.base import FetchesArchived, FetchesMessages, HasNotices, HelpdeskConnector
 from connectors.errors import ConnectorError
 from connectors.http import reporting_waits
 from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
@@ -44,6 +44,7 @@ from journey.store import (
     ensure_source,
     get_checkpoint,
     known_roles,
+    last_run_started,
     mark_mined,
     outdated_classifications,
     purge_conversations,
@@ -123,6 +124,8 @@ async def sync_source(
     started = time.monotonic()
     with session_scope(engine) as session:
         source = ensure_source(session, connector.name, connector.kind, base_url)
+        assert source.id is not None
+        _tell_notices_once_a_day(connector, last_run_started(session, source.id))
         run = SyncRun(source_id=source.id, dry_run=options.dry_run)
         session.add(run)
     assert source.id is not None
@@ -159,6 +162,19 @@ async def sync_source(
             run.error = report.error
             session.add(run)
     return report
+
+
+def _tell_notices_once_a_day(connector: HelpdeskConnector, last_run: datetime | None) -> None:
+    """The connector's advice (Zendesk API tokens retiring) on the first run of a UTC day: an
+    hourly cron job would otherwise mail it 24 times a day."""
+    if not isinstance(connector, HasNotices):
+        return
+    if last_run is not None:
+        last = last_run if last_run.tzinfo else last_run.replace(tzinfo=UTC)
+        if last.astimezone(UTC).date() == datetime.now(UTC).date():
+            return
+    for notice in connector.notices:
+        log.warning("%s", notice)
 
 
 async def _pull_all(
