@@ -172,8 +172,13 @@ class FreshdeskConnector:
         # The tickets-list sub-limit is ours, not ApiClient's export limiter: a 429 must pause
         # the whole account (ApiClient pauses only the export limiter for export calls).
         self.list_limiter = RateLimiter(
-            max(1.0, limits.export_requests_per_minute * limits.budget_share), self._clock
+            max(1.0, limits.export_requests_per_minute * limits.budget_share),
+            self._clock,
+            on_wait=lambda seconds, paused: self.api.report_limit_wait(
+                seconds, paused, self.list_limiter.per_minute, " (ticket list)"
+            ),
         )
+        self._learnt_plan: int | None = None
         self._streams = _list_streams(settings)
         self._agents: frozenset[str] | None = None
         self._agents_lock = asyncio.Lock()
@@ -243,6 +248,9 @@ class FreshdeskConnector:
                     share,
                 )
                 self.api.limiter.per_minute = allowed
+        if total is not None and self.settings.learn_list_limit and total != self._learnt_plan:
+            self._learnt_plan = total
+            self.list_limiter.set_rate(max(1, int(plan_list_limit(total) * share)))
         remaining = _header_int(response, "X-RateLimit-Remaining")
         if remaining is not None and remaining <= self.settings.concurrency + 1:
             self.api.limiter.pause(self.settings.low_remaining_pause_seconds)
@@ -663,6 +671,24 @@ async def _bounded(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> li
 def _next_link(response: httpx.Response) -> str | None:
     link = response.links.get("next")
     return link.get("url") if link else None
+
+
+# Freshdesk's per-minute plans and their tickets-list sub-limit (support.freshdesk.com, "What are
+# the rate limits for the API calls to Freshdesk?"): Growth, Pro, Enterprise.
+PLAN_LIST_LIMITS = {200: 20, 400: 100, 700: 200}
+DEFAULT_LIST_LIMIT = 20  # Growth's: the safe guess for a plan we do not know
+
+
+def plan_list_limit(total: int) -> int:
+    """The tickets-list limit of the plan whose account limit is `total` calls/min. An account
+    above Enterprise (bought extra capacity) keeps Enterprise's proportion; below Growth (trial,
+    50/min) or an unknown plan in between, Growth's 20."""
+    if total in PLAN_LIST_LIMITS:
+        return PLAN_LIST_LIMITS[total]
+    top = max(PLAN_LIST_LIMITS)
+    if total > top:
+        return total * PLAN_LIST_LIMITS[top] // top
+    return DEFAULT_LIST_LIMIT
 
 
 def _header_int(response: httpx.Response, name: str) -> int | None:

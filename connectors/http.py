@@ -411,12 +411,12 @@ class ApiClient:
                 self.export_limiter.pause(parse_retry_after(fields.get("resets"), 60.0))
 
     def _account_wait(self, seconds: float, paused: bool) -> None:
-        self._report_limit_wait(seconds, paused, self.limiter.per_minute, "")
+        self.report_limit_wait(seconds, paused, self.limiter.per_minute, "")
 
     def _export_wait(self, seconds: float, paused: bool) -> None:
-        self._report_limit_wait(seconds, paused, self.export_limiter.per_minute, " (list calls)")
+        self.report_limit_wait(seconds, paused, self.export_limiter.per_minute, " (list calls)")
 
-    def _report_limit_wait(self, seconds: float, paused: bool, per_minute: int, what: str) -> None:
+    def report_limit_wait(self, seconds: float, paused: bool, per_minute: int, what: str) -> None:
         """A line like "Freshdesk limit: waiting 42 s, 2,310 calls left on the account" — why
         the run is quiet, and what would make it faster."""
         if paused:

@@ -274,6 +274,7 @@ class Settings(BaseModel):
                 timeout_seconds=limits.timeout_seconds,
                 give_up_after_seconds=limits.give_up_after_seconds,
             ),
+            learn_list_limit=limits.ticket_list_per_minute is None,
             freshchat=freshchat,
         )
 
