@@ -791,20 +791,12 @@ def model_suggest(
     ] = 0,
 ) -> None:
     """The N conversations whose labels would teach the model most (uncertain, not alike)."""
-    from journey.labelling import suggest_file
-    from journey.runner import build_miner
+    from journey.runner import run_suggest
 
-    if input_path is not None and from_db:
-        raise ConfigError("pass exactly one of --input FILE and --from-db")
-    engine = None
-    if from_db:
-        from journey.db import open_database
-
-        engine = open_database(_ctx(ctx).settings().database_url)
-    miner, tax = build_miner(_miner_options(ctx, model, taxonomy, None))
-    written = suggest_file(
-        miner, tax, n=n, output=output_path, input_path=input_path, engine=engine,
-        source=source, labels_path=labels, seed=seed,
+    written = run_suggest(
+        _ctx(ctx).settings, _miner_options(ctx, model, taxonomy, None), n=n,
+        output=output_path, input_path=input_path, from_db=from_db, source=source,
+        labels=labels, seed=seed,
     )  # fmt: skip
     out.print(f"{written} suggestions written to {output_path}", highlight=False)
 
@@ -867,15 +859,11 @@ def label(
     ] = None,
 ) -> None:
     """Label conversations in the terminal, most useful first; one key per decision."""
-    from journey.db import open_database
-    from journey.labelling import run_label
-    from journey.runner import MinerOptions, build_miner
+    from journey.runner import run_label_loop
 
-    settings = _ctx(ctx).settings()
-    miner, _ = build_miner(MinerOptions.from_settings(settings))
-    summary = run_label(
-        open_database(settings.database_url), miner, console=out, source=source,
-        batch=batch, labeller=labeller, retrain_every=retrain_every, labels_path=labels,
+    summary = run_label_loop(
+        _ctx(ctx).settings(), console=out, source=source, batch=batch, labeller=labeller,
+        retrain_every=retrain_every, labels=labels,
     )  # fmt: skip
     curve = ", ".join(f"{n} labels → {f:.2f}" for n, f in summary.curve)
     out.print(

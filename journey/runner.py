@@ -9,6 +9,7 @@ one place (`database` / `optional_database`) and builds the miner in one place (
     cjm model train      run_train             cjm themes discover  run_discover
     cjm model classify   run_classify          cjm themes accept    run_accept
     cjm model evaluate   run_evaluate          cjm demo             journey.demo.run_demo
+    cjm model suggest    run_suggest           cjm label            run_label_loop
 
 `cli.py` passes a `connector_factory` (the concrete Zendesk/Freshdesk classes) so that `journey/`
 depends only on the connector protocol.
@@ -46,7 +47,10 @@ from miner import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from connectors.zendesk import ZendeskSettings
+    from journey.labelling import KeyReader, LabelSummary
     from journey.models import ThemeCandidate
 
 ConnectorFactory = Callable[[Settings, SourceConfig], HelpdeskConnector]
@@ -458,3 +462,55 @@ def run_evaluate(options: MinerOptions, labels: Path, *, cv: int = 0) -> dict[st
     return evaluate_labels(
         miner, label_set, taxonomy, cv=cv, embeddings=options.embeddings_choice()
     )
+
+
+# ---- the labelling loop (suggest, label) ----------------------------------------------------
+
+
+def run_suggest(
+    settings: SettingsLoader,
+    options: MinerOptions,
+    *,
+    n: int,
+    output: Path,
+    input_path: Path | None = None,
+    from_db: bool = False,
+    source: str | None = None,
+    labels: Path | None = None,
+    seed: int = 0,
+) -> int:
+    """`cjm model suggest`: the `n` conversations whose labels would teach the model most, from
+    a JSON Lines file or (`from_db`) the database's unlabelled ones; returns how many were
+    written. `settings` is read only for the database."""
+    from journey.labelling import suggest_file
+
+    if input_path is not None and from_db:
+        raise ConfigError("pass exactly one of --input FILE and --from-db")
+    engine = database(settings()) if from_db else None
+    miner, taxonomy = build_miner(options)
+    return suggest_file(
+        miner, taxonomy, n=n, output=output, input_path=input_path, engine=engine,
+        source=source, labels_path=labels, seed=seed,
+    )  # fmt: skip
+
+
+def run_label_loop(
+    settings: Settings,
+    *,
+    console: Console,
+    source: str | None = None,
+    batch: int = 20,
+    labeller: str | None = None,
+    retrain_every: int = 20,
+    labels: Path | None = None,
+    read_key: KeyReader | None = None,
+) -> LabelSummary:
+    """`cjm label`: the interactive labelling loop over the database with the configured miner
+    (the web labelling page is to call the same selection through `journey.labelling`)."""
+    from journey.labelling import run_label
+
+    miner, _ = build_miner(MinerOptions.from_settings(settings))
+    return run_label(
+        database(settings), miner, console=console, source=source, batch=batch,
+        labeller=labeller, retrain_every=retrain_every, labels_path=labels, read_key=read_key,
+    )  # fmt: skip
