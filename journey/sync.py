@@ -191,6 +191,7 @@ async def _pull_all(
     for stream in connector.streams:
         with session_scope(engine) as session:
             checkpoint = None if options.since else get_checkpoint(session, source_id, stream)
+        pulled = 0  # this stream's records (tickets, messages, ratings), for its progress bar
         async for page in connector.pull(stream, checkpoint, start):
             roles = await _resolve_roles(engine, source_id, connector, page)
             page = await _fetch_changed_messages(engine, source_id, connector, page)  # Freshdesk
@@ -198,10 +199,11 @@ async def _pull_all(
                 _store_page(session, source_id, page, roles, clean, report, named, fields)
                 records = len(page.conversations) + len(page.messages)
                 save_checkpoint(session, source_id, stream, page.checkpoint, records)
+            pulled += records
             report_count(
                 options.progress,
                 f"{connector.name}: pulling {stream}",
-                report.conversations,
+                pulled,
                 None,  # an incremental export does not say how much is left
                 f"{connector.name}: {stream} → {report.conversations} tickets, "
                 f"{report.messages} messages",
