@@ -414,7 +414,7 @@ class ApiClient:
         self.report_limit_wait(seconds, paused, self.limiter.per_minute, "")
 
     def _export_wait(self, seconds: float, paused: bool) -> None:
-        self.report_limit_wait(seconds, paused, self.export_limiter.per_minute, " (list calls)")
+        self.report_limit_wait(seconds, paused, self.export_limiter.per_minute, " (exports)")
 
     def report_limit_wait(self, seconds: float, paused: bool, per_minute: int, what: str) -> None:
         """A line like "Freshdesk limit: waiting 42 s, 2,310 calls left on the account" — why
