@@ -72,7 +72,7 @@ class Context:
 
     def progress(self, message: str) -> None:
         if not self.quiet:
-            err.print(f"[dim]{message}[/dim]", highlight=False)
+            err.print(message, style="dim", markup=False, highlight=False)
 
     def display(self) -> ProgressDisplay:
         """Bars on a terminal, lines under cron: `with context.display() as progress: …`."""
@@ -127,7 +127,8 @@ class ProgressDisplay:
         if self.quiet or message == self._last:
             return
         self._last = message
-        self.console.print(f"[dim]{message}[/dim]", highlight=False)
+        # Not markup: "[sources.limits]" in a wait line is text, not a style tag.
+        self.console.print(message, style="dim", markup=False, highlight=False)
 
     def count(self, task: str, done: int, total: int | None, line: str) -> None:
         if self._progress is None:

@@ -36,6 +36,13 @@ def test_under_cron_counts_are_plain_lines_and_a_repeated_line_prints_once() -> 
     assert buffer.getvalue().splitlines() == ["fd: freshchat → 480", "mined 10 conversations"]
 
 
+def test_brackets_in_a_line_are_text_not_markup() -> None:
+    console, buffer = _console(terminal=False)
+    with ProgressDisplay(console, quiet=False, bars=False) as progress:
+        progress("waiting 6 s (raise [sources.limits] in cjm.toml)")
+    assert "[sources.limits]" in buffer.getvalue()
+
+
 def test_quiet_prints_nothing() -> None:
     console, buffer = _console(terminal=True)
     with ProgressDisplay(console, quiet=True, bars=True) as progress:
