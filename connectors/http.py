@@ -27,6 +27,7 @@ from connectors.errors import (
     AuthError,
     ConnectorError,
     NotFoundError,
+    NotTheApiError,
     RateLimitedError,
     UnreachableError,
 )
@@ -346,7 +347,7 @@ class ApiClient:
         else:
             ok, want = isinstance(body, list), "a list"
         if not ok:
-            raise ApiError(
+            raise NotTheApiError(
                 f"this is not a {self.vendor} API: {endpoint} answered JSON that is not {want}; "
                 f"check base_url points at the {self.vendor} API ({self.base_url_hint})"
             )

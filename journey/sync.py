@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from connectors.base import FetchesArchived, FetchesMessages, HasNotices, HelpdeskConnector
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, NotTheApiError
 from connectors.http import reporting_waits
 from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
 from journey.db import session_scope
@@ -296,9 +296,9 @@ async def _discover_fields(connector: HelpdeskConnector, options: SyncOptions) -
     field titles, so the sync goes on."""
     try:
         return await connector.discover_fields()
-    except ConnectorError:
-        if options.writeback:
-            raise
+    except ConnectorError as exc:
+        if options.writeback or isinstance(exc, NotTheApiError):
+            raise  # a server that is not the helpdesk's API: the pull would fail the same way
         log.warning("%s: cannot list ticket fields; segments use field ids", connector.name)
         return FieldIds()
 

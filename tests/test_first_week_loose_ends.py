@@ -98,15 +98,19 @@ def test_a_json_server_that_is_not_the_helpdesk_is_named_as_such(
     tmp_path: Path,
     json_server: str,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     template: str,
     vendor: str,
     command: list[str],
 ) -> None:
+    caplog.set_level(logging.WARNING)
     config = _config(tmp_path, template, json_server)
     code, _, err = run(["--config", str(config), *command], capsys)
     assert code == 1
     line = _one_error(err)
     assert f"this is not a {vendor} API" in line and "check base_url" in line
+    # …and no "cannot list ticket fields" warning before it (a wrong server is not a permission)
+    assert not [r for r in caplog.records if "cannot list ticket fields" in r.getMessage()]
 
 
 def test_a_busy_simulator_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
