@@ -225,10 +225,10 @@ class FreshdeskConnector:
         **kwargs: Any,
     ) -> httpx.Response:
         """One call through the account limiter, charging extra credits and the list limit."""
-        for _ in range(credits if ticket_list else 0):
-            await self.list_limiter.acquire()
-        for _ in range(credits - 1):
-            await self.api.limiter.acquire()  # `ApiClient.request` takes the first credit
+        if ticket_list:
+            await self.list_limiter.acquire(credits)
+        if credits > 1:
+            await self.api.limiter.acquire(credits - 1)  # `ApiClient.request` takes the first
         response = await self.api.request(method, url, endpoint=endpoint, **kwargs)
         self._observe_budget(response)
         return response

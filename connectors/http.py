@@ -153,7 +153,10 @@ class RateLimiter:
         """Adopt a new rate (e.g. the plan limit the server announced), never below 1/min."""
         self.per_minute = max(1, int(per_minute))
 
-    async def acquire(self) -> None:
+    async def acquire(self, credits: int = 1) -> None:
+        """Take `credits` slots of the window at once (a Freshdesk list call with `include`s
+        costs several): one wait, so one progress line, per call rather than per credit."""
+        credits = max(1, min(credits, self.per_minute))
         async with self._lock:
             while True:
                 now = self.clock.monotonic()
@@ -162,10 +165,12 @@ class RateLimiter:
                     continue
                 while self._sent and self._sent[0] <= now - self.window:
                     self._sent.popleft()
-                if len(self._sent) < self.per_minute:
-                    self._sent.append(now)
+                overflow = len(self._sent) + credits - self.per_minute
+                if overflow <= 0:
+                    self._sent.extend([now] * credits)
                     return
-                await self._sleep(self._sent[0] + self.window - now, paused=False)
+                # Wait until enough of the oldest slots have left the window.
+                await self._sleep(self._sent[overflow - 1] + self.window - now, paused=False)
 
     async def _sleep(self, seconds: float, *, paused: bool) -> None:
         self.waited += seconds

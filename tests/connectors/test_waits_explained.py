@@ -117,3 +117,22 @@ def test_rate_limit_waits_do_not_count_towards_giving_up() -> None:
         mock.get("/api/v2/tickets").mock(side_effect=responses)
         asyncio.run(_get_all(api, 1, []))
     assert clock.now - 1000.0 > 100  # waited longer than the give-up time, and still succeeded
+
+
+def test_a_call_costing_several_credits_waits_once_not_once_per_credit() -> None:
+    """A Freshdesk list page with `include`s costs 5 credits of a 10/min list limit: one pause
+    (one progress line) until five slots are free, not five pauses of a few seconds."""
+    from connectors.http import RateLimiter
+
+    clock = FakeClock()
+    waits: list[float] = []
+    limiter = RateLimiter(10, clock, on_wait=lambda seconds, _paused: waits.append(seconds))
+
+    async def steady_then_page() -> None:
+        for _ in range(10):  # the window fills with calls 6 s apart
+            await limiter.acquire()
+            clock.now += 6
+        await limiter.acquire(5)
+
+    asyncio.run(steady_then_page())
+    assert waits == [24.0]  # until the 4th-oldest slot leaves the window: one wait
