@@ -76,7 +76,71 @@ class Context:
 
     def progress(self, message: str) -> None:
         if not self.quiet:
-            err.print(f"[dim]{message}[/dim]", highlight=False)
+            err.print(message, style="dim", markup=False, highlight=False)
+
+    def display(self) -> ProgressDisplay:
+        """Bars on a terminal, lines under cron: `with context.display() as progress: …`."""
+        return ProgressDisplay(err, quiet=self.quiet, bars=err.is_terminal)
+
+
+class ProgressDisplay:
+    """A long command's progress: Rich bars with counts (and an ETA where the total is known)
+    when stderr is a terminal, plain lines otherwise (cron mail, CI logs), nothing with --quiet.
+
+    Passed wherever a `progress(line)` callable goes; its `count` method makes it a
+    `journey.progress.Counting` reporter. Plain mode drops a line identical to the previous one
+    (a throttled pull used to repeat "fd: freshchat → 480 tickets" a hundred times).
+    """
+
+    def __init__(self, console: Console, *, quiet: bool, bars: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.bars = bars and not quiet
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._last: str | None = None
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.bars:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __call__(self, message: str) -> None:
+        if self.quiet or message == self._last:
+            return
+        self._last = message
+        # Not markup: "[sources.limits]" in a wait line is text, not a style tag.
+        self.console.print(message, style="dim", markup=False, highlight=False)
+
+    def count(self, task: str, done: int, total: int | None, line: str) -> None:
+        if self._progress is None:
+            self(line)
+            return
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        self._progress.update(self._tasks[task], completed=done, total=total)
 
 
 ConfigOption = Annotated[
@@ -153,10 +217,16 @@ def sync(
     ] = False,
 ) -> None:
     """The nightly job: pull changes, mine them, write stage and pain tags back."""
+    start = _parse_date(since, "--since")
+    if start is not None and start > datetime.now(UTC):
+        raise ConfigError(
+            f"--since {since} is in the future: give a past date, or leave it out to continue "
+            "from where the last sync stopped"
+        )
     _run_pipeline(
         ctx,
         source=source,
-        since=_parse_date(since, "--since"),
+        since=start,
         writeback=not no_writeback,
         dry_run=dry_run,
     )
@@ -167,14 +237,11 @@ def _run_pipeline(ctx: typer.Context, *, title: str = "cjm sync", **options: Any
     from journey.runner import run_sync
 
     context = _ctx(ctx)
-    reports = asyncio.run(
-        run_sync(
-            context.settings(),
-            connector_factory=build_connector,
-            progress=context.progress,
-            **options,
+    settings = context.settings()
+    with context.display() as progress:
+        reports = asyncio.run(
+            run_sync(settings, connector_factory=build_connector, progress=progress, **options)
         )
-    )
     _print_reports(reports, title)
     failed = [r for r in reports if not r.ok]
     if failed:
@@ -384,13 +451,25 @@ def simulate_zendesk(
     from simulator import ZendeskSimulator, create_zendesk_app
     from simulator.server import run
 
+    sock = _bind_simulator(port)
     sim = ZendeskSimulator.generate(tickets=tickets, seed=seed)
     err.print(
         f"Zendesk simulator on http://127.0.0.1:{port} with {tickets} tickets "
         "(email lead@acme.example, token sim-token); Ctrl-C stops it",
         highlight=False,
     )
-    run(create_zendesk_app(sim), port)
+    run(create_zendesk_app(sim), sock=sock)
+
+
+def _bind_simulator(port: int) -> Any:
+    """The simulator's socket, bound before anything is printed; a port that cannot be used is
+    one line: exit 2 when it is not a port at all, 1 when it is taken."""
+    from simulator.server import PortError, bind
+
+    try:
+        return bind(port)
+    except PortError as exc:
+        raise (ConfigError if exc.invalid else CjmError)(str(exc)) from None
 
 
 @simulate_app.command("freshdesk")
@@ -403,15 +482,21 @@ def simulate_freshdesk(
     from simulator import FreshdeskSimulator, create_freshchat_app, create_freshdesk_app
     from simulator.server import run, serve_in_thread
 
+    sock = _bind_simulator(port)
+    try:
+        chat_sock = _bind_simulator(port + 1)
+    except CjmError:
+        sock.close()
+        raise
     sim = FreshdeskSimulator.generate(tickets=tickets, seed=seed)
-    chat = serve_in_thread(create_freshchat_app(sim), port + 1)
+    chat = serve_in_thread(create_freshchat_app(sim), sock=chat_sock)
     err.print(
         f"Freshdesk simulator on http://127.0.0.1:{port} with {tickets} tickets (API key "
         f"sim-key), Freshchat on {chat.url} (token sim-freshchat-token); Ctrl-C stops it",
         highlight=False,
     )
     try:
-        run(create_freshdesk_app(sim), port)
+        run(create_freshdesk_app(sim), sock=sock)
     finally:
         chat.stop()
 
@@ -734,20 +819,12 @@ def model_suggest(
     ] = 0,
 ) -> None:
     """The N conversations whose labels would teach the model most (uncertain, not alike)."""
-    from journey.labelling import suggest_file
-    from journey.runner import build_miner
+    from journey.runner import run_suggest
 
-    if input_path is not None and from_db:
-        raise ConfigError("pass exactly one of --input FILE and --from-db")
-    engine = None
-    if from_db:
-        from journey.db import open_database
-
-        engine = open_database(_ctx(ctx).settings().database_url)
-    miner, tax = build_miner(_miner_options(ctx, model, taxonomy, None))
-    written = suggest_file(
-        miner, tax, n=n, output=output_path, input_path=input_path, engine=engine,
-        source=source, labels_path=labels, seed=seed,
+    written = run_suggest(
+        _ctx(ctx).settings, _miner_options(ctx, model, taxonomy, None), n=n,
+        output=output_path, input_path=input_path, from_db=from_db, source=source,
+        labels=labels, seed=seed,
     )  # fmt: skip
     out.print(f"{written} suggestions written to {output_path}", highlight=False)
 
@@ -810,15 +887,11 @@ def label(
     ] = None,
 ) -> None:
     """Label conversations in the terminal, most useful first; one key per decision."""
-    from journey.db import open_database
-    from journey.labelling import run_label
-    from journey.runner import MinerOptions, build_miner
+    from journey.runner import run_label_loop
 
-    settings = _ctx(ctx).settings()
-    miner, _ = build_miner(MinerOptions.from_settings(settings))
-    summary = run_label(
-        open_database(settings.database_url), miner, console=out, source=source,
-        batch=batch, labeller=labeller, retrain_every=retrain_every, labels_path=labels,
+    summary = run_label_loop(
+        _ctx(ctx).settings(), console=out, source=source, batch=batch, labeller=labeller,
+        retrain_every=retrain_every, labels=labels,
     )  # fmt: skip
     curve = ", ".join(f"{n} labels → {f:.2f}" for n, f in summary.curve)
     out.print(

@@ -57,8 +57,7 @@ api_key_env = "CJM_FRESHDESK_KEY"
 
 [sources.limits]
 requests_per_minute = {plan}
-ticket_list_per_minute = {list_limit}
-budget_share = {share}
+{list_line}budget_share = {share}
 """
 
 
@@ -68,6 +67,12 @@ def main() -> None:
     parser.add_argument("--plan", type=int, default=200, help="account calls/min (Growth: 200)")
     parser.add_argument("--list-limit", type=int, default=20, help="tickets-list calls/min")
     parser.add_argument("--share", type=float, default=0.5, help="budget_share")
+    parser.add_argument(
+        "--learn-list-limit",
+        action="store_true",
+        help="leave ticket_list_per_minute out of cjm.toml: cjm learns it from the plan the "
+        "account announces (X-RateLimit-Total); the simulator still enforces --list-limit",
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--background", type=int, default=0, help="other apps' credits/min")
     parser.add_argument("--seed", type=int, default=7)
@@ -88,7 +93,12 @@ def main() -> None:
     config = workdir / "cjm.toml"
     config.write_text(
         CONFIG.format(
-            db=workdir / "cjm.db", plan=args.plan, list_limit=args.list_limit, share=args.share
+            db=workdir / "cjm.db",
+            plan=args.plan,
+            list_line=""
+            if args.learn_list_limit
+            else f"ticket_list_per_minute = {args.list_limit}\n",
+            share=args.share,
         ),
         encoding="utf-8",
     )
@@ -148,6 +158,7 @@ def main() -> None:
         "changed_tickets": changed,
         "plan_per_minute": args.plan,
         "list_limit_per_minute": args.list_limit,
+        "list_limit_configured": not args.learn_list_limit,
         "budget_share": args.share,
         "background_credits_per_minute": args.background,
         "first_sync": first,

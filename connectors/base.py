@@ -59,6 +59,15 @@ class HelpdeskConnector(Protocol):
 
 
 @runtime_checkable
+class HasNotices(Protocol):
+    """A connector with advice about the account's set-up (e.g. Zendesk API tokens retire on
+    2027-04-30). The connector only says it; the pipeline decides when it is shown."""
+
+    @property
+    def notices(self) -> tuple[str, ...]: ...
+
+
+@runtime_checkable
 class FetchesMessages(Protocol):
     """A helpdesk without a bulk message export (Freshdesk: one conversations call per ticket).
 

@@ -51,6 +51,10 @@ class MalformedRecordError(ApiError):
     """The helpdesk sent a record we cannot read (missing or mistyped fields)."""
 
 
+class NotTheApiError(ApiError):
+    """base_url answers JSON, but not the helpdesk's: another server, a proxy's page."""
+
+
 _MAPPING_FAILURES = (
     KeyError,
     TypeError,

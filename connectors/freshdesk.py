@@ -173,8 +173,13 @@ class FreshdeskConnector:
         # The tickets-list sub-limit is ours, not ApiClient's export limiter: a 429 must pause
         # the whole account (ApiClient pauses only the export limiter for export calls).
         self.list_limiter = RateLimiter(
-            max(1.0, limits.export_requests_per_minute * limits.budget_share), self._clock
+            max(1.0, limits.export_requests_per_minute * limits.budget_share),
+            self._clock,
+            on_wait=lambda seconds, paused: self.api.report_limit_wait(
+                seconds, paused, self.list_limiter.per_minute, " (ticket list)"
+            ),
         )
+        self._learnt_plan: int | None = None
         self._streams = _list_streams(settings)
         self._agents: frozenset[str] | None = None
         self._agents_lock = asyncio.Lock()
@@ -221,10 +226,10 @@ class FreshdeskConnector:
         **kwargs: Any,
     ) -> httpx.Response:
         """One call through the account limiter, charging extra credits and the list limit."""
-        for _ in range(credits if ticket_list else 0):
-            await self.list_limiter.acquire()
-        for _ in range(credits - 1):
-            await self.api.limiter.acquire()  # `ApiClient.request` takes the first credit
+        if ticket_list:
+            await self.list_limiter.acquire(credits)
+        if credits > 1:
+            await self.api.limiter.acquire(credits - 1)  # `ApiClient.request` takes the first
         response = await self.api.request(method, url, endpoint=endpoint, **kwargs)
         self._observe_budget(response)
         return response
@@ -244,6 +249,9 @@ class FreshdeskConnector:
                     share,
                 )
                 self.api.limiter.per_minute = allowed
+        if total is not None and self.settings.learn_list_limit and total != self._learnt_plan:
+            self._learnt_plan = total
+            self.list_limiter.set_rate(max(1, int(plan_list_limit(total) * share)))
         remaining = _header_int(response, "X-RateLimit-Remaining")
         if remaining is not None and remaining <= self.settings.concurrency + 1:
             self.api.limiter.pause(self.settings.low_remaining_pause_seconds)
@@ -374,9 +382,7 @@ class FreshdeskConnector:
                 # ("You cannot access tickets beyond the 300th page"): restart from the last record.
                 return [], False, True
             raise
-        body = self.api.decode(response, spec.endpoint)
-        if not isinstance(body, list):
-            raise ApiError(f"Freshdesk {spec.endpoint} did not answer with a list")
+        body = self.api.shaped(self.api.decode(response, spec.endpoint), spec.endpoint)
         has_next = "next" in response.links
         return body, has_next, has_next and page >= self.settings.max_page
 
@@ -519,7 +525,9 @@ class FreshdeskConnector:
 
     async def _list_fields(self) -> list[dict[str, Any]]:
         response = await self._request("GET", ADMIN_FIELDS, endpoint="admin/ticket_fields")
-        return list(self.api.decode(response, "admin/ticket_fields") or ())
+        return list(
+            self.api.shaped(self.api.decode(response, "admin/ticket_fields"), "admin/ticket_fields")
+        )
 
     async def discover_fields(self) -> FieldIds:
         fields = await self._list_fields()
@@ -566,7 +574,11 @@ class FreshdeskConnector:
                 endpoint="admin/ticket_fields:create",
                 json=dropdown_field_body(label, options),
             )
-            created: dict[str, Any] = self.api.decode(response, "admin/ticket_fields:create")
+            created: dict[str, Any] = self.api.shaped(
+                self.api.decode(response, "admin/ticket_fields:create"),
+                "admin/ticket_fields:create",
+                "name",
+            )
             return created
         choices = completed_choices(existing.get("choices") or (), options)
         if choices is None:
@@ -660,6 +672,24 @@ async def _bounded(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> li
 def _next_link(response: httpx.Response) -> str | None:
     link = response.links.get("next")
     return link.get("url") if link else None
+
+
+# Freshdesk's per-minute plans and their tickets-list sub-limit (support.freshdesk.com, "What are
+# the rate limits for the API calls to Freshdesk?"): Growth, Pro, Enterprise.
+PLAN_LIST_LIMITS = {200: 20, 400: 100, 700: 200}
+DEFAULT_LIST_LIMIT = 20  # Growth's: the safe guess for a plan we do not know
+
+
+def plan_list_limit(total: int) -> int:
+    """The tickets-list limit of the plan whose account limit is `total` calls/min. An account
+    above Enterprise (bought extra capacity) keeps Enterprise's proportion; below Growth (trial,
+    50/min) or an unknown plan in between, Growth's 20."""
+    if total in PLAN_LIST_LIMITS:
+        return PLAN_LIST_LIMITS[total]
+    top = max(PLAN_LIST_LIMITS)
+    if total > top:
+        return total * PLAN_LIST_LIMITS[top] // top
+    return DEFAULT_LIST_LIMIT
 
 
 def _header_int(response: httpx.Response, name: str) -> int | None:

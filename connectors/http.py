@@ -13,7 +13,9 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,6 +27,7 @@ from connectors.errors import (
     AuthError,
     ConnectorError,
     NotFoundError,
+    NotTheApiError,
     RateLimitedError,
     UnreachableError,
 )
@@ -33,6 +36,38 @@ from connectors.settings import RateLimitSettings
 log = logging.getLogger("cjm.http")
 
 USER_AGENT = "cjm/0.1"
+
+# ---- waits are explained: one line per retry and per rate-limit pause --------------------------
+
+WaitReporter = Callable[[str], None]
+REPORT_WAITS_FROM = 2.0  # seconds; shorter pauses are the limiter's normal pacing, not news
+
+_wait_reporter: ContextVar[WaitReporter | None] = ContextVar("cjm_wait_reporter", default=None)
+
+
+@contextmanager
+def reporting_waits(report: WaitReporter) -> Iterator[None]:
+    """Send every retry and rate-limit pause of the requests made inside this block to `report`
+    (the sync's progress line), instead of the debug log.
+
+    A context variable rather than a connector attribute: a Freshdesk source talks through two
+    clients (Freshdesk and Freshchat) and the concurrent tasks a pull starts inherit the caller's
+    context, so one `with` covers them all, and two syncs in one process never cross-report.
+    """
+    token = _wait_reporter.set(report)
+    try:
+        yield
+    finally:
+        _wait_reporter.reset(token)
+
+
+def report_wait(message: str) -> None:
+    """A wait the user should hear about: to the active reporter, else to the log."""
+    reporter = _wait_reporter.get()
+    if reporter is None:
+        log.info("%s", message)
+    else:
+        reporter(message)
 
 
 def make_http_client(
@@ -93,11 +128,20 @@ class RateLimiter:
     traffic, not just the request that got it.
     """
 
-    def __init__(self, per_minute: float, clock: Clock, window: float = 60.0) -> None:
+    def __init__(
+        self,
+        per_minute: float,
+        clock: Clock,
+        window: float = 60.0,
+        on_wait: Callable[[float, bool], None] | None = None,
+    ) -> None:
         self.per_minute = max(1, int(per_minute))
         self.window = window
         self.clock = clock
         self.waited = 0.0
+        # Told of every wait of REPORT_WAITS_FROM seconds or more: (seconds, paused by the
+        # server rather than by our own per-minute budget).
+        self.on_wait = on_wait
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -109,22 +153,29 @@ class RateLimiter:
         """Adopt a new rate (e.g. the plan limit the server announced), never below 1/min."""
         self.per_minute = max(1, int(per_minute))
 
-    async def acquire(self) -> None:
+    async def acquire(self, credits: int = 1) -> None:
+        """Take `credits` slots of the window at once (a Freshdesk list call with `include`s
+        costs several): one wait, so one progress line, per call rather than per credit."""
+        credits = max(1, min(credits, self.per_minute))
         async with self._lock:
             while True:
                 now = self.clock.monotonic()
                 if now < self._paused_until:
-                    await self._sleep(self._paused_until - now)
+                    await self._sleep(self._paused_until - now, paused=True)
                     continue
                 while self._sent and self._sent[0] <= now - self.window:
                     self._sent.popleft()
-                if len(self._sent) < self.per_minute:
-                    self._sent.append(now)
+                overflow = len(self._sent) + credits - self.per_minute
+                if overflow <= 0:
+                    self._sent.extend([now] * credits)
                     return
-                await self._sleep(self._sent[0] + self.window - now)
+                # Wait until enough of the oldest slots have left the window.
+                await self._sleep(self._sent[overflow - 1] + self.window - now, paused=False)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float, *, paused: bool) -> None:
         self.waited += seconds
+        if self.on_wait is not None and seconds >= REPORT_WAITS_FROM:
+            self.on_wait(seconds, paused)
         await self.clock.sleep(seconds)
 
 
@@ -171,9 +222,12 @@ class ApiClient:
         # (OAuth refresh-token rotation). Without it a 401 is an AuthError at once.
         self.on_unauthorized = on_unauthorized
         budget = max(1.0, limits.requests_per_minute * limits.budget_share)
-        self.limiter = RateLimiter(budget, self.clock)
-        self.export_limiter = RateLimiter(limits.export_requests_per_minute, self.clock)
+        self.limiter = RateLimiter(budget, self.clock, on_wait=self._account_wait)
+        self.export_limiter = RateLimiter(
+            limits.export_requests_per_minute, self.clock, on_wait=self._export_wait
+        )
         self._plan_limit: int | None = None
+        self._remaining: int | None = None  # the account's calls left this minute, last seen
 
     async def request(
         self,
@@ -194,6 +248,10 @@ class ApiClient:
         """
         attempt = 0
         refreshed = False
+        # A server that fails or never answers is given up on after `give_up_after_seconds`
+        # from its first failure (timeouts included), not after max_retries × timeout_seconds
+        # (~15 minutes of silence by default). Rate-limit waits are answers: they do not count.
+        failing = _Failing(self.clock, self.limits.give_up_after_seconds)
         while True:
             started = self.clock.monotonic()
             if export:
@@ -201,12 +259,15 @@ class ApiClient:
             await self.limiter.acquire()
             self.stats.waited_seconds += self.clock.monotonic() - started
             self.stats.count(endpoint)
+            failing.attempt_started = self.clock.monotonic()
             try:
-                response = await self.client.request(method, url, params=params, json=json)
+                response = await self.client.request(
+                    method, url, params=params, json=json, **failing.timeout(self.limits)
+                )
             except httpx.TimeoutException as exc:
                 if 504 in raise_on:  # a read timeout on a big page is the same symptom
                     raise ApiError(f"timeout on {endpoint}", 504) from None
-                attempt = await self._backoff(attempt, f"timeout on {endpoint}", exc)
+                attempt = await self._backoff(attempt, f"timeout on {endpoint}", exc, failing)
                 continue
             except httpx.TransportError as exc:
                 if attempt >= 2:
@@ -214,7 +275,9 @@ class ApiClient:
                         f"cannot reach {self.vendor} at {self.base_url_hint} "
                         f"({type(exc).__name__}): check {self._url_setting()} and the network"
                     ) from None
-                attempt = await self._backoff(attempt, f"connection error on {endpoint}", exc)
+                attempt = await self._backoff(
+                    attempt, f"connection error on {endpoint}", exc, failing
+                )
                 continue
             status = response.status_code
             if status < 400 or (status == 404 and not_found_ok):
@@ -248,14 +311,20 @@ class ApiClient:
                     self.limiter.pause(wait)
                 if export:
                     self.export_limiter.pause(wait)
-                log.info("%s %s: waiting %.0fs (Retry-After)", status, endpoint, wait)
+                report_wait(
+                    f"{self.vendor} limit: {status} on {endpoint}, waiting {wait:.0f} s as the "
+                    f"server asked (retry {attempt + 1} of {self.limits.max_retries})"
+                )
                 attempt += 1
                 self.stats.retries += 1
+                failing.reset()
                 continue
             if status >= 500 or status == 409:
                 # 409: someone (an agent, a trigger) updated the same record concurrently.
                 self.stats.server_errors += status >= 500
-                attempt = await self._backoff(attempt, f"{status} on {endpoint}", None, status)
+                attempt = await self._backoff(
+                    attempt, f"{status} on {endpoint}", None, failing, status
+                )
                 continue
             raise self._client_error(response, endpoint)
 
@@ -273,9 +342,37 @@ class ApiClient:
                 response.status_code,
             ) from None
 
+    def shaped(self, body: Any, endpoint: str, *keys: str) -> Any:
+        """`body` if it has the vendor's shape: a JSON object holding `keys`, or (no keys) a
+        JSON array. Another JSON server on base_url (a proxy's status page, a different API)
+        would otherwise read as an empty account: "0 tickets", exit 0, every night."""
+        if keys:
+            ok = isinstance(body, dict) and all(key in body for key in keys)
+            want = "an object with " + ", ".join(f'"{key}"' for key in keys)
+        else:
+            ok, want = isinstance(body, list), "a list"
+        if not ok:
+            raise NotTheApiError(
+                f"this is not a {self.vendor} API: {endpoint} answered JSON that is not {want}; "
+                f"check base_url points at the {self.vendor} API ({self.base_url_hint})"
+            )
+        return body
+
     async def _backoff(
-        self, attempt: int, what: str, exc: Exception | None, status: int | None = None
+        self,
+        attempt: int,
+        what: str,
+        exc: Exception | None,
+        failing: _Failing,
+        status: int | None = None,
     ) -> int:
+        failing.start()
+        if failing.exhausted():
+            raise UnreachableError(
+                f"{self.vendor} gave no usable answer for {failing.minutes()} ({what}): the "
+                "server is down or hanging; nothing stored was lost, run again later (the limit "
+                "is [sources.limits] give_up_after_seconds in cjm.toml)"
+            ) from None
         if attempt >= self.limits.max_retries:
             if status is not None:
                 raise ApiError(
@@ -288,7 +385,10 @@ class ApiClient:
                 "timeout_seconds in cjm.toml; nothing stored was lost"
             ) from exc
         delay = min(self.limits.max_backoff_seconds, 2.0**attempt) * (0.5 + random.random() / 2)
-        log.info("%s: retrying in %.1fs", what, delay)
+        report_wait(
+            f"{self.vendor}: {what}, retrying in {delay:.0f} s "
+            f"(retry {attempt + 1} of {self.limits.max_retries})"
+        )
         self.stats.retries += 1
         await self.clock.sleep(delay)
         return attempt + 1
@@ -305,6 +405,8 @@ class ApiClient:
         left = _int_header(
             headers, "X-Rate-Limit-Remaining", "X-RateLimit-Remaining", "ratelimit-remaining"
         )
+        if left is not None:
+            self._remaining = left
         if left is not None and left <= max(1, int((total or 0) * RESERVE_SHARE)):
             reset = headers.get("ratelimit-reset")
             self.limiter.pause(parse_retry_after(reset, 10.0))
@@ -313,6 +415,27 @@ class ApiClient:
             fields = dict(part.strip().split("=", 1) for part in exports.split(";") if "=" in part)
             if fields.get("remaining") == "0":
                 self.export_limiter.pause(parse_retry_after(fields.get("resets"), 60.0))
+
+    def _account_wait(self, seconds: float, paused: bool) -> None:
+        self.report_limit_wait(seconds, paused, self.limiter.per_minute, "")
+
+    def _export_wait(self, seconds: float, paused: bool) -> None:
+        self.report_limit_wait(seconds, paused, self.export_limiter.per_minute, " (exports)")
+
+    def report_limit_wait(self, seconds: float, paused: bool, per_minute: int, what: str) -> None:
+        """A line like "Freshdesk limit: waiting 42 s, 2,310 calls left on the account" — why
+        the run is quiet, and what would make it faster."""
+        if paused:
+            reason = "the account's budget is nearly spent"
+            if self._remaining is not None:
+                reason = f"{self._remaining:,} calls left on the account this minute"
+            report_wait(f"{self.vendor} limit{what}: waiting {seconds:.0f} s, {reason}")
+            return
+        left = f"; {self._remaining:,} left on the account" if self._remaining is not None else ""
+        report_wait(
+            f"{self.vendor} limit{what}: waiting {seconds:.0f} s, cjm's share is {per_minute:,} "
+            f"calls/min{left} (raise [sources.limits] in cjm.toml if your plan allows more)"
+        )
 
     def _url_setting(self) -> str:
         return f"base_url/subdomain ({self.base_url_hint}) in cjm.toml"
@@ -332,6 +455,47 @@ class ApiClient:
             )
         detail = _error_detail(response)
         return ApiError(f"{status} from {self.vendor} on {endpoint}: {detail}", status)
+
+
+class _Failing:
+    """Since when one request has been failing (timeouts, refused connections, 5xx), and how
+    long each further attempt may take so the whole stays within the give-up time."""
+
+    def __init__(self, clock: Clock, give_up_after: float) -> None:
+        self.clock = clock
+        self.give_up_after = give_up_after
+        self.since: float | None = None
+        self.attempt_started: float | None = None
+
+    def start(self) -> None:
+        """The request failed: it has been failing since its failed attempt began (a hung
+        server's first timeout counts)."""
+        if self.since is None:
+            self.since = (
+                self.attempt_started if self.attempt_started is not None else self.clock.monotonic()
+            )
+
+    def reset(self) -> None:
+        self.since = None
+
+    def elapsed(self) -> float:
+        return 0.0 if self.since is None else self.clock.monotonic() - self.since
+
+    def exhausted(self) -> bool:
+        return self.since is not None and self.elapsed() >= self.give_up_after
+
+    def minutes(self) -> str:
+        seconds = self.elapsed()
+        return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+    def timeout(self, limits: RateLimitSettings) -> dict[str, Any]:
+        """No override while all is well; once failing, no attempt outlives the give-up time."""
+        if self.since is None:
+            return {}
+        left = max(1.0, self.give_up_after - self.elapsed())
+        if left >= limits.timeout_seconds:
+            return {}
+        return {"timeout": httpx.Timeout(left, connect=min(10.0, left))}
 
 
 RESERVE_SHARE = 0.02  # below 2 % of the plan left in this minute: wait for the reset

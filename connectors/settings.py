@@ -21,6 +21,9 @@ class RateLimitSettings:
     max_backoff_seconds: float = 60.0
     default_retry_after: float = 60.0
     timeout_seconds: float = 120.0
+    # A server that keeps failing or never answers ends the run after this long (counted from
+    # its first failure; rate-limit waits excluded), with a one-line error.
+    give_up_after_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -115,5 +118,8 @@ class FreshdeskSettings:
     tags_max_age_seconds: float = 900.0  # pulled tags younger than this spare a GET before PUT
     tag_cache_size: int = 200_000
     low_remaining_pause_seconds: float = 5.0
+    # The tickets-list limit was not configured: learn it from the plan the account announces
+    # (`X-RateLimit-Total`), instead of assuming Growth's 20/min on a Pro or Enterprise account.
+    learn_list_limit: bool = False
     freshchat: FreshchatSettings | None = None
     verify_tls: bool = True

@@ -53,7 +53,6 @@ from connectors.zendesk_webhooks import WebhookSetup, setup_webhook
 log = logging.getLogger("cjm.zendesk")
 T = TypeVar("T")
 OnJob = Callable[[str, list[str]], None]
-_WARNED_TOKEN_RETIREMENT: set[str] = set()  # warn once per source and process
 
 TICKETS_EXPORT = "/api/v2/incremental/tickets/cursor.json"
 EVENTS_EXPORT = "/api/v2/incremental/ticket_events.json"
@@ -167,16 +166,20 @@ class ZendeskConnector:
         if settings.oauth_token:
             return _BearerAuth(settings.oauth_token)
         if settings.api_token and settings.email:
-            if settings.name in _WARNED_TOKEN_RETIREMENT:
-                return httpx.BasicAuth(f"{settings.email}/token", settings.api_token)
-            _WARNED_TOKEN_RETIREMENT.add(settings.name)
-            log.warning(
-                "Zendesk API tokens stop working on %s: switch %s to OAuth (oauth_token_env)",
-                TOKEN_RETIREMENT,
-                settings.name,
-            )
             return httpx.BasicAuth(f"{settings.email}/token", settings.api_token)
         return None
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """What the person running cjm should hear about this account's set-up (the pipeline
+        decides how often: once a day, not into every cron mail)."""
+        s = self.settings
+        if s.api_token and s.email and not s.oauth_token:
+            return (
+                f"Zendesk API tokens stop working on {TOKEN_RETIREMENT}: switch {s.name} to "
+                "OAuth (oauth_token_env)",
+            )
+        return ()
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -291,8 +294,12 @@ class ZendeskConnector:
                 query["cursor"] = cursor
             else:
                 query["start_time"] = max(0, int(start.timestamp()))
-            body = await self.api.get_json(
-                TICKETS_EXPORT, endpoint="incremental/tickets/cursor", params=query, export=True
+            body = self.api.shaped(
+                await self.api.get_json(
+                    TICKETS_EXPORT, endpoint="incremental/tickets/cursor", params=query, export=True
+                ),
+                "incremental/tickets/cursor",
+                "tickets",
             )
             next_cursor = body.get("after_cursor") or cursor
             yield Page(
@@ -343,6 +350,7 @@ class ZendeskConnector:
                     self._events_per_page,
                 )
                 continue
+            body = self.api.shaped(body, "incremental/ticket_events", "ticket_events")
             events = body.get("ticket_events") or []
             next_start = _next_start_time(body, start_time)
             messages = list(events_to_messages(events))
@@ -539,7 +547,11 @@ class ZendeskConnector:
         fields: list[dict[str, Any]] = []
         url: str | None = TICKET_FIELDS
         while url:
-            body = await self.api.get_json(url, endpoint="ticket_fields")
+            body = self.api.shaped(
+                await self.api.get_json(url, endpoint="ticket_fields"),
+                "ticket_fields",
+                "ticket_fields",
+            )
             fields.extend(body.get("ticket_fields") or ())
             url = body.get("next_page")
         return fields
@@ -598,9 +610,11 @@ class ZendeskConnector:
                     }
                 },
             )
-            created: dict[str, Any] = self.api.decode(response, "ticket_fields:create")[
-                "ticket_field"
-            ]
+            created: dict[str, Any] = self.api.shaped(
+                self.api.decode(response, "ticket_fields:create"),
+                "ticket_fields:create",
+                "ticket_field",
+            )["ticket_field"]
             return created
         have = {o.get("value") for o in existing.get("custom_field_options") or ()}
         for value, label in options:

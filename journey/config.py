@@ -51,6 +51,8 @@ class LimitsConfig(_Strict):
     budget_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     max_retries: Annotated[int, Field(ge=0, le=20)] = 6
     timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # A server that fails or hangs ends the run after this many seconds (from its first failure).
+    give_up_after_seconds: Annotated[float, Field(gt=0)] = 300.0
     # Freshdesk: the plan's (lower) tickets-list limit per minute; omitted → 20 (Growth).
     ticket_list_per_minute: Annotated[int, Field(gt=0)] | None = None
 
@@ -227,6 +229,7 @@ class Settings(BaseModel):
                 budget_share=limits.budget_share,
                 max_retries=limits.max_retries,
                 timeout_seconds=limits.timeout_seconds,
+                give_up_after_seconds=limits.give_up_after_seconds,
             ),
             oauth_refresh_token=refresh,
             oauth_client_id=client_id,
@@ -273,7 +276,9 @@ class Settings(BaseModel):
                 budget_share=limits.budget_share,
                 max_retries=limits.max_retries,
                 timeout_seconds=limits.timeout_seconds,
+                give_up_after_seconds=limits.give_up_after_seconds,
             ),
+            learn_list_limit=limits.ticket_list_per_minute is None,
             freshchat=freshchat,
         )
 

@@ -10,6 +10,7 @@ one place (`database` / `optional_database`) and builds the miner in one place (
     cjm model train      run_train             cjm themes discover  run_discover
     cjm model classify   run_classify          cjm themes accept    run_accept
     cjm model evaluate   run_evaluate          cjm demo             journey.demo.run_demo
+    cjm model suggest    run_suggest           cjm label            run_label_loop
 
 `cli.py` passes a `connector_factory` (the concrete Zendesk/Freshdesk classes) so that `journey/`
 depends only on the connector protocol.
@@ -48,7 +49,10 @@ from miner import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from connectors.zendesk import ZendeskSettings
+    from journey.labelling import KeyReader, LabelSummary
     from journey.models import ThemeCandidate
 
 ConnectorFactory = Callable[[Settings, SourceConfig], HelpdeskConnector]
@@ -217,33 +221,58 @@ async def run_sync(
     sources = settings.source(source)
     if not sources:
         raise ConfigError("no [[sources]] in the config: add one (see README, 'Configuration')")
-    engine = database(settings, engine)
+    connectors = await _build_connectors(settings, sources, connector_factory)
+    try:
+        engine = database(settings, engine)
+    except BaseException:
+        await _close_all(connectors)
+        raise
     miner = LazyMiner(settings)
     reports = []
-    for config in sources:
-        connector = connector_factory(settings, config)
-        try:
-            with sync_lock(engine, config.name):
-                report = await sync_source(
-                    engine,
-                    connector,
-                    miner,
-                    base_url=config.resolved_base_url(),
-                    options=SyncOptions(
-                        since=since or _first_pull_start(engine, config),
-                        writeback=writeback and config.writeback,
-                        dry_run=dry_run,
-                        redact_pii=settings.miner.redact_pii,
-                        progress=progress,
-                        pull=pull,
-                    ),
-                )
-        except SyncLockedError as exc:
-            report = SourceReport(source=config.name, error=str(exc))
-        finally:
-            await connector.aclose()
-        reports.append(report)
+    try:
+        for config, connector in zip(sources, connectors, strict=True):
+            try:
+                with sync_lock(engine, config.name):
+                    report = await sync_source(
+                        engine,
+                        connector,
+                        miner,
+                        base_url=config.resolved_base_url(),
+                        options=SyncOptions(
+                            since=since or _first_pull_start(engine, config),
+                            writeback=writeback and config.writeback,
+                            dry_run=dry_run,
+                            redact_pii=settings.miner.redact_pii,
+                            progress=progress,
+                            pull=pull,
+                        ),
+                    )
+            except SyncLockedError as exc:
+                report = SourceReport(source=config.name, error=str(exc))
+            reports.append(report)
+    finally:
+        await _close_all(connectors)
     return reports
+
+
+async def _build_connectors(
+    settings: Settings, sources: Sequence[SourceConfig], connector_factory: ConnectorFactory
+) -> list[HelpdeskConnector]:
+    """Every source's connector, built before the database is opened: a missing variable or a
+    bad source setting fails without creating an empty database (or lock) in the directory."""
+    built: list[HelpdeskConnector] = []
+    try:
+        for config in sources:
+            built.append(connector_factory(settings, config))
+    except BaseException:
+        await _close_all(built)
+        raise
+    return built
+
+
+async def _close_all(connectors: Sequence[HelpdeskConnector]) -> None:
+    for connector in connectors:
+        await connector.aclose()
 
 
 def _first_pull_start(engine: Engine, config: SourceConfig) -> datetime | None:
@@ -272,19 +301,21 @@ async def run_setup_fields(
     taxonomy = load_taxonomy_for(settings)
     stages = [(stage_option(s.name), s.label) for s in taxonomy.stages]
     levels = [(f"{CONFIDENCE_PREFIX}{v}", label) for v, label in CONFIDENCE_LABELS]
-    engine = database(settings, engine)
+    sources = settings.source(source)
+    connectors = await _build_connectors(settings, sources, connector_factory)
     done = []
-    for config in settings.source(source):
-        connector = connector_factory(settings, config)
-        try:
+    try:
+        for config, connector in zip(sources, connectors, strict=True):
             fields = await connector.setup_fields(stages, levels)
-        finally:
-            await connector.aclose()
-        with session_scope(engine) as session:
-            row = ensure_source(session, config.name, config.kind, config.resolved_base_url())
-            row.stage_field_id, row.confidence_field_id = fields.stage, fields.confidence
-            session.add(row)
-        done.append((config.name, fields))
+            # Opened once the helpdesk answered: a failure before leaves no database behind.
+            engine = database(settings, engine)
+            with session_scope(engine) as session:
+                row = ensure_source(session, config.name, config.kind, config.resolved_base_url())
+                row.stage_field_id, row.confidence_field_id = fields.stage, fields.confidence
+                session.add(row)
+            done.append((config.name, fields))
+    finally:
+        await _close_all(connectors)
     return done
 
 
@@ -483,3 +514,55 @@ def run_evaluate(options: MinerOptions, labels: Path, *, cv: int = 0) -> dict[st
     return evaluate_labels(
         miner, label_set, taxonomy, cv=cv, embeddings=options.embeddings_choice()
     )
+
+
+# ---- the labelling loop (suggest, label) ----------------------------------------------------
+
+
+def run_suggest(
+    settings: SettingsLoader,
+    options: MinerOptions,
+    *,
+    n: int,
+    output: Path,
+    input_path: Path | None = None,
+    from_db: bool = False,
+    source: str | None = None,
+    labels: Path | None = None,
+    seed: int = 0,
+) -> int:
+    """`cjm model suggest`: the `n` conversations whose labels would teach the model most, from
+    a JSON Lines file or (`from_db`) the database's unlabelled ones; returns how many were
+    written. `settings` is read only for the database."""
+    from journey.labelling import suggest_file
+
+    if input_path is not None and from_db:
+        raise ConfigError("pass exactly one of --input FILE and --from-db")
+    engine = database(settings()) if from_db else None
+    miner, taxonomy = build_miner(options)
+    return suggest_file(
+        miner, taxonomy, n=n, output=output, input_path=input_path, engine=engine,
+        source=source, labels_path=labels, seed=seed,
+    )  # fmt: skip
+
+
+def run_label_loop(
+    settings: Settings,
+    *,
+    console: Console,
+    source: str | None = None,
+    batch: int = 20,
+    labeller: str | None = None,
+    retrain_every: int = 20,
+    labels: Path | None = None,
+    read_key: KeyReader | None = None,
+) -> LabelSummary:
+    """`cjm label`: the interactive labelling loop over the database with the configured miner
+    (the web labelling page is to call the same selection through `journey.labelling`)."""
+    from journey.labelling import run_label
+
+    miner, _ = build_miner(MinerOptions.from_settings(settings))
+    return run_label(
+        database(settings), miner, console=console, source=source, batch=batch,
+        labeller=labeller, retrain_every=retrain_every, labels_path=labels, read_key=read_key,
+    )  # fmt: skip

@@ -20,6 +20,7 @@ from journey.models import (
     Message,
     Person,
     Source,
+    SyncRun,
     SyncState,
     Writeback,
     utcnow,
@@ -505,6 +506,32 @@ def dirty_conversations(
             .order_by(Conversation.id)
             .limit(limit)
         ).scalars()
+    )
+
+
+def last_run_started(session: Session, source_id: int) -> datetime | None:
+    """When the source's latest sync run began (None: never synced)."""
+    return session.execute(
+        select(func.max(SyncRun.started_at)).where(SyncRun.source_id == source_id)
+    ).scalar_one()
+
+
+def count_dirty_conversations(session: Session, source_id: int, model_version: str) -> int:
+    """How many conversations `dirty_conversations` will walk (the mining bar's total)."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Conversation)
+            .outerjoin(Classification, Classification.conversation_id == Conversation.id)
+            .where(
+                Conversation.source_id == source_id,
+                Conversation.deleted.is_(False),  # type: ignore[attr-defined]
+                or_(
+                    Conversation.needs_mining,
+                    Classification.model_version != model_version,  # type: ignore[arg-type]
+                ),
+            )
+        ).scalar_one()
     )
 
 

@@ -23,8 +23,9 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from connectors.base import FetchesArchived, FetchesMessages, HelpdeskConnector
-from connectors.errors import ConnectorError
+from connectors.base import FetchesArchived, FetchesMessages, HasNotices, HelpdeskConnector
+from connectors.errors import ConnectorError, NotTheApiError
+from connectors.http import reporting_waits
 from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
 from journey.db import session_scope
 from journey.errors import CjmError
@@ -33,14 +34,17 @@ from journey.models import (
     SyncRun,
     utcnow,
 )
+from journey.progress import Progress, report_count
 from journey.store import (
     classification_versions,
     conversation_ids,
     conversation_texts,
+    count_dirty_conversations,
     dirty_conversations,
     ensure_source,
     get_checkpoint,
     known_roles,
+    last_run_started,
     mark_mined,
     outdated_classifications,
     purge_conversations,
@@ -69,8 +73,8 @@ class Miner(Protocol):
     def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
 
 
-Progress = Callable[[str], None]
 MINE_BATCH = 500
+ENGLISH = "en"  # the one language stages and themes are classified in (the map counts the same)
 
 
 @dataclass
@@ -90,6 +94,7 @@ class SourceReport:
     messages: int = 0
     mined: int = 0
     stage_changed: int = 0  # mined conversations whose stage differs from their stored one
+    not_english: int = 0  # mined conversations in another language: stored, not classified
     planned: int = 0
     written: int = 0
     write_failures: int = 0
@@ -119,17 +124,28 @@ async def sync_source(
     started = time.monotonic()
     with session_scope(engine) as session:
         source = ensure_source(session, connector.name, connector.kind, base_url)
+        assert source.id is not None
+        _tell_notices_once_a_day(connector, last_run_started(session, source.id))
         run = SyncRun(source_id=source.id, dry_run=options.dry_run)
         session.add(run)
     assert source.id is not None
     try:
-        fields = await _discover_fields(connector, options)
-        if options.pull:
-            await _pull_all(engine, source.id, connector, options, report, fields)
-            await _resolve_referenced(engine, source.id, connector, options, report, fields)
-        report.mined, report.stage_changed = _mine(engine, source.id, miner, options.progress)
-        if options.writeback:
-            await _write_back(engine, source, connector, options, report, fields)
+        with reporting_waits(options.progress):  # retries and rate-limit pauses, one line each
+            fields = await _discover_fields(connector, options)
+            if options.writeback:
+                _require_stage_field(connector, fields)  # before a pull that may take an hour
+            if options.pull:
+                await _pull_all(engine, source.id, connector, options, report, fields)
+                await _resolve_referenced(engine, source.id, connector, options, report, fields)
+            mined = _mine(engine, source.id, miner, options.progress)
+            report.mined, report.stage_changed, report.not_english = mined
+            if report.not_english:
+                report.notes.append(
+                    f"{report.not_english:,} conversations not in English: not classified "
+                    "(stored with their language: cjm classifies English only)"
+                )
+            if options.writeback:
+                await _write_back(engine, source, connector, options, report, fields)
     except (ConnectorError, CjmError) as exc:
         report.error = str(exc)
     finally:
@@ -148,6 +164,19 @@ async def sync_source(
     return report
 
 
+def _tell_notices_once_a_day(connector: HelpdeskConnector, last_run: datetime | None) -> None:
+    """The connector's advice (Zendesk API tokens retiring) on the first run of a UTC day: an
+    hourly cron job would otherwise mail it 24 times a day."""
+    if not isinstance(connector, HasNotices):
+        return
+    if last_run is not None:
+        last = last_run if last_run.tzinfo else last_run.replace(tzinfo=UTC)
+        if last.astimezone(UTC).date() == datetime.now(UTC).date():
+            return
+    for notice in connector.notices:
+        log.warning("%s", notice)
+
+
 async def _pull_all(
     engine: Engine,
     source_id: int,
@@ -162,6 +191,7 @@ async def _pull_all(
     for stream in connector.streams:
         with session_scope(engine) as session:
             checkpoint = None if options.since else get_checkpoint(session, source_id, stream)
+        pulled = 0  # this stream's records (tickets, messages, ratings), for its progress bar
         async for page in connector.pull(stream, checkpoint, start):
             roles = await _resolve_roles(engine, source_id, connector, page)
             page = await _fetch_changed_messages(engine, source_id, connector, page)  # Freshdesk
@@ -169,9 +199,14 @@ async def _pull_all(
                 _store_page(session, source_id, page, roles, clean, report, named, fields)
                 records = len(page.conversations) + len(page.messages)
                 save_checkpoint(session, source_id, stream, page.checkpoint, records)
-            options.progress(
+            pulled += records
+            report_count(
+                options.progress,
+                f"{connector.name}: pulling {stream}",
+                pulled,
+                None,  # an incremental export does not say how much is left
                 f"{connector.name}: {stream} → {report.conversations} tickets, "
-                f"{report.messages} messages"
+                f"{report.messages} messages",
             )
 
 
@@ -261,9 +296,9 @@ async def _discover_fields(connector: HelpdeskConnector, options: SyncOptions) -
     field titles, so the sync goes on."""
     try:
         return await connector.discover_fields()
-    except ConnectorError:
-        if options.writeback:
-            raise
+    except ConnectorError as exc:
+        if options.writeback or isinstance(exc, NotTheApiError):
+            raise  # a server that is not the helpdesk's API: the pull would fail the same way
         log.warning("%s: cannot list ticket fields; segments use field ids", connector.name)
         return FieldIds()
 
@@ -352,14 +387,18 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> tuple[int, int]:
+def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> tuple[int, int, int]:
     """Classify conversations whose customer text or the model changed since last time (a
     conversation classified by another model version is mined again; the outbox then writes
-    only tickets whose desired fields or tags changed, and agents' stages stay locked)."""
-    mined = changed = 0
+    only tickets whose desired fields or tags changed, and agents' stages stay locked).
+
+    Returns (mined, stage changed, not in English): the last are stored with their language but
+    get no stage or themes, and the summary says how many rather than dropping them silently."""
+    mined = changed = walked = foreign = 0
     last_id = 0
     with session_scope(engine) as session:
         outdated = outdated_classifications(session, source_id, miner.version)
+        total = count_dirty_conversations(session, source_id, miner.version)
     if outdated:
         progress(
             f"mining: the model changed ({miner.version}); re-labelling {outdated} "
@@ -371,7 +410,7 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
                 session, source_id, last_id, MINE_BATCH, miner.version
             )
             if not conversations:
-                return mined, changed
+                return mined, changed, foreign
             last_id = conversations[-1]
             texts = conversation_texts(session, conversations)
             previous = classification_versions(session, conversations)
@@ -387,6 +426,7 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
                 for (cid, _), p in zip(todo, predictions, strict=True)
                 if cid in previous and previous[cid][2] != p.stage
             )
+            foreign += sum(1 for p in predictions if p.language not in (None, ENGLISH))
             save_classifications(
                 session,
                 miner.version,
@@ -404,7 +444,19 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
                 progress(f"mining: storing {len(todo)} classifications and their outbox rows")
                 refresh_outbox(session, [cid for cid, _ in todo])
             mined += len(todo)
-        progress(f"mined {mined} conversations")
+            walked += len(conversations)
+        report_count(progress, "mining", walked, total, f"mined {mined} conversations")
+
+
+def _require_stage_field(connector: HelpdeskConnector, fields: FieldIds) -> None:
+    """Write-back needs cjm's field: say so before the pull, not after it (a first Freshdesk
+    pull can take many minutes)."""
+    if not fields.stage:
+        raise CjmError(
+            f"the Journey stage field does not exist in {connector.name}: "
+            f"run `cjm setup-fields --source {connector.name}` once (needs an admin), "
+            "or sync with --no-writeback"
+        )
 
 
 async def _write_back(
@@ -415,12 +467,7 @@ async def _write_back(
     report: SourceReport,
     fields: FieldIds,
 ) -> None:
-    if not fields.stage:
-        report.error = (
-            f"the Journey stage field does not exist in {connector.name}: "
-            f"run `cjm setup-fields --source {connector.name}` once (needs an admin)"
-        )
-        return
+    _require_stage_field(connector, fields)
     assert source.id is not None
     result = await write_back(
         engine, source.id, connector, fields, dry_run=options.dry_run, progress=options.progress

@@ -20,6 +20,7 @@ from connectors.base import HelpdeskConnector, ResumesJobs
 from connectors.records import FieldIds, TicketUpdate
 from journey.db import session_scope
 from journey.models import Classification, Conversation, Label, Writeback, utcnow
+from journey.progress import report_count
 from miner import confidence_bands
 
 STAGE_PREFIX = "stage__"
@@ -341,6 +342,13 @@ async def write_back(
                         report.errors.append(f"ticket {result.external_id}: {outbox.last_error}")
                 outbox.updated_at = utcnow()
                 session.add_all([outbox, conversation])
+        report_count(
+            progress,
+            "write-back",
+            report.written + report.failed,
+            None,
+            f"write-back: {report.written} tickets updated, {report.failed} failed",
+        )
 
 
 def _sent_record(update: TicketUpdate, fields: FieldIds) -> dict[str, Any]:

@@ -17,7 +17,10 @@ Sentences are scored one by one (that is what gives each emotion its evidence se
 support-specific rules adjust a sentence's scores: politeness formulas ("thanks in advance",
 "please advise") are not happiness, effort phrases ("third time I'm asking", "still waiting")
 are frustration, a negated positive ("not happy") is negative, sarcasm markers ("yeah right",
-"thanks for nothing", 🙄) turn praise into frustration, and a few unambiguous emoji count.
+"thanks for nothing", 🙄) turn praise into frustration, a few unambiguous emoji count, a plain
+request with no sign of a problem ("Please cancel my subscription") is neutral without emotion,
+and an information question ("How do I reset my password?") is not confusion unless the
+customer says they do not understand.
 A message's valence weighs its strongest negative sentence, the mean neutral and its
 strongest positive sentence (one complaint sentence is not diluted by a polite closing); an
 emotion's score is its best sentence's, and that sentence is the evidence. Non-English text
@@ -185,6 +188,71 @@ _RULE_GATE = re.compile(
     r"tickets|requests|letters|visits)\b|/s\b|not!|[" + _EMOJI_RANGES + "]",
     re.IGNORECASE,
 )
+
+
+# Plain requests: a customer asking for something to be done ("Please cancel my subscription",
+# "I'd like to change the delivery date to Friday") is not complaining. The model read them as
+# negative because the only support text it was trained on is the taxonomy's complaint examples
+# (cancellation, account and billing words). A request form + a support action, with no sign
+# of a problem in the sentence, is neutral and shows no emotion.
+_REQUEST_LEAD = (
+    r"^\W*(?:(?:hi|hello|hey)\b\W*)?(?:(?:please|kindly)\s+|(?:can|could|would|will)\s+(?:you|i|"
+    r"we)\s+(?:please\s+)?|how\s+(?:do|can|should)\s+(?:i|we)\s+|i(?:'d|\s+would)\s+like\s+(?:you\s+"
+    r")?to\s+|(?:i|we)\s+(?:want|wish|need)\s+to\s+|i'm\s+looking\s+to\s+|help\s+me\s+)(?:please\s+)?"
+)
+_REQUEST_ACTION = (
+    r"(?:cancel|close|delete|remove|change|update|reset|send|resend|return|exchange|unsubscribe|"
+    r"upgrade|downgrade|renew|book|reschedule|transfer|add|confirm|activate|deactivate|track|"
+    r"order|buy|pay|set\s+up|sign\s+up|switch|move|pause|edit|correct|apply|know|find|check|"
+    r"download|print|register|verify|link|merge|open|create|extend|split)\b"
+)
+_PLAIN_REQUEST = re.compile(_REQUEST_LEAD + _REQUEST_ACTION + r"[^.!?]*[.?]?\s*$", re.IGNORECASE)
+# Any of these in the sentence means there is a problem behind the request: the model decides.
+_PROBLEM_CUE = re.compile(
+    r"n't|!|\b(?:not|no|never|nothing|nobody|still|again|already|wrong|broken|fail\w*|error\w*|"
+    r"damaged|late|missing|twice|charged|fraud\w*|scam\w*|unauthori[sz]ed|ridiculous|terrible|"
+    r"awful|unacceptable|angry|annoy\w*|frustrat\w*|disappoint\w*|worst|useless|immediately|"
+    r"asap|urgent\w*|refund|complain\w*)\b|[" + _EMOJI_RANGES + "]",
+    re.IGNORECASE,
+)
+_STRONGLY_NEGATIVE = -1.5  # a VADER word this negative is a problem cue too
+
+# Confusion is a customer not understanding, not a customer asking: "How do I reset my
+# password?" and "What are your opening hours?" are questions, and were read as confusion. An
+# information question without a sign of not understanding keeps only a fifth of its score.
+_INFO_QUESTION = re.compile(
+    r"^\W*(?:(?:hi|hello|hey)\b\W*)?(?:how\s+(?:do|does|can|should|would|long|much|many|often)|"
+    r"what\s+(?:is|are|'s|time|do|does|kind|options)|what's|where\s+(?:is|are|can|do|does)|"
+    r"when\s+(?:will|does|do|is|can|are)|which|do\s+you|does\s+(?:it|the|this|your)|"
+    r"is\s+(?:it|the|this|there|my)|are\s+(?:there|you|the|your)|can\s+(?:i|you|we)|"
+    r"could\s+(?:i|you|we)|will\s+(?:it|the|you|i|my)|have\s+you|did\s+you)\b[^?]*\?\s*$",
+    re.IGNORECASE,
+)
+_CONFUSION_CUE = re.compile(
+    r"confus\w*|understand|unclear|\bsense\b|\bmean(?:s|t)?\b|\blost\b|not sure|unsure|no idea|"
+    r"contradict\w*|explain\w*|clarif\w*|\bweird\b|\bstrange\b|\?\?|\bhuh\b|\bwhy\b|"
+    r"supposed to|makes? no|[🤔😕❓]",
+    re.IGNORECASE,
+)
+_QUESTION_CONFUSION_SHARE = 0.2
+
+
+def _plain_request(sentence: str) -> bool:
+    """A request for an action with no sign of a problem ("Please cancel my subscription")."""
+    if not _PLAIN_REQUEST.search(sentence) or _PROBLEM_CUE.search(sentence):
+        return False
+    lexicon = sentiment_lexicon()
+    return not any(lexicon.get(t, 0.0) <= _STRONGLY_NEGATIVE for t in tokenize(sentence))
+
+
+def _request_rules(sentence: str, pv: np.ndarray, pe: np.ndarray) -> None:
+    """Plain requests are neutral without emotion; information questions are not confusion
+    unless the customer says they do not understand."""
+    if _plain_request(sentence):
+        _floor(pv, 1, _RULE_FLOOR)
+        pe *= 0.2
+    elif _INFO_QUESTION.search(sentence) and not _CONFUSION_CUE.search(sentence):
+        pe[_EMOTION_INDEX["confusion"]] *= _QUESTION_CONFUSION_SHARE
 
 
 _EMOTION_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
@@ -529,8 +597,10 @@ class EmotionModel:
                 if text is not original and _formula_only(text):
                     pv[i] = (0.0, 1.0, 0.0)  # a politeness formula (and a name) only
                     pe[i] = 0.0
-                elif _RULE_GATE.search(original):
-                    _rules(original, pv[i], pe[i])
+                else:
+                    if _RULE_GATE.search(original):
+                        _rules(original, pv[i], pe[i])
+                    _request_rules(original, pv[i], pe[i])
             # A sentence that clearly shows a negative emotion is not positive ("I am very
             # disappointed, I expected better": "better" is not praise).
             upset = pe[:, _NEGATIVE_EMOTIONS].max(axis=1) >= _UPSET

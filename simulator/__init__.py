@@ -22,7 +22,7 @@ from .freshdesk import (
     create_freshchat_app,
     create_freshdesk_app,
 )
-from .server import RunningServer, run, serve_in_thread
+from .server import PortError, RunningServer, bind, run, serve_in_thread
 from .zendesk import PlantedSpike, SimulatorFaults, TicketView, ZendeskSimulator, create_zendesk_app
 
 __all__ = [
@@ -38,5 +38,7 @@ __all__ = [
     "create_freshdesk_app",
     "create_zendesk_app",
     "run",
+    "bind",
+    "PortError",
     "serve_in_thread",
 ]

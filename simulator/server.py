@@ -7,6 +7,7 @@ the simulator has fake credentials and must never be reachable from the network.
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 import time
@@ -48,17 +49,53 @@ def _config(app: Any, port: int) -> uvicorn.Config:
     )
 
 
+class PortError(Exception):
+    """The port cannot be used: `invalid` (not 0–65535, a usage error) or taken/forbidden."""
+
+    def __init__(self, message: str, *, invalid: bool) -> None:
+        super().__init__(message)
+        self.invalid = invalid
+
+
+def bind(port: int) -> socket.socket:
+    """A socket bound to 127.0.0.1:``port`` (0: a free one), or a one-line PortError.
+
+    Binding before the server starts (and before anything is printed) turns uvicorn's traceback
+    or "[Errno 98]" log line into one sentence naming the fix."""
+    if not 0 <= port <= 65535:
+        raise PortError(f"--port {port} is not a port: use 1–65535 (e.g. 8085)", invalid=True)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((LOCALHOST, port))
+    except OSError as exc:
+        sock.close()
+        reason = (
+            "is already in use"
+            if exc.errno == errno.EADDRINUSE
+            else f"cannot be used ({exc.strerror})"
+        )
+        raise PortError(
+            f"port {port} on {LOCALHOST} {reason}: pick another --port, or stop what runs there",
+            invalid=False,
+        ) from None
+    return sock
+
+
 def serve_in_thread(
-    app: Any, port: int = 0, host: str = LOCALHOST, startup_timeout: float = 10.0
+    app: Any,
+    port: int = 0,
+    host: str = LOCALHOST,
+    startup_timeout: float = 10.0,
+    sock: socket.socket | None = None,
 ) -> RunningServer:
-    """Start ``app`` on 127.0.0.1 (``port=0`` picks a free port) and return once it accepts
-    connections. ``host`` is accepted for symmetry but anything other than 127.0.0.1 is refused.
+    """Start ``app`` on 127.0.0.1 (``port=0`` picks a free port; or on an already bound
+    ``sock``) and return once it accepts connections. ``host`` is accepted for symmetry but
+    anything other than 127.0.0.1 is refused.
     """
     if host != LOCALHOST:
         raise ValueError("the simulator only binds 127.0.0.1")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOCALHOST, port))
+    sock = sock or bind(port)
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(_config(app, bound_port))
     thread = threading.Thread(
@@ -74,6 +111,8 @@ def serve_in_thread(
     return RunningServer(LOCALHOST, bound_port, server, thread)
 
 
-def run(app: Any, port: int) -> None:
-    """Serve ``app`` on 127.0.0.1:``port`` until interrupted (``cjm simulate``)."""
-    uvicorn.run(app, host=LOCALHOST, port=port, log_level="warning")
+def run(app: Any, port: int = 0, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` (or an already bound ``sock``) until interrupted
+    (``cjm simulate``); a port that cannot be used is a PortError before anything starts."""
+    sock = sock or bind(port)
+    uvicorn.Server(_config(app, sock.getsockname()[1])).run(sockets=[sock])
