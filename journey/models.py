@@ -75,6 +75,9 @@ class Person(SQLModel, table=True):
     source_id: int = Field(foreign_key="source.id")
     external_id: str
     role: str
+    # HMAC-SHA256 of the lower-cased e-mail (journey.identity), so one customer's journeys merge
+    # across sources; the clear address is never stored. None when the helpdesk gave none.
+    email_hash: str | None = Field(default=None, index=True)
 
 
 class Conversation(SQLModel, table=True):
