@@ -22,7 +22,7 @@ from collections.abc import Callable
 from sqlalchemy import Float, Select, case, func, literal_column, select, true
 from sqlalchemy.engine import Connection, Engine
 
-from journey.journey_map.customers import C, P, customer_key, has_requester, with_requester
+from journey.journey_map.customers import C, customer_key, has_requester, with_requester
 from journey.journey_map.sql import epoch_days, week_start
 from journey.models import Classification, Source
 

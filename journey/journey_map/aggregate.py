@@ -29,6 +29,7 @@ from journey.journey_map.filters import (
     period_note,
     resolve_period,
 )
+from journey.journey_map.flows import FlowOptions, build_flows
 from journey.journey_map.formatting import period_label
 from journey.journey_map.model import (
     ChannelCount,
@@ -92,6 +93,7 @@ class MapOptions:
     emotions_per_stage: int = 3
     opportunities: int = 10
     spikes: SpikeConfig = SpikeConfig()
+    flows: FlowOptions = FlowOptions()
 
 
 def build_map(
@@ -113,12 +115,15 @@ def build_map(
     labels = _Labels(taxonomy)
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
-    scan, theme_scan, actions, emotions = _concurrently(
+    scan, theme_scan, actions, emotions, (journeys, flows) = _concurrently(
         engine,
         lambda conn: _scan_conversations(conn, window, period, previous, filters),
         lambda conn: _scan_themes(conn, window, period, previous, filters),
         lambda conn: _actions(conn, period, filters, options.actions_per_stage),
         lambda conn: _emotions(conn, period, filters),
+        lambda conn: build_flows(
+            conn, period, filters, taxonomy.stage_names, labels.stage, labels.theme, options.flows
+        ),
     )
     now_sc, prev_sc, feedback, week_totals, stage_weeks = _split_conversations(scan, weeks)
     now_st, prev_st, theme_weeks = _split_themes(theme_scan, weeks)
@@ -230,6 +235,8 @@ def build_map(
         not_english=not_english,
         period_note=period_note(since, until, empty=newest is None),
         notice=_empty_notice(newest, period, filters) if total == 0 else "",
+        journeys=journeys,
+        flows=flows,
     )
 
 

@@ -37,6 +37,7 @@ class Conv:
     evidence: list[str] = field(default_factory=list)
     status: str = "open"
     language: str | None = "en"
+    requester: str | None = None  # the helpdesk requester id (journeys, flows)
 
 
 def load(engine: Engine, conversations: Sequence[Conv]) -> None:
@@ -63,6 +64,7 @@ def load(engine: Engine, conversations: Sequence[Conv]) -> None:
                 "updated_at": c.created,
                 "tags": [],
                 "custom_fields": c.custom_fields,
+                "requester_id": c.requester,
                 "deleted": c.deleted,
                 "needs_mining": False,
                 "synced_at": c.created,
