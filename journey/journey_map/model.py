@@ -128,6 +128,16 @@ class EmotionShare:
 
 
 @dataclass(slots=True)
+class StagePhrase:
+    """What customers do or think at a stage, as they would write it ("track my parcel"), with
+    how many of the stage's sampled conversations say it and one redacted sentence that does."""
+
+    phrase: str
+    conversations: int
+    quote: str
+
+
+@dataclass(slots=True)
 class StageSummary:
     name: str
     label: str
@@ -145,6 +155,7 @@ class StageSummary:
     verbatims: list[Verbatim]
     opportunities: list[Opportunity] = field(default_factory=list)
     emotions: list[EmotionShare] = field(default_factory=list)  # dominant first
+    phrases: list[StagePhrase] = field(default_factory=list)  # key phrases, best first
 
 
 @dataclass(slots=True)

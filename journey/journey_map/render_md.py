@@ -96,7 +96,7 @@ def _matrix(jm: JourneyMap, emit: Callable[[str], None]) -> None:
             ", ".join(f"{c.channel} {f.pct(c.share)}" for c in s.channels[:3]) or "–"
             for s in jm.stages
         ],
-        "What customers do": ["; ".join(s.actions) or "–" for s in jm.stages],
+        "What customers do / think": ["; ".join(s.actions) or "–" for s in jm.stages],
         "Emotion": [
             f"{f.sentiment(s.sentiment.mean)} {f.mood(s.sentiment.mean)}"
             + (f" (±{s.sentiment.sd:.2f})" if s.sentiment.sd is not None else "")
