@@ -263,6 +263,13 @@ def journey_map(
         list[str] | None,
         typer.Option(help="FIELD=VALUE on a ticket field (brand, plan, region…); repeatable."),
     ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="Segments side by side: segment=FIELD (its biggest values) or "
+            "segment=FIELD=V1,V2."
+        ),
+    ] = None,
 ) -> None:
     """Render the journey map (stages × touchpoints × emotion × pain points × opportunities)."""
     from journey.runner import run_map
@@ -277,6 +284,7 @@ def journey_map(
         source=source,
         channel=channel,
         segment=segment,
+        compare=compare,
     )
     if str(written) != "-":  # with --out - the map itself went to stdout
         out.print(str(written), highlight=False)

@@ -297,14 +297,28 @@ def run_map(
     channel: str | None = None,
     segment: list[str] | None = None,
     engine: Engine | None = None,
+    compare: str | None = None,
 ) -> Path:
-    from journey.journey_map import write_map
+    from journey.journey_map import write_comparison, write_map
     from journey.journey_map.filters import parse_segment
 
     if fmt not in ("html", "md", "json"):
         raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
     engine = database(settings, engine)
     out_dir = settings.resolve_path(settings.map.out_dir) or Path("cjm-map")
+    if compare is not None:  # segments side by side: cjm map --compare segment=FIELD
+        return write_comparison(
+            engine,
+            load_taxonomy_for(settings),
+            compare,
+            fmt=fmt,
+            since=since,
+            until=until,
+            out_path=out_path or out_dir,
+            source=source,
+            channel=channel,
+            segment=parse_segment(segment),
+        )
     target = out_path or out_dir / f"journey-map.{fmt}"
     return write_map(
         engine,

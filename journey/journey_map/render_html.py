@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from journey.journey_map import formatting
+from journey.journey_map.compare import Comparison
 from journey.journey_map.model import JourneyMap
 from journey.journey_map.palette import SCALE_LIMIT, sentiment_colour, text_on
 from journey.journey_map.sankey import flow_height, sankey_svg
@@ -115,4 +116,24 @@ def render_html(jm: JourneyMap, *, charts: bool = True) -> str:
             volume_spikes=[s for s in jm.spikes if s.metric == "volume"],
             sentiment_spikes=[s for s in jm.spikes if s.metric == "sentiment"],
         )
+    )
+
+
+def render_compare_html(cmp: Comparison) -> str:
+    """Segments side by side (`cjm map --compare`), one self-contained page like the map."""
+    sankeys = [
+        Markup(
+            sankey_svg(
+                seg.map.flows.links,
+                cmp.stage_names,
+                lambda name: cmp.stage_labels.get(name, name),
+                height=flow_height(seg.map.flows.links),
+            )
+        )
+        for seg in cmp.segments
+    ]
+    return (
+        _environment()
+        .get_template("journey_compare.html.j2")
+        .render(cmp=cmp, sankeys=sankeys, period=formatting.period_label(cmp.period))
     )
