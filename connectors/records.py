@@ -68,10 +68,13 @@ class FieldChange:
 
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
-    """An author: only the role matters to cjm (no names or addresses are kept)."""
+    """An author: only the role matters to cjm (no names or addresses are kept). `email`, when
+    the helpdesk returned one, only travels to `journey` to be hashed (one customer's journeys
+    merge across sources); it is never stored in clear."""
 
     external_id: str
     role: Role
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -277,7 +277,9 @@ def chat_to_records(
 @mapper("Zendesk", "user")
 def user_to_person(raw: Mapping[str, Any]) -> PersonRecord:
     return PersonRecord(
-        external_id=str(raw["id"]), role=USER_ROLES.get(str(raw.get("role")), "end_user")
+        external_id=str(raw["id"]),
+        role=USER_ROLES.get(str(raw.get("role")), "end_user"),
+        email=_str_or_none(raw.get("email")),
     )
 
 

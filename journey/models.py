@@ -80,6 +80,16 @@ class Person(SQLModel, table=True):
     email_hash: str | None = Field(default=None, index=True)
 
 
+class IdentitySalt(SQLModel, table=True):
+    """The per-database key of `person.email_hash` when CJM_EMAIL_HASH_KEY is not set: random,
+    made once (journey.identity). One row."""
+
+    __tablename__ = "identity_salt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    salt: str
+
+
 class Conversation(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source_id", "external_id"),

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from connectors.records import MessageRecord, Page
+from journey.identity import hashed_emails
 from journey.models import (
     Classification,
     Conversation,
@@ -122,6 +123,18 @@ def upsert_people(session: Session, source_id: int, people: Sequence[tuple[str, 
         return
     rows = [{"source_id": source_id, "external_id": e, "role": r} for e, r in dict(people).items()]
     _upsert(session, Person.__table__, rows, ("source_id", "external_id"), ("role",))
+
+
+def set_email_hashes(session: Session, source_id: int, hashes: Mapping[str, str]) -> None:
+    """Record the hashed e-mail of people the helpdesk returned with an address (a person seen
+    without one keeps the hash they had)."""
+    if not hashes:
+        return
+    rows = [
+        {"source_id": source_id, "external_id": e, "role": "end_user", "email_hash": h}
+        for e, h in sorted(hashes.items())
+    ]
+    _upsert(session, Person.__table__, rows, ("source_id", "external_id"), ("email_hash",))
 
 
 def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -365,6 +378,9 @@ def store_page(
     """One page's records as rows, in the caller's transaction (with the page's checkpoint).
     Returns (conversations, messages) stored."""
     upsert_people(session, source_id, sorted(roles.items()))
+    set_email_hashes(
+        session, source_id, hashed_emails(session, ((p.external_id, p.email) for p in page.people))
+    )
     conversations = messages = 0
     if page.conversations:
         upsert_conversations(

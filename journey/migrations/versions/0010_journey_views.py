@@ -5,7 +5,8 @@ Revision ID: 0010
 Revises: 0007
 
 `person.email_hash` (HMAC-SHA256 of the lower-cased address, journey.identity) lets one
-customer's conversations in two helpdesks form one journey without storing the address. The
+customer's conversations in two helpdesks form one journey without storing the address;
+`identity_salt` holds the HMAC key when CJM_EMAIL_HASH_KEY is not set. The
 views come from `journey.journey_views` (not `journey.views`, which migration 0003 calls: a view
 added there would be created before the columns it reads exist).
 """
@@ -22,6 +23,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "identity_salt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("salt", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
     with op.batch_alter_table("person", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email_hash", sa.String(), nullable=True))
         batch_op.create_index("ix_person_email_hash", ["email_hash"], unique=False)
@@ -33,3 +40,4 @@ def downgrade() -> None:
     with op.batch_alter_table("person", schema=None) as batch_op:
         batch_op.drop_index("ix_person_email_hash")
         batch_op.drop_column("email_hash")
+    op.drop_table("identity_salt")
