@@ -118,15 +118,16 @@ def build_map(
     labels = _Labels(taxonomy)
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
-    scan, theme_scan, actions, emotions, (journeys, flows) = _concurrently(
+    # the flows (the longest job after the conversation scan) start first, beside that scan
+    (journeys, flows), scan, theme_scan, actions, emotions = _concurrently(
         engine,
+        lambda conn: build_flows(
+            conn, period, filters, taxonomy.stage_names, labels.stage, labels.theme, options.flows
+        ),
         lambda conn: _scan_conversations(conn, window, period, previous, filters),
         lambda conn: _scan_themes(conn, window, period, previous, filters),
         lambda conn: _phrases(conn, period, filters, options.actions_per_stage),
         lambda conn: _emotions(conn, period, filters),
-        lambda conn: build_flows(
-            conn, period, filters, taxonomy.stage_names, labels.stage, labels.theme, options.flows
-        ),
     )
     now_sc, prev_sc, feedback, week_totals, stage_weeks = _split_conversations(scan, weeks)
     now_st, prev_st, theme_weeks = _split_themes(theme_scan, weeks)

@@ -221,19 +221,19 @@ def _backwards(
             to_stage[b] += n
     seq = _sequence(period, filters)
     back = _stage_rank(order, seq.c.stage) < _stage_rank(order, seq.c.prev)
-    customers = conn.execute(
-        select(func.count(distinct(seq.c.customer))).where(seq.c.prev.is_not(None), back)
-    ).scalar_one()
-    examples = [
-        str(k)
-        for (k,) in conn.execute(
-            select(seq.c.customer)
-            .where(seq.c.prev.is_not(None), back)
-            .group_by(seq.c.customer)
-            .order_by(func.count().desc(), seq.c.customer)
-            .limit(options.examples)
-        )
-    ]
+    per_customer = (
+        select(seq.c.customer.label("customer"), func.count().label("n"))
+        .where(seq.c.prev.is_not(None), back)
+        .group_by(seq.c.customer)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(per_customer.c.customer, func.count().over().label("customers"))
+        .order_by(per_customer.c.n.desc(), per_customer.c.customer)
+        .limit(options.examples)
+    ).all()  # the examples (most backward moves first) and, on each row, how many customers
+    customers = int(rows[0][1]) if rows else 0
+    examples = [str(r[0]) for r in rows]
     return FlowSignal(
         kind="backwards",
         count=count,
@@ -273,18 +273,20 @@ def _repeats(
         str(theme): int(n)
         for theme, n in conn.execute(select(groups.c.theme, func.count()).group_by(groups.c.theme))
     }
-    customers = conn.execute(select(func.count(distinct(groups.c.customer)))).scalar_one()
     before = _repeat_groups(period.previous(), filters, options)
     previous = int(conn.execute(select(func.count()).select_from(before)).scalar_one())
-    examples = [
-        str(k)
-        for (k,) in conn.execute(
-            select(groups.c.customer)
-            .group_by(groups.c.customer)
-            .order_by(func.max(groups.c.n).desc(), groups.c.customer)
-            .limit(options.examples)
-        )
-    ]
+    per_customer = (
+        select(groups.c.customer.label("customer"), func.max(groups.c.n).label("n"))
+        .group_by(groups.c.customer)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(per_customer.c.customer, func.count().over().label("customers"))
+        .order_by(per_customer.c.n.desc(), per_customer.c.customer)
+        .limit(options.examples)
+    ).all()
+    customers = int(rows[0][1]) if rows else 0
+    examples = [str(r[0]) for r in rows]
     count = sum(by_theme.values())
     return FlowSignal(
         kind="repeats",
@@ -337,31 +339,37 @@ def _churn(
         (_within(timeline.c.created_at, previous.start - days, previous.end - days), literal(2)),
         (_within(timeline.c.created_at, period.end - days, period.end), literal(3)),
         else_=literal(0),
-    ).label("bucket")
-    signals = select(timeline.c.customer, timeline.c.stage, bucket).where(negative).subquery()
+    )
+    signals = (
+        select(timeline.c.customer, timeline.c.stage, bucket.label("bucket"))
+        .where(negative)
+        .subquery()
+    )
+    # one pass: per bucket and stage the signals, the customers counted once (at their first
+    # signal of the bucket) and the smallest customer keys as deterministic examples
+    first = func.row_number().over(
+        partition_by=(signals.c.bucket, signals.c.customer), order_by=signals.c.stage
+    )
+    ranked = select(signals, first.label("first")).where(signals.c.bucket > 0).subquery()
     by_stage: dict[str, int] = defaultdict(int)
     counts = {1: 0, 2: 0, 3: 0}
-    for b, stage, n in conn.execute(
-        select(signals.c.bucket, signals.c.stage, func.count())
-        .where(signals.c.bucket > 0)
-        .group_by(signals.c.bucket, signals.c.stage)
+    customers = 0
+    candidates: list[str] = []
+    for b, stage, n, firsts, example in conn.execute(
+        select(
+            ranked.c.bucket,
+            ranked.c.stage,
+            func.count(),
+            func.sum(case((ranked.c.first == 1, 1), else_=0)),
+            func.min(ranked.c.customer),
+        ).group_by(ranked.c.bucket, ranked.c.stage)
     ):
         counts[int(b)] += int(n)
         if int(b) == 1:
             by_stage[str(stage) if stage is not None else "unstaged"] += int(n)
-    customers = conn.execute(
-        select(func.count(distinct(signals.c.customer))).where(signals.c.bucket == 1)
-    ).scalar_one()
-    examples = [
-        str(k)
-        for (k,) in conn.execute(
-            select(signals.c.customer)
-            .where(signals.c.bucket == 1)
-            .group_by(signals.c.customer)
-            .order_by(signals.c.customer)
-            .limit(options.examples)
-        )
-    ]
+            customers += int(firsts or 0)
+            candidates.append(str(example))
+    examples = sorted(set(candidates))[: options.examples]
     # the example path is the customer's conversations up to the silent last contact
     window = Period(period.start - days, period.end - days)
     signal = FlowSignal(
