@@ -160,6 +160,14 @@ def conversation_to_message(
     )
 
 
+@mapper("Freshdesk", "requester")
+def requester_to_person(raw: Mapping[str, Any]) -> PersonRecord:
+    """A ticket's `requester` (include=requester): its id and e-mail, for the e-mail hash only."""
+    return PersonRecord(
+        external_id=str(raw["id"]), role="end_user", email=_str_or_none(raw.get("email"))
+    )
+
+
 @mapper("Freshdesk", "agent")
 def agent_to_person(raw: Mapping[str, Any]) -> PersonRecord:
     return PersonRecord(external_id=str(raw["id"]), role="agent")

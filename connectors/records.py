@@ -90,6 +90,9 @@ class Page:
     conversations: tuple[ConversationRecord, ...] = ()
     messages: tuple[MessageRecord, ...] = ()
     people: tuple[PersonRecord, ...] = ()
+    # Freshdesk (additive): the tickets' requesters as the list returned them (include=requester),
+    # for their e-mail only; their role is not asserted (an agent may raise a ticket).
+    requesters: tuple[PersonRecord, ...] = ()
     # Freshdesk (additive): the conversations arrive without their messages; the pipeline asks
     # the connector's `fetch_messages` (base.FetchesMessages) for those that changed, and stores
     # them in the same transaction as this page and its checkpoint.

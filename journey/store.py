@@ -379,7 +379,11 @@ def store_page(
     Returns (conversations, messages) stored."""
     upsert_people(session, source_id, sorted(roles.items()))
     set_email_hashes(
-        session, source_id, hashed_emails(session, ((p.external_id, p.email) for p in page.people))
+        session,
+        source_id,
+        hashed_emails(
+            session, ((p.external_id, p.email) for p in (*page.people, *page.requesters))
+        ),
     )
     conversations = messages = 0
     if page.conversations:

@@ -90,3 +90,29 @@ def test_without_a_configured_key_each_database_has_its_own(
     address = user_json(sim, int(str(ext)), "http://x")["email"]  # type: ignore[index]
     assert digest == email_hash(address, str(salt[0]).encode())
     assert len(_rows(engine, "SELECT salt FROM identity_salt")) == 1  # made once
+
+
+def test_freshdesk_requesters_get_an_email_hash_without_changing_roles(
+    tmp_path: Path, engine: Engine, monkeypatch
+) -> None:
+    """Freshdesk returns each ticket's requester with the list (include=requester): the
+    requester's e-mail is hashed; the requester's role is not asserted (an agent may raise a
+    ticket), so no agent turns into a customer."""
+    from simulator.freshdesk.state import contact
+    from tests.test_freshdesk_sync_integration import make_world
+
+    monkeypatch.setenv(KEY_ENV, "another-key")
+    world = make_world(tmp_path, engine, tickets=30)
+    world.sync()
+    rows = _rows(
+        engine, "SELECT external_id, role, email_hash FROM person WHERE email_hash IS NOT NULL"
+    )
+    assert rows
+    for ext, _role, digest in rows:
+        address = contact(world.sim.seed, int(str(ext)))[2]
+        assert digest == email_hash(address, b"another-key")
+    customers = _rows(
+        engine,
+        "SELECT count(DISTINCT customer) FROM v_customer_journey WHERE customer LIKE 'e:%'",
+    )[0][0]
+    assert customers == len({r[2] for r in rows})
