@@ -270,6 +270,12 @@ def journey_map(
             "segment=FIELD=V1,V2."
         ),
     ] = None,
+    churn_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Churn signal: days without contact after a negative one (default 30)."
+        ),
+    ] = None,
 ) -> None:
     """Render the journey map (stages × touchpoints × emotion × pain points × opportunities)."""
     from journey.runner import run_map
@@ -285,6 +291,7 @@ def journey_map(
         channel=channel,
         segment=segment,
         compare=compare,
+        churn_days=churn_days,
     )
     if str(written) != "-":  # with --out - the map itself went to stdout
         out.print(str(written), highlight=False)

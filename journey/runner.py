@@ -298,12 +298,20 @@ def run_map(
     segment: list[str] | None = None,
     engine: Engine | None = None,
     compare: str | None = None,
+    churn_days: int | None = None,
 ) -> Path:
-    from journey.journey_map import write_comparison, write_map
+    from dataclasses import replace
+
+    from journey.journey_map import MapOptions, write_comparison, write_map
     from journey.journey_map.filters import parse_segment
 
     if fmt not in ("html", "md", "json"):
         raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
+    options = MapOptions()
+    if churn_days is not None:
+        if not 1 <= churn_days <= 3650:
+            raise ConfigError(f"--churn-days {churn_days}: use a number of days from 1 to 3650")
+        options = replace(options, flows=replace(options.flows, churn_days=churn_days))
     engine = database(settings, engine)
     out_dir = settings.resolve_path(settings.map.out_dir) or Path("cjm-map")
     if compare is not None:  # segments side by side: cjm map --compare segment=FIELD
@@ -318,6 +326,7 @@ def run_map(
             source=source,
             channel=channel,
             segment=parse_segment(segment),
+            options=options,
         )
     target = out_path or out_dir / f"journey-map.{fmt}"
     return write_map(
@@ -330,6 +339,7 @@ def run_map(
         source=source,
         channel=channel,
         segment=parse_segment(segment),
+        options=options,
     )
 
 

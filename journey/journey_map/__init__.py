@@ -65,6 +65,7 @@ def write_map(
     source: str | None = None,
     channel: str | None = None,
     segment: Mapping[str, str] | None = None,
+    options: MapOptions = MapOptions(),
 ) -> Path:
     """Aggregate and render the journey map to `out_path` (parents created); returns the path.
 
@@ -78,7 +79,14 @@ def write_map(
     if str(out_path) != STDOUT and out_path.is_dir():
         out_path = out_path / f"journey-map.{fmt}"
     journey_map = build_map(
-        engine, taxonomy, since=since, until=until, source=source, channel=channel, segment=segment
+        engine,
+        taxonomy,
+        since=since,
+        until=until,
+        source=source,
+        channel=channel,
+        segment=segment,
+        options=options,
     )
     if journey_map.notice:
         log.warning("%s", journey_map.notice)  # the file says it too; this is for the terminal
@@ -97,6 +105,7 @@ def write_comparison(
     source: str | None = None,
     channel: str | None = None,
     segment: Mapping[str, str] | None = None,
+    options: MapOptions = MapOptions(),
 ) -> Path:
     """`cjm map --compare segment=FIELD`: segments side by side, written like `write_map`."""
     from journey.journey_map.compare import build_comparison, parse_compare
@@ -108,7 +117,7 @@ def write_comparison(
         out_path = out_path / f"journey-map-by-{spec.field}.{fmt}"
     comparison = build_comparison(
         engine, taxonomy, spec, since=since, until=until, source=source, channel=channel,
-        segment=segment,
+        segment=segment, options=options,
     )  # fmt: skip
     if fmt == "html":
         from journey.journey_map.render_html import render_compare_html

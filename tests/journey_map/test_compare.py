@@ -102,6 +102,7 @@ def test_compare_cli_writes_all_formats_and_rejects_bad_input(
         (["--compare", "segment=plan=gold"], "--compare segment=plan=gold: no conversation"),
         (["--compare", "segment=plan=pro"], "needs two or more values"),
         (["--compare", "segment=plan", "--segment", "plan=pro"], "contradict"),
+        (["--churn-days", "0"], "--churn-days 0: use a number of days from 1 to 3650"),
     ):
         code, _out, err = run([*base, *args, "--out", str(tmp_path / "x.html")], capsys)
         assert code == 2, (args, err)
