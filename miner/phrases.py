@@ -25,6 +25,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .nlp import _lookup_fn, load_nlp
 
@@ -151,8 +152,10 @@ def _readability(words: Sequence[_Word]) -> float:
     return weight
 
 
+@lru_cache(maxsize=50_000)
 def phrase_candidates(text: str) -> dict[str, tuple[str, float]]:
-    """Lemma key → (surface text, readability) of every readable 2–4-word phrase in `text`."""
+    """Lemma key → (surface text, readability) of every readable 2–4-word phrase in `text`.
+    Cached: evidence sentences repeat across conversations (treat the result as read-only)."""
     found: dict[str, tuple[str, float]] = {}
     for clause in _words(text):
         for size in (2, 3, 4):

@@ -496,7 +496,7 @@ def _emotions(
     return dict(result)
 
 
-PHRASE_SAMPLE = 1500  # conversations per stage the phrase miner reads (a deterministic sample)
+PHRASE_SAMPLE = 800  # conversations per stage the phrase miner reads (a deterministic sample)
 
 
 def _phrases(

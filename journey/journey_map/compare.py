@@ -28,11 +28,12 @@ from journey.journey_map.aggregate import MapOptions, build_map
 from journey.journey_map.filters import (
     check_segment_value,
     conversation_conditions,
+    period_note,
     resolve_period,
     segment_expression,
     segment_fields,
 )
-from journey.journey_map.model import Filters, JourneyMap, Period
+from journey.journey_map.model import Filters, JourneyMap, Period, _iso
 from miner import Taxonomy
 
 MAX_SEGMENTS = 6  # more columns than this do not fit a page side by side
@@ -111,8 +112,7 @@ class Comparison:
     period_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        from journey.journey_map.model import _iso
-
+        """The `cjm.journey_compare` document (docs/journey-map.md)."""
         return {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
@@ -205,8 +205,6 @@ def build_comparison(
         stage_names += [s.name for s in jm.stages if s.name not in stage_names]
     labels = {s.name: s.label for jm in maps for s in jm.stages}
     columns = _columns(values, maps, stage_names)
-    from journey.journey_map.filters import period_note
-
     return Comparison(
         field=spec.field,
         period=period,

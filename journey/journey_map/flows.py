@@ -48,7 +48,7 @@ from journey.journey_map.model import (
     Period,
     SignalCount,
 )
-from journey.journey_map.sql import epoch_days
+from journey.journey_map.sql import customer_words, epoch_days
 from journey.models import Classification, ConversationTheme, Message
 
 K = Classification.__table__
@@ -78,10 +78,8 @@ def build_flows(
     options: FlowOptions = FlowOptions(),
 ) -> tuple[Journeys, Flows]:
     """Journeys and flows of [period) and, for the trend, the period before it."""
-    previous = period.previous()
     order = {name: i for i, name in enumerate(stage_names)}
-    now = _moves(conn, period, filters)
-    before = _moves(conn, previous, filters)
+    now, before = _moves(conn, period, filters)
     links = []
     for (src, dst), n in sorted(now.items(), key=lambda kv: (-kv[1], kv[0])):
         links.append(
@@ -134,14 +132,39 @@ def _sequence(period: Period, filters: Filters) -> Any:
     )
 
 
-def _moves(conn: Connection, period: Period, filters: Filters) -> dict[tuple[str, str], int]:
-    seq = _sequence(period, filters)
-    query = (
-        select(seq.c.prev, seq.c.stage, func.count())
-        .where(seq.c.prev.is_not(None))
-        .group_by(seq.c.prev, seq.c.stage)
+def _moves(
+    conn: Connection, period: Period, filters: Filters
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """Moves of this period and of the previous one, in one pass: each customer's sequence is
+    taken within its period (partitioned by period, then customer), as each map would."""
+    previous = period.previous()
+    customer = customer_key()
+    bucket = case((C.c.created_at >= period.start, 1), else_=2)
+    seq = (
+        select(
+            bucket.label("bucket"),
+            K.c.stage.label("stage"),
+            func.lag(K.c.stage)
+            .over(partition_by=(bucket, customer), order_by=(C.c.created_at, C.c.id))
+            .label("prev"),
+        )
+        .select_from(with_requester(C.join(K, K.c.conversation_id == C.c.id)))
+        .where(
+            *conversation_conditions(Period(previous.start, period.end), filters),
+            has_requester(),
+            K.c.stage.is_not(None),
+        )
+        .subquery()
     )
-    return {(str(a), str(b)): int(n) for a, b, n in conn.execute(query)}
+    query = (
+        select(seq.c.bucket, seq.c.prev, seq.c.stage, func.count())
+        .where(seq.c.prev.is_not(None))
+        .group_by(seq.c.bucket, seq.c.prev, seq.c.stage)
+    )
+    moves: dict[int, dict[tuple[str, str], int]] = {1: {}, 2: {}}
+    for b, a, z, n in conn.execute(query):
+        moves[int(b)][(str(a), str(z))] = int(n)
+    return moves[1], moves[2]
 
 
 def _direction(order: dict[str, int], src: str, dst: str) -> str:
@@ -153,24 +176,30 @@ def _journeys(conn: Connection, period: Period, filters: Filters, options: FlowO
     customer = customer_key()
     base = with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id))
     where = [*conversation_conditions(period, filters), has_requester()]
-    conversations, staged, customers = conn.execute(
-        select(func.count(), func.count(K.c.stage), func.count(distinct(customer)))
+    per_customer = (
+        select(
+            func.count().label("n"),
+            func.count(K.c.stage).label("staged"),
+            func.count(distinct(C.c.source_id)).label("sources"),
+        )
         .select_from(base)
         .where(*where)
+        .group_by(customer)
+        .subquery()
+    )
+    conversations, staged, customers, merged = conn.execute(
+        select(
+            func.coalesce(func.sum(per_customer.c.n), 0),
+            func.coalesce(func.sum(per_customer.c.staged), 0),
+            func.count(),
+            func.coalesce(func.sum(case((per_customer.c.sources > 1, 1), else_=0)), 0),
+        )
     ).one()
     previous_customers = conn.execute(
         select(func.count(distinct(customer)))
         .select_from(base)
         .where(*conversation_conditions(period.previous(), filters), has_requester())
     ).scalar_one()
-    per_customer = (
-        select(customer.label("customer"), func.count(distinct(C.c.source_id)).label("sources"))
-        .select_from(base)
-        .where(*where)
-        .group_by(customer)
-        .subquery()
-    )
-    merged = conn.execute(select(func.count()).where(per_customer.c.sources > 1)).scalar_one()
 
     seq = _sequence(period, filters)
     columns = [
@@ -436,8 +465,6 @@ def _example_paths(
 
 
 def _first_customer_texts(conn: Connection, ids: list[int]) -> dict[int, str]:
-    from journey.journey_map.sql import customer_words
-
     if not ids:
         return {}
     texts: dict[int, str] = {}
