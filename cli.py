@@ -270,6 +270,10 @@ def journey_map(
             "segment=FIELD=V1,V2."
         ),
     ] = None,
+    journeys_by: Annotated[
+        str | None,
+        typer.Option(help="Follow each requester (default) or each organisation's journey."),
+    ] = None,
     churn_days: Annotated[
         int | None,
         typer.Option(
@@ -292,6 +296,7 @@ def journey_map(
         segment=segment,
         compare=compare,
         churn_days=churn_days,
+        journeys_by=journeys_by,
     )
     if str(written) != "-":  # with --out - the map itself went to stdout
         out.print(str(written), highlight=False)

@@ -77,6 +77,7 @@ def ticket_to_record(raw: Mapping[str, Any]) -> ConversationRecord:
         subject=raw.get("subject"),
         status=status,
         requester_id=_str_or_none(raw.get("requester_id")),
+        organization_id=_str_or_none(raw.get("company_id")),
         created_at=parse_time(raw.get("created_at")),
         updated_at=parse_time(raw.get("updated_at")),
         tags=tuple(str(t) for t in raw.get("tags") or ()),

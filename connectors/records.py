@@ -36,6 +36,9 @@ class ConversationRecord:
     # from `updated_at` (ticket `stats`); lets the pipeline skip a conversations call when the
     # only change was cjm's own tag/field write-back. None = unknown: compare `updated_at`.
     content_updated_at: datetime | None = None
+    # The requester's organisation (Zendesk `organization_id`, Freshdesk `company_id`), for
+    # journeys by organisation. None when the helpdesk gives none.
+    organization_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ def _customer_journey(dialect: str) -> Select:
             customer.label("customer"),
             S.c.name.label("source"),
             C.c.requester_id,
+            C.c.organization_id,
             C.c.id.label("conversation_id"),
             C.c.external_id,
             func.row_number().over(partition_by=customer, order_by=order).label("step"),

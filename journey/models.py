@@ -105,6 +105,7 @@ class Conversation(SQLModel, table=True):
     subject: str | None = None
     status: str = "unknown"
     requester_id: str | None = None
+    organization_id: str | None = None  # the requester's organisation / company (journeys)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -299,6 +299,7 @@ def run_map(
     engine: Engine | None = None,
     compare: str | None = None,
     churn_days: int | None = None,
+    journeys_by: str | None = None,
 ) -> Path:
     from dataclasses import replace
 
@@ -312,6 +313,13 @@ def run_map(
         if not 1 <= churn_days <= 3650:
             raise ConfigError(f"--churn-days {churn_days}: use a number of days from 1 to 3650")
         options = replace(options, flows=replace(options.flows, churn_days=churn_days))
+    if journeys_by is not None:
+        from journey.journey_map.customers import BY
+
+        by = {"organization": "organisation"}.get(journeys_by.lower(), journeys_by.lower())
+        if by not in BY:
+            raise ConfigError(f"--journeys-by {journeys_by!r}: use {' or '.join(BY)}")
+        options = replace(options, flows=replace(options.flows, by=by))
     engine = database(settings, engine)
     out_dir = settings.resolve_path(settings.map.out_dir) or Path("cjm-map")
     if compare is not None:  # segments side by side: cjm map --compare segment=FIELD

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func
+from sqlalchemy import String, and_, cast, func, or_
 from sqlalchemy.sql.expression import ColumnElement
 
 from journey.models import Conversation, Person
@@ -23,12 +23,22 @@ C = Conversation.__table__
 P = Person.__table__.alias("requester")
 
 
-def customer_key() -> ColumnElement[str]:
-    """'e:<hash>' for a requester with a hashed e-mail, else '<source id>:<requester id>'."""
-    return func.coalesce(
+BY = ("requester", "organisation")  # what a journey follows (`cjm map --journeys-by`)
+
+
+def customer_key(by: str = "requester") -> ColumnElement[str]:
+    """'e:<hash>' for a requester with a hashed e-mail, else '<source id>:<requester id>'.
+    By organisation: 'o:<source id>:<organisation id>' when the conversation names one (a
+    requester without an organisation stays their own customer)."""
+    requester = func.coalesce(
         "e:" + P.c.email_hash,
         cast(C.c.source_id, String) + ":" + C.c.requester_id,
     )
+    if by == "organisation":
+        return func.coalesce(
+            "o:" + cast(C.c.source_id, String) + ":" + C.c.organization_id, requester
+        )
+    return requester
 
 
 def with_requester(joined: Any) -> Any:
@@ -39,5 +49,8 @@ def with_requester(joined: Any) -> Any:
     )
 
 
-def has_requester() -> ColumnElement[bool]:
+def has_requester(by: str = "requester") -> ColumnElement[bool]:
+    """Conversations that belong to a journey (the rest count in the map, not in journeys)."""
+    if by == "organisation":
+        return or_(C.c.requester_id.is_not(None), C.c.organization_id.is_not(None))
     return C.c.requester_id.is_not(None)

@@ -64,6 +64,7 @@ QUOTE_CHARS = 200
 class FlowOptions:
     churn_days: int = 30
     repeat_contacts: int = 3
+    by: str = "requester"  # or "organisation": whose journeys (customers.BY)
     examples: int = 3  # example customers per signal
     paths: int = 8  # most common journey paths shown
 
@@ -79,7 +80,7 @@ def build_flows(
 ) -> tuple[Journeys, Flows]:
     """Journeys and flows of [period) and, for the trend, the period before it."""
     order = {name: i for i, name in enumerate(stage_names)}
-    now, before = _moves(conn, period, filters)
+    now, before = _moves(conn, period, filters, options.by)
     links = []
     for (src, dst), n in sorted(now.items(), key=lambda kv: (-kv[1], kv[0])):
         links.append(
@@ -112,10 +113,10 @@ def _stage_rank(order: dict[str, int], column: Any) -> Any:
     return case(*((column == name, i) for name, i in order.items()), else_=len(order))
 
 
-def _sequence(period: Period, filters: Filters) -> Any:
+def _sequence(period: Period, filters: Filters, by: str) -> Any:
     """The period's staged conversations with a requester, per customer in time order, with the
     stage of the customer's previous staged conversation in the period."""
-    customer = customer_key()
+    customer = customer_key(by)
     ordering = (C.c.created_at, C.c.id)
     return (
         select(
@@ -127,18 +128,18 @@ def _sequence(period: Period, filters: Filters) -> Any:
             func.row_number().over(partition_by=customer, order_by=ordering).label("step"),
         )
         .select_from(with_requester(C.join(K, K.c.conversation_id == C.c.id)))
-        .where(*conversation_conditions(period, filters), has_requester(), K.c.stage.is_not(None))
+        .where(*conversation_conditions(period, filters), has_requester(by), K.c.stage.is_not(None))
         .subquery()
     )
 
 
 def _moves(
-    conn: Connection, period: Period, filters: Filters
+    conn: Connection, period: Period, filters: Filters, by: str
 ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
     """Moves of this period and of the previous one, in one pass: each customer's sequence is
     taken within its period (partitioned by period, then customer), as each map would."""
     previous = period.previous()
-    customer = customer_key()
+    customer = customer_key(by)
     bucket = case((C.c.created_at >= period.start, 1), else_=2)
     seq = (
         select(
@@ -151,7 +152,7 @@ def _moves(
         .select_from(with_requester(C.join(K, K.c.conversation_id == C.c.id)))
         .where(
             *conversation_conditions(Period(previous.start, period.end), filters),
-            has_requester(),
+            has_requester(by),
             K.c.stage.is_not(None),
         )
         .subquery()
@@ -173,9 +174,10 @@ def _direction(order: dict[str, int], src: str, dst: str) -> str:
 
 
 def _journeys(conn: Connection, period: Period, filters: Filters, options: FlowOptions) -> Journeys:
-    customer = customer_key()
+    by = options.by
+    customer = customer_key(by)
     base = with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id))
-    where = [*conversation_conditions(period, filters), has_requester()]
+    where = [*conversation_conditions(period, filters), has_requester(by)]
     per_customer = (
         select(
             func.count().label("n"),
@@ -198,10 +200,10 @@ def _journeys(conn: Connection, period: Period, filters: Filters, options: FlowO
     previous_customers = conn.execute(
         select(func.count(distinct(customer)))
         .select_from(base)
-        .where(*conversation_conditions(period.previous(), filters), has_requester())
+        .where(*conversation_conditions(period.previous(), filters), has_requester(by))
     ).scalar_one()
 
-    seq = _sequence(period, filters)
+    seq = _sequence(period, filters, by)
     columns = [
         func.max(case((seq.c.step == i, seq.c.stage), else_=None)).label(f"s{i}")
         for i in range(1, PATH_STEPS + 1)
@@ -242,13 +244,14 @@ def _backwards(
     label: Callable[[str], str],
     options: FlowOptions,
 ) -> FlowSignal:
+    by = options.by
     count = sum(n for (a, b), n in now.items() if _direction(order, a, b) == "backward")
     previous = sum(n for (a, b), n in before.items() if _direction(order, a, b) == "backward")
     to_stage: dict[str, int] = defaultdict(int)
     for (a, b), n in now.items():
         if _direction(order, a, b) == "backward":
             to_stage[b] += n
-    seq = _sequence(period, filters)
+    seq = _sequence(period, filters, by)
     back = _stage_rank(order, seq.c.stage) < _stage_rank(order, seq.c.prev)
     per_customer = (
         select(seq.c.customer.label("customer"), func.count().label("n"))
@@ -270,12 +273,13 @@ def _backwards(
         change=_change(count, previous),
         customers=int(customers),
         breakdown=_breakdown(to_stage, label),
-        examples=_example_paths(conn, period, filters, examples),
+        examples=_example_paths(conn, period, filters, examples, by),
     )
 
 
 def _repeat_groups(period: Period, filters: Filters, options: FlowOptions) -> Any:
-    customer = customer_key()
+    by = options.by
+    customer = customer_key(by)
     return (
         select(customer.label("customer"), T.c.theme.label("theme"), func.count().label("n"))
         .select_from(
@@ -283,7 +287,7 @@ def _repeat_groups(period: Period, filters: Filters, options: FlowOptions) -> An
                 T, T.c.conversation_id == C.c.id
             )
         )
-        .where(*conversation_conditions(period, filters), has_requester())
+        .where(*conversation_conditions(period, filters), has_requester(by))
         .group_by(customer, T.c.theme)
         .having(func.count() >= options.repeat_contacts)
         .subquery()
@@ -297,6 +301,7 @@ def _repeats(
     theme_label: Callable[[str], str],
     options: FlowOptions,
 ) -> FlowSignal:
+    by = options.by
     groups = _repeat_groups(period, filters, options)
     by_theme = {
         str(theme): int(n)
@@ -324,7 +329,7 @@ def _repeats(
         change=_change(count, previous),
         customers=int(customers),
         breakdown=_breakdown(by_theme, theme_label),
-        examples=_example_paths(conn, period, filters, examples),
+        examples=_example_paths(conn, period, filters, examples, by),
     )
 
 
@@ -336,9 +341,10 @@ def _churn(
     options: FlowOptions,
 ) -> tuple[FlowSignal, int]:
     """Negative contacts with no later contact within N days, counted when the N days run out."""
+    by = options.by
     days = timedelta(days=options.churn_days)
     previous = period.previous()
-    customer = customer_key()
+    customer = customer_key(by)
     at = epoch_days(C.c.created_at)
     ordering = (C.c.created_at, C.c.id)
     selected: ColumnElement[Any] = and_(*conversation_conditions(None, filters))
@@ -355,7 +361,7 @@ def _churn(
         .select_from(with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id)))
         .where(
             C.c.deleted.is_(False),
-            has_requester(),
+            has_requester(by),
             C.c.created_at >= previous.start - days,
             C.c.created_at < period.end,
         )
@@ -408,7 +414,7 @@ def _churn(
         change=_change(counts[1], counts[2]),
         customers=int(customers),
         breakdown=_breakdown(by_stage, lambda s: "Unstaged" if s == "unstaged" else label(s)),
-        examples=_example_paths(conn, window, filters, examples),
+        examples=_example_paths(conn, window, filters, examples, by),
     )
     return signal, counts[3]
 
@@ -426,13 +432,13 @@ def customer_label(key: str) -> str:
 
 
 def _example_paths(
-    conn: Connection, period: Period, filters: Filters, keys: list[str]
+    conn: Connection, period: Period, filters: Filters, keys: list[str], by: str
 ) -> list[ExamplePath]:
     """The example customers' conversations in `period`, with a short redacted quote each: the
     stage's evidence sentence, else the first evidence sentence, else the first customer message."""
     if not keys:
         return []
-    customer = customer_key()
+    customer = customer_key(by)
     rows = conn.execute(
         select(
             customer,
@@ -446,7 +452,7 @@ def _example_paths(
             K.c.evidence,
         )
         .select_from(with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id)))
-        .where(*conversation_conditions(period, filters), has_requester(), customer.in_(keys))
+        .where(*conversation_conditions(period, filters), has_requester(by), customer.in_(keys))
         .order_by(customer, C.c.created_at, C.c.id)
     ).all()
     missing = [r[1] for r in rows if not r[7] and not _json_list(r[8])]

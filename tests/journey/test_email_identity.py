@@ -75,6 +75,23 @@ def test_emails_are_stored_only_as_hmac_and_merge_journeys(
     merged = [j for j in journeys if str(j[0]).startswith("e:")]
     assert merged and all(sources == 2 for _c, sources, _n in merged)
 
+    # the requester's organisation travels with the ticket (journeys by organisation)
+    stored = dict(
+        _rows(
+            engine,
+            "SELECT external_id, organization_id FROM conversation "
+            "WHERE source_id = (SELECT id FROM source WHERE name = 'acme')",
+        )
+    )
+    expected = {
+        str(t): str(o) if (o := sim.ticket_state(t).organization_id) is not None else None
+        for t in sim.ticket_ids()
+    }
+    assert {k: v for k, v in stored.items() if k in expected} == {
+        k: v for k, v in expected.items() if k in stored
+    }
+    assert any(v is not None for v in stored.values())
+
 
 def test_without_a_configured_key_each_database_has_its_own(
     tmp_path: Path, engine: Engine, monkeypatch

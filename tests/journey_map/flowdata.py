@@ -51,6 +51,11 @@ FLOWS = [
     _c("h1", (2024, 5, 9), "purchase", -0.9, None),
 ]
 
+# A and B work for one organisation ("o1"); nobody else names one
+for _conv in FLOWS:
+    if _conv.requester in ("a", "b"):
+        _conv.organization = "o1"
+
 EXPECTED_MOVES = {
     ("purchase", "delivery"): 1,
     ("delivery", "purchase"): 1,

@@ -38,6 +38,7 @@ class Conv:
     status: str = "open"
     language: str | None = "en"
     requester: str | None = None  # the helpdesk requester id (journeys, flows)
+    organization: str | None = None  # the requester's organisation (journeys by organisation)
 
 
 def load(engine: Engine, conversations: Sequence[Conv]) -> None:
@@ -65,6 +66,7 @@ def load(engine: Engine, conversations: Sequence[Conv]) -> None:
                 "tags": [],
                 "custom_fields": c.custom_fields,
                 "requester_id": c.requester,
+                "organization_id": c.organization,
                 "deleted": c.deleted,
                 "needs_mining": False,
                 "synced_at": c.created,

@@ -97,3 +97,26 @@ def test_json_carries_journeys_and_flows(flow_map: JourneyMap) -> None:
     assert data["flows"]["links"][0].keys() >= {"source", "target", "moves", "direction"}
     step = data["flows"]["backwards"]["examples"][0]["steps"][0]
     assert step["created_at"] == "2024-05-07T00:00:00Z"
+
+
+def test_journeys_by_organisation_follow_the_organisation(db: Engine) -> None:
+    from journey.journey_map.aggregate import MapOptions
+    from journey.journey_map.flows import FlowOptions
+
+    load_flows(db)
+    jm = build_map(
+        db, default_taxonomy(), since=SINCE, until=UNTIL,
+        options=MapOptions(flows=FlowOptions(by="organisation")),
+    )  # fmt: skip
+    # A and B (organisation o1) interleave: purchase a1, delivery b1, delivery a2, delivery b2,
+    # purchase a3, support b3, support a5; E (no organisation) stays a requester
+    assert {(lk.source, lk.target): lk.moves for lk in jm.flows.links} == {
+        ("purchase", "delivery"): 1,
+        ("delivery", "delivery"): 2,
+        ("delivery", "purchase"): 1,
+        ("purchase", "support"): 1,
+        ("support", "support"): 1,
+        ("exploration", "purchase"): 1,
+    }
+    assert jm.journeys.customers == 2
+    assert jm.flows.repeats is not None and jm.flows.repeats.count == 1  # o1: delays x3
