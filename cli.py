@@ -266,8 +266,7 @@ def journey_map(
     compare: Annotated[
         str | None,
         typer.Option(
-            help="Segments side by side: segment=FIELD (its biggest values) or "
-            "segment=FIELD=V1,V2."
+            help="Segments side by side: segment=FIELD (its biggest values) or segment=FIELD=V1,V2."
         ),
     ] = None,
     journeys_by: Annotated[
@@ -276,9 +275,7 @@ def journey_map(
     ] = None,
     churn_days: Annotated[
         int | None,
-        typer.Option(
-            help="Churn signal: days without contact after a negative one (default 30)."
-        ),
+        typer.Option(help="Churn signal: days without contact after a negative one (default 30)."),
     ] = None,
 ) -> None:
     """Render the journey map (stages × touchpoints × emotion × pain points × opportunities)."""
