@@ -357,6 +357,20 @@ def journey_map(
         list[str] | None,
         typer.Option(help="FIELD=VALUE on a ticket field (brand, plan, region…); repeatable."),
     ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="Segments side by side: segment=FIELD (its biggest values) or segment=FIELD=V1,V2."
+        ),
+    ] = None,
+    journeys_by: Annotated[
+        str | None,
+        typer.Option(help="Follow each requester (default) or each organisation's journey."),
+    ] = None,
+    churn_days: Annotated[
+        int | None,
+        typer.Option(help="Churn signal: days without contact after a negative one (default 30)."),
+    ] = None,
 ) -> None:
     """Render the journey map (stages × touchpoints × emotion × pain points × opportunities)."""
     from journey.runner import run_map
@@ -371,6 +385,9 @@ def journey_map(
         source=source,
         channel=channel,
         segment=segment,
+        compare=compare,
+        churn_days=churn_days,
+        journeys_by=journeys_by,
     )
     if str(written) != "-":  # with --out - the map itself went to stdout
         out.print(str(written), highlight=False)

@@ -4,7 +4,8 @@ conversations on 2 cores, DESIGN §7 / the journey-map issue).
 Bulk-loads N synthetic mined conversations (with classifications, themes, messages and CSAT
 comments; `tests/journey_map/synthetic.py`) into a SQLite file through the real migrations (so the
 production indexes are there), then times `write_map` for each format: the default period (the
-last four weeks of data) and the whole history (`--since` at the first day, the worst case).
+last four weeks of data) and the whole history (`--since` at the first day, the worst case), and
+the customer flows on their own (the "flows" rows: part of every map's time since issue 19).
 
     .venv/bin/python bench/map_speed.py                 # 1,000,000 rows into bench/results/
     .venv/bin/python bench/map_speed.py --rows 100000 --reuse
@@ -18,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -98,6 +100,30 @@ def main() -> None:
                 + " ".join(f"{r:.2f}" for r in runs),
                 flush=True,
             )
+        _time_flows(engine, taxonomy, label, since, args.repeat)
+
+
+def _time_flows(engine: Any, taxonomy: Any, label: str, since: Any, repeat: int) -> None:
+    """The flows alone (journeys, moves, backwards, repeats, churn signals with their previous
+    period and example paths): the share of the map's time that issue 19 added."""
+    from journey.journey_map.filters import resolve_period
+    from journey.journey_map.flows import build_flows
+    from journey.journey_map.model import Filters
+
+    period = resolve_period(engine, since, None)
+    runs, cpu = [], []
+    for _ in range(repeat):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        with engine.connect() as conn:
+            build_flows(conn, period, Filters(), taxonomy.stage_names, str, str)
+        runs.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    best = runs.index(min(runs))
+    print(
+        f"{'flows':<6} {label:<24} {runs[best]:>11.2f} {cpu[best]:>6.2f}   "
+        + " ".join(f"{r:.2f}" for r in runs),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from connectors.freshdesk_mapping import (
     iso,
     parse_time,
     rating_to_message,
+    requester_to_person,
     ticket_to_record,
     update_body,
 )
@@ -100,7 +101,11 @@ class ListStream:
 
 def _list_streams(settings: FreshdeskSettings) -> dict[str, ListStream]:
     order = (("order_by", "updated_at"), ("order_type", "asc"))
-    includes = ("description", "stats") if settings.include_stats else ("description",)
+    includes: tuple[str, ...] = ("description",)
+    if settings.include_stats:
+        includes += ("stats",)
+    if settings.include_requester:
+        includes += ("requester",)
     return {
         "tickets": ListStream(
             "tickets", TICKETS, "tickets", "updated_since", "updated_at", order, includes
@@ -285,6 +290,11 @@ class FreshdeskConnector:
                 descriptions=tuple((str(raw["id"]), description_message(raw)) for raw in items)
                 if on_demand
                 else (),
+                requesters=tuple(
+                    requester_to_person(raw["requester"])
+                    for raw in items
+                    if isinstance(raw.get("requester"), dict)
+                ),
             )
 
     async def _pull_ratings(

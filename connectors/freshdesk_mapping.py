@@ -77,6 +77,7 @@ def ticket_to_record(raw: Mapping[str, Any]) -> ConversationRecord:
         subject=raw.get("subject"),
         status=status,
         requester_id=_str_or_none(raw.get("requester_id")),
+        organization_id=_str_or_none(raw.get("company_id")),
         created_at=parse_time(raw.get("created_at")),
         updated_at=parse_time(raw.get("updated_at")),
         tags=tuple(str(t) for t in raw.get("tags") or ()),
@@ -157,6 +158,14 @@ def conversation_to_message(
         author_role="agent" if is_agent else "end_user",
         solicited=source == SURVEY_FEEDBACK,
         channel=CONVERSATION_CHANNELS.get(source),
+    )
+
+
+@mapper("Freshdesk", "requester")
+def requester_to_person(raw: Mapping[str, Any]) -> PersonRecord:
+    """A ticket's `requester` (include=requester): its id and e-mail, for the e-mail hash only."""
+    return PersonRecord(
+        external_id=str(raw["id"]), role="end_user", email=_str_or_none(raw.get("email"))
     )
 
 

@@ -36,6 +36,9 @@ class ConversationRecord:
     # from `updated_at` (ticket `stats`); lets the pipeline skip a conversations call when the
     # only change was cjm's own tag/field write-back. None = unknown: compare `updated_at`.
     content_updated_at: datetime | None = None
+    # The requester's organisation (Zendesk `organization_id`, Freshdesk `company_id`), for
+    # journeys by organisation. None when the helpdesk gives none.
+    organization_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,13 @@ class FieldChange:
 
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
-    """An author: only the role matters to cjm (no names or addresses are kept)."""
+    """An author: only the role matters to cjm (no names or addresses are kept). `email`, when
+    the helpdesk returned one, only travels to `journey` to be hashed (one customer's journeys
+    merge across sources); it is never stored in clear."""
 
     external_id: str
     role: Role
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,9 @@ class Page:
     conversations: tuple[ConversationRecord, ...] = ()
     messages: tuple[MessageRecord, ...] = ()
     people: tuple[PersonRecord, ...] = ()
+    # Freshdesk (additive): the tickets' requesters as the list returned them (include=requester),
+    # for their e-mail only; their role is not asserted (an agent may raise a ticket).
+    requesters: tuple[PersonRecord, ...] = ()
     # Freshdesk (additive): the conversations arrive without their messages; the pipeline asks
     # the connector's `fetch_messages` (base.FetchesMessages) for those that changed, and stores
     # them in the same transaction as this page and its checkpoint.

@@ -113,6 +113,9 @@ class FreshdeskSettings:
     max_page: int = 300  # Freshdesk answers 400 beyond page 300
     restart_every_pages: int = 1  # restart `updated_since` from the last record every N pages
     include_stats: bool = True  # stats tell a reply from cjm's own tag write (2 credits/call)
+    # the requester's e-mail, which journey hashes to merge a customer's journeys across
+    # sources (2 credits per list call of 100 tickets)
+    include_requester: bool = True
     include_credits: int = 2
     concurrency: int = 8  # conversations / updates in flight at once
     tags_max_age_seconds: float = 900.0  # pulled tags younger than this spare a GET before PUT

@@ -67,6 +67,7 @@ def ticket_to_record(raw: Mapping[str, Any]) -> ConversationRecord:
         subject=raw.get("subject") or raw.get("raw_subject"),
         status=status,
         requester_id=_str_or_none(raw.get("requester_id")),
+        organization_id=_str_or_none(raw.get("organization_id")),
         created_at=parse_time(raw.get("created_at")),
         updated_at=parse_time(raw.get("updated_at")),
         tags=tuple(str(t) for t in raw.get("tags") or ()),
@@ -277,7 +278,9 @@ def chat_to_records(
 @mapper("Zendesk", "user")
 def user_to_person(raw: Mapping[str, Any]) -> PersonRecord:
     return PersonRecord(
-        external_id=str(raw["id"]), role=USER_ROLES.get(str(raw.get("role")), "end_user")
+        external_id=str(raw["id"]),
+        role=USER_ROLES.get(str(raw.get("role")), "end_user"),
+        email=_str_or_none(raw.get("email")),
     )
 
 

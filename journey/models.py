@@ -75,6 +75,19 @@ class Person(SQLModel, table=True):
     source_id: int = Field(foreign_key="source.id")
     external_id: str
     role: str
+    # HMAC-SHA256 of the lower-cased e-mail (journey.identity), so one customer's journeys merge
+    # across sources; the clear address is never stored. None when the helpdesk gave none.
+    email_hash: str | None = Field(default=None, index=True)
+
+
+class IdentitySalt(SQLModel, table=True):
+    """The per-database key of `person.email_hash` when CJM_EMAIL_HASH_KEY is not set: random,
+    made once (journey.identity). One row."""
+
+    __tablename__ = "identity_salt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    salt: str
 
 
 class Conversation(SQLModel, table=True):
@@ -94,6 +107,7 @@ class Conversation(SQLModel, table=True):
     subject: str | None = None
     status: str = "unknown"
     requester_id: str | None = None
+    organization_id: str | None = None  # the requester's organisation / company (journeys)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

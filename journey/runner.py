@@ -380,14 +380,45 @@ def run_map(
     channel: str | None = None,
     segment: list[str] | None = None,
     engine: Engine | None = None,
+    compare: str | None = None,
+    churn_days: int | None = None,
+    journeys_by: str | None = None,
 ) -> Path:
-    from journey.journey_map import write_map
+    from dataclasses import replace
+
+    from journey.journey_map import MapOptions, write_comparison, write_map
     from journey.journey_map.filters import parse_segment
 
     if fmt not in ("html", "md", "json"):
         raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
+    options = MapOptions()
+    if churn_days is not None:
+        if not 1 <= churn_days <= 3650:
+            raise ConfigError(f"--churn-days {churn_days}: use a number of days from 1 to 3650")
+        options = replace(options, flows=replace(options.flows, churn_days=churn_days))
+    if journeys_by is not None:
+        from journey.journey_map.customers import BY
+
+        by = {"organization": "organisation"}.get(journeys_by.lower(), journeys_by.lower())
+        if by not in BY:
+            raise ConfigError(f"--journeys-by {journeys_by!r}: use {' or '.join(BY)}")
+        options = replace(options, flows=replace(options.flows, by=by))
     engine = database(settings, engine)
     out_dir = settings.resolve_path(settings.map.out_dir) or Path("cjm-map")
+    if compare is not None:  # segments side by side: cjm map --compare segment=FIELD
+        return write_comparison(
+            engine,
+            load_taxonomy_for(settings),
+            compare,
+            fmt=fmt,
+            since=since,
+            until=until,
+            out_path=out_path or out_dir,
+            source=source,
+            channel=channel,
+            segment=parse_segment(segment),
+            options=options,
+        )
     target = out_path or out_dir / f"journey-map.{fmt}"
     return write_map(
         engine,
@@ -399,6 +430,7 @@ def run_map(
         source=source,
         channel=channel,
         segment=parse_segment(segment),
+        options=options,
     )
 
 

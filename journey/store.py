@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from connectors.records import MessageRecord, Page
+from journey.identity import hashed_emails
 from journey.models import (
     Classification,
     Conversation,
@@ -125,6 +126,18 @@ def upsert_people(session: Session, source_id: int, people: Sequence[tuple[str, 
     _upsert(session, Person.__table__, rows, ("source_id", "external_id"), ("role",))
 
 
+def set_email_hashes(session: Session, source_id: int, hashes: Mapping[str, str]) -> None:
+    """Record the hashed e-mail of people the helpdesk returned with an address (a person seen
+    without one keeps the hash they had)."""
+    if not hashes:
+        return
+    rows = [
+        {"source_id": source_id, "external_id": e, "role": "end_user", "email_hash": h}
+        for e, h in sorted(hashes.items())
+    ]
+    _upsert(session, Person.__table__, rows, ("source_id", "external_id"), ("email_hash",))
+
+
 def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or refresh conversations; new ones are marked for mining."""
     if not rows:
@@ -142,6 +155,7 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
             "subject",
             "status",
             "requester_id",
+            "organization_id",
             "created_at",
             "updated_at",
             "tags",
@@ -367,6 +381,13 @@ def store_page(
     """One page's records as rows, in the caller's transaction (with the page's checkpoint).
     Returns (conversations, messages) stored."""
     upsert_people(session, source_id, sorted(roles.items()))
+    set_email_hashes(
+        session,
+        source_id,
+        hashed_emails(
+            session, ((p.external_id, p.email) for p in (*page.people, *page.requesters))
+        ),
+    )
     conversations = messages = 0
     if page.conversations:
         upsert_conversations(
@@ -380,6 +401,7 @@ def store_page(
                     "subject": clean_subject(c.subject) if c.subject else None,
                     "status": c.status,
                     "requester_id": c.requester_id,
+                    "organization_id": c.organization_id,
                     "created_at": c.created_at,
                     "updated_at": c.updated_at,
                     "tags": list(c.tags),

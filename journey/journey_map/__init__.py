@@ -26,7 +26,15 @@ FORMATS = ("html", "md", "json")
 STDOUT = "-"  # --out -: the map on stdout
 log = logging.getLogger("cjm.map")
 
-__all__ = ["FORMATS", "JourneyMap", "MapOptions", "build_map", "render", "write_map"]
+__all__ = [
+    "FORMATS",
+    "JourneyMap",
+    "MapOptions",
+    "build_map",
+    "render",
+    "write_comparison",
+    "write_map",
+]
 
 
 def render(journey_map: JourneyMap, fmt: str) -> str:
@@ -57,6 +65,7 @@ def write_map(
     source: str | None = None,
     channel: str | None = None,
     segment: Mapping[str, str] | None = None,
+    options: MapOptions = MapOptions(),
 ) -> Path:
     """Aggregate and render the journey map to `out_path` (parents created); returns the path.
 
@@ -70,11 +79,62 @@ def write_map(
     if str(out_path) != STDOUT and out_path.is_dir():
         out_path = out_path / f"journey-map.{fmt}"
     journey_map = build_map(
-        engine, taxonomy, since=since, until=until, source=source, channel=channel, segment=segment
+        engine,
+        taxonomy,
+        since=since,
+        until=until,
+        source=source,
+        channel=channel,
+        segment=segment,
+        options=options,
     )
     if journey_map.notice:
         log.warning("%s", journey_map.notice)  # the file says it too; this is for the terminal
-    text = render(journey_map, fmt)
+    return _write(render(journey_map, fmt), out_path)
+
+
+def write_comparison(
+    engine: Engine,
+    taxonomy: Taxonomy,
+    compare: str,
+    *,
+    fmt: str,
+    since: datetime | None,
+    until: datetime | None,
+    out_path: Path,
+    source: str | None = None,
+    channel: str | None = None,
+    segment: Mapping[str, str] | None = None,
+    options: MapOptions = MapOptions(),
+) -> Path:
+    """`cjm map --compare segment=FIELD`: segments side by side, written like `write_map`."""
+    from journey.journey_map.compare import build_comparison, parse_compare
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r} is not supported: use html, md or json")
+    spec = parse_compare(compare)
+    if str(out_path) != STDOUT and out_path.is_dir():
+        out_path = out_path / f"journey-map-by-{spec.field}.{fmt}"
+    comparison = build_comparison(
+        engine, taxonomy, spec, since=since, until=until, source=source, channel=channel,
+        segment=segment, options=options,
+    )  # fmt: skip
+    if fmt == "html":
+        from journey.journey_map.render_html import render_compare_html
+
+        text = render_compare_html(comparison)
+    elif fmt == "md":
+        from journey.journey_map.render_compare_md import render_compare_md
+
+        text = render_compare_md(comparison)
+    else:
+        import json
+
+        text = json.dumps(comparison.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return _write(text, out_path)
+
+
+def _write(text: str, out_path: Path) -> Path:
     if str(out_path) == STDOUT:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -8,6 +8,7 @@ aggregated as (n, Σx, Σx²) so means, spreads and t-tests follow without a sec
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import defaultdict
@@ -29,6 +30,7 @@ from journey.journey_map.filters import (
     period_note,
     resolve_period,
 )
+from journey.journey_map.flows import FlowOptions, build_flows
 from journey.journey_map.formatting import period_label
 from journey.journey_map.model import (
     ChannelCount,
@@ -40,6 +42,7 @@ from journey.journey_map.model import (
     Period,
     SentimentStats,
     Spike,
+    StagePhrase,
     StageSummary,
     ThemeCount,
     ThemeTrend,
@@ -51,6 +54,7 @@ from journey.journey_map.spikes import Cell, SpikeConfig, detect_spikes
 from journey.journey_map.sql import customer_words, week_of, week_start, weeks_between
 from journey.models import Classification, Conversation, ConversationTheme, Message
 from miner import Taxonomy
+from miner.phrases import documents_of, key_phrases
 
 C = Conversation.__table__
 K = Classification.__table__
@@ -92,6 +96,7 @@ class MapOptions:
     emotions_per_stage: int = 3
     opportunities: int = 10
     spikes: SpikeConfig = SpikeConfig()
+    flows: FlowOptions = FlowOptions()
 
 
 def build_map(
@@ -113,11 +118,15 @@ def build_map(
     labels = _Labels(taxonomy)
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
-    scan, theme_scan, actions, emotions = _concurrently(
+    # the flows (the longest job after the conversation scan) start first, beside that scan
+    (journeys, flows), scan, theme_scan, actions, emotions = _concurrently(
         engine,
+        lambda conn: build_flows(
+            conn, period, filters, taxonomy.stage_names, labels.stage, labels.theme, options.flows
+        ),
         lambda conn: _scan_conversations(conn, window, period, previous, filters),
         lambda conn: _scan_themes(conn, window, period, previous, filters),
-        lambda conn: _actions(conn, period, filters, options.actions_per_stage),
+        lambda conn: _phrases(conn, period, filters, options.actions_per_stage),
         lambda conn: _emotions(conn, period, filters),
     )
     now_sc, prev_sc, feedback, week_totals, stage_weeks = _split_conversations(scan, weeks)
@@ -177,7 +186,8 @@ def build_map(
                     stage_themes, prev_themes, sums.total, labels, options.pain_points_per_stage
                 ),
                 feedback=feedback.get(name, FeedbackContrast()),
-                actions=actions.get(name, []),
+                actions=[p.phrase for p in actions.get(name, [])],
+                phrases=actions.get(name, []),
                 verbatims=verbatims.get(name, []),
                 opportunities=[o for o in opportunities if o.stage == name],
                 emotions=[
@@ -230,6 +240,8 @@ def build_map(
         not_english=not_english,
         period_note=period_note(since, until, empty=newest is None),
         notice=_empty_notice(newest, period, filters) if total == 0 else "",
+        journeys=journeys,
+        flows=flows,
     )
 
 
@@ -484,41 +496,43 @@ def _emotions(
     return dict(result)
 
 
-def _actions(
+PHRASE_SAMPLE = 800  # conversations per stage the phrase miner reads (a deterministic sample)
+
+
+def _phrases(
     conn: Connection, period: Period, filters: Filters, limit: int
-) -> dict[str, list[str]]:
-    """What customers do at each stage: its most frequent evidence phrases (seen at least twice)."""
-    if conn.dialect.name == "postgresql":
-        phrases = func.json_array_elements_text(K.c.evidence).table_valued("value")
-    else:
-        phrases = func.json_each(K.c.evidence).table_valued("value")
-    phrase = func.lower(phrases.c.value)
-    counted = (
+) -> dict[str, list[StagePhrase]]:
+    """What customers do and think at each stage: readable key phrases ("track my parcel",
+    "charged twice") mined from the customers' evidence sentences by `miner.key_phrases`,
+    chosen by how distinctive they are of the stage. SQL hands over a fixed-size, deterministic
+    sample per stage (ids scrambled by a multiplicative hash), so the cost does not grow with
+    the period's volume."""
+    scramble = (C.c.id * 7919) % 10007
+    rank = func.row_number().over(partition_by=K.c.stage, order_by=(scramble, C.c.id))
+    sample = (
         select(
             K.c.stage.label("stage"),
-            phrase.label("phrase"),
-            func.count().label("n"),
+            K.c.stage_evidence.label("said"),
+            K.c.evidence.label("evidence"),
+            rank.label("rn"),
         )
         .select_from(C.join(K, K.c.conversation_id == C.c.id))
-        .join(phrases, true())
         .where(*_where(period, filters), K.c.stage.is_not(None))
-        .group_by(K.c.stage, phrase)
-        .having(func.count() >= 2)
         .subquery()
     )
-    rank = func.row_number().over(
-        partition_by=counted.c.stage, order_by=(counted.c.n.desc(), counted.c.phrase)
+    groups: dict[str, list[list[str]]] = defaultdict(list)
+    query = select(sample.c.stage, sample.c.said, sample.c.evidence).where(
+        sample.c.rn <= PHRASE_SAMPLE
     )
-    ranked = select(counted.c.stage, counted.c.phrase, rank.label("rn")).subquery()
-    query = (
-        select(ranked.c.stage, ranked.c.phrase)
-        .where(ranked.c.rn <= limit)
-        .order_by(ranked.c.stage, ranked.c.rn)
-    )
-    result: dict[str, list[str]] = defaultdict(list)
-    for stage, text in conn.execute(query):
-        result[stage].append(text)
-    return dict(result)
+    for stage, said, evidence in conn.execute(query):
+        if isinstance(evidence, str):
+            evidence = json.loads(evidence)
+        sentences = list(dict.fromkeys([said, *(evidence or [])]))
+        groups[str(stage)].append(documents_of(sentences))
+    return {
+        stage: [StagePhrase(p.phrase, p.documents, p.quote) for p in found]
+        for stage, found in key_phrases(groups, limit=limit).items()
+    }
 
 
 def _verbatims(

@@ -275,3 +275,22 @@ def _custom_field_keys(engine: Engine) -> list[str]:
         )
     with engine.connect() as connection:
         return sorted(str(k) for k in connection.execute(statement).scalars())
+
+
+def segment_fields(engine: Engine) -> list[str]:
+    """Every FIELD a `--segment FIELD=VALUE` (or `--compare segment=FIELD`) may name."""
+    return sorted(set(_COLUMN_SEGMENTS) | set(_custom_field_keys(engine)))
+
+
+def segment_expression(key: str) -> ColumnElement[Any]:
+    """The SQL value a segment FIELD compares against: a conversation column or a custom field."""
+    column = _COLUMN_SEGMENTS.get(key)
+    if column is not None:
+        return column  # type: ignore[return-value]
+    return json_text(Conversation.__table__.c.custom_fields, key)
+
+
+def check_segment_value(engine: Engine, key: str, value: str) -> str:
+    """`value` as the database spells it for segment FIELD `key`, or a ConfigError listing the
+    values seen (the same leniency as --segment)."""
+    return _segment_value(engine, key, value)

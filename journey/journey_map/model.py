@@ -128,6 +128,16 @@ class EmotionShare:
 
 
 @dataclass(slots=True)
+class StagePhrase:
+    """What customers do or think at a stage, as they would write it ("track my parcel"), with
+    how many of the stage's sampled conversations say it and one redacted sentence that does."""
+
+    phrase: str
+    conversations: int
+    quote: str
+
+
+@dataclass(slots=True)
 class StageSummary:
     name: str
     label: str
@@ -145,6 +155,7 @@ class StageSummary:
     verbatims: list[Verbatim]
     opportunities: list[Opportunity] = field(default_factory=list)
     emotions: list[EmotionShare] = field(default_factory=list)  # dominant first
+    phrases: list[StagePhrase] = field(default_factory=list)  # key phrases, best first
 
 
 @dataclass(slots=True)
@@ -186,6 +197,96 @@ class HeatCell:
 
 
 @dataclass(slots=True)
+class PathStep:
+    """One conversation in an example customer's path: its stage and the customer's words."""
+
+    external_id: str
+    created_at: datetime
+    stage: str | None
+    theme: str | None
+    sentiment: float | None
+    quote: str | None  # redacted, from message.text or the stored evidence sentence
+
+
+@dataclass(slots=True)
+class ExamplePath:
+    """An example customer's conversations in the period, oldest first. `customer` is an opaque
+    label (a short hash of the customer key), never a name, address or helpdesk id."""
+
+    customer: str
+    steps: list[PathStep]
+
+
+@dataclass(slots=True)
+class FlowLink:
+    """Moves from one stage to the next between a customer's consecutive staged conversations."""
+
+    source: str
+    target: str
+    moves: int
+    previous_moves: int
+    change: float | None
+    direction: str  # "forward" | "same" | "backward" (by the taxonomy's stage order)
+
+
+@dataclass(slots=True)
+class SignalCount:
+    key: str  # a stage (backwards: the stage moved back *to*; churn: the last contact's) or theme
+    label: str
+    count: int
+
+
+@dataclass(slots=True)
+class FlowSignal:
+    """Backwards moves, repeats or churn signals: this period's count, the previous period's,
+    the change, a breakdown and example paths (definitions in docs/journey-map.md)."""
+
+    kind: str  # "backwards" | "repeats" | "churn"
+    count: int
+    previous: int
+    change: float | None
+    customers: int
+    breakdown: list[SignalCount] = field(default_factory=list)
+    examples: list[ExamplePath] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class JourneyPath:
+    """A sequence of stages that customers' journeys in the period followed (first four steps)."""
+
+    stages: list[str]
+    customers: int
+    longer: int  # of those customers, how many had more than four staged conversations
+
+
+@dataclass(slots=True)
+class Journeys:
+    """Customers (requesters, merged across sources by hashed e-mail) and their paths."""
+
+    customers: int = 0
+    previous_customers: int = 0
+    returning: int = 0  # customers with two or more staged conversations in the period
+    conversations: int = 0  # conversations with a requester (the rest belong to no journey)
+    staged_conversations: int = 0
+    merged: int = 0  # customers whose conversations come from more than one source
+    paths: list[JourneyPath] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Flows:
+    moves: int = 0
+    previous_moves: int = 0
+    change: float | None = 0.0
+    links: list[FlowLink] = field(default_factory=list)
+    backwards: FlowSignal | None = None
+    repeats: FlowSignal | None = None
+    churn: FlowSignal | None = None
+    churn_days: int = 30
+    repeat_contacts: int = 3
+    churn_pending: int = 0  # negative last contacts too recent to judge (< churn_days old)
+
+
+@dataclass(slots=True)
 class JourneyMap:
     period: Period
     previous: Period
@@ -206,6 +307,8 @@ class JourneyMap:
     not_english: int = 0  # conversations not in English: language only, no stage or themes
     period_note: str = ""  # how the period was chosen when --since/--until were left out
     notice: str = ""  # set when the map is empty: "no conversations in <period> …"
+    journeys: Journeys = field(default_factory=Journeys)
+    flows: Flows = field(default_factory=Flows)
 
     @property
     def unstaged(self) -> int:
@@ -243,6 +346,8 @@ class JourneyMap:
             "stage_sentiment_weekly": data["stage_sentiment_weekly"],
             "spikes": data["spikes"],
             "opportunities": data["opportunities"],
+            "journeys": data["journeys"],
+            "flows": _jsonable(data["flows"]),
         }
 
 

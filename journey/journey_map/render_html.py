@@ -16,8 +16,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from journey.journey_map import formatting
+from journey.journey_map.compare import Comparison
 from journey.journey_map.model import JourneyMap
 from journey.journey_map.palette import SCALE_LIMIT, sentiment_colour, text_on
+from journey.journey_map.sankey import flow_height, sankey_svg
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LEAD_CHARS = 120  # longer text shows this much (whole sentences where possible), then "more ▸"
@@ -80,6 +82,18 @@ def render_html(jm: JourneyMap, *, charts: bool = True) -> str:
             "trends": Markup(c.trends_svg(jm)),
             "legend": Markup(c.legend_svg()),
         }
+    labels = {
+        "stage": {s.name: s.label for s in jm.stages},
+        "theme": {t.theme: t.label for t in jm.themes},
+    }
+    svgs["sankey"] = Markup(
+        sankey_svg(
+            jm.flows.links,
+            [s.name for s in jm.stages],
+            lambda name: labels["stage"].get(name, name),
+            height=flow_height(jm.flows.links),
+        )
+    )
     top_channels = max((len(s.channels) for s in jm.stages), default=0)
     return (
         _environment()
@@ -87,6 +101,7 @@ def render_html(jm: JourneyMap, *, charts: bool = True) -> str:
         .render(
             jm=jm,
             svg=svgs,
+            labels=labels,
             period=formatting.period_label(jm.period),
             previous=formatting.period_label(jm.previous),
             total_change=(
@@ -101,4 +116,24 @@ def render_html(jm: JourneyMap, *, charts: bool = True) -> str:
             volume_spikes=[s for s in jm.spikes if s.metric == "volume"],
             sentiment_spikes=[s for s in jm.spikes if s.metric == "sentiment"],
         )
+    )
+
+
+def render_compare_html(cmp: Comparison) -> str:
+    """Segments side by side (`cjm map --compare`), one self-contained page like the map."""
+    sankeys = [
+        Markup(
+            sankey_svg(
+                seg.map.flows.links,
+                cmp.stage_names,
+                lambda name: cmp.stage_labels.get(name, name),
+                height=flow_height(seg.map.flows.links),
+            )
+        )
+        for seg in cmp.segments
+    ]
+    return (
+        _environment()
+        .get_template("journey_compare.html.j2")
+        .render(cmp=cmp, sankeys=sankeys, period=formatting.period_label(cmp.period))
     )

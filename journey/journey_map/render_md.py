@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from journey.journey_map import formatting as f
 from journey.journey_map.model import JourneyMap, Spike, StageSummary
+from journey.journey_map.render_flows_md import flows_md
 
 
 def render_md(jm: JourneyMap) -> str:
@@ -42,6 +43,8 @@ def render_md(jm: JourneyMap) -> str:
                 f"{o.summary.split(': ', 1)[-1]} (score {o.score:g})"
             )
         add("")
+    flows_md(jm, add)
+    add("")
     if jm.spikes:
         add("## Spikes")
         add("")
@@ -93,7 +96,7 @@ def _matrix(jm: JourneyMap, emit: Callable[[str], None]) -> None:
             ", ".join(f"{c.channel} {f.pct(c.share)}" for c in s.channels[:3]) or "–"
             for s in jm.stages
         ],
-        "What customers do": ["; ".join(s.actions) or "–" for s in jm.stages],
+        "What customers do / think": ["; ".join(s.actions) or "–" for s in jm.stages],
         "Emotion": [
             f"{f.sentiment(s.sentiment.mean)} {f.mood(s.sentiment.mean)}"
             + (f" (±{s.sentiment.sd:.2f})" if s.sentiment.sd is not None else "")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func
+from sqlalchemy import Float, String, cast, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -83,3 +83,27 @@ def customer_words(message: Any, *, solicited: bool = False) -> tuple[ColumnElem
     if not solicited:
         conditions.append(message.c.public.is_(True))
     return tuple(conditions)
+
+
+class epoch_days(FunctionElement[float]):  # noqa: N801 - reads like the SQL function it stands for
+    """A UTC timestamp as fractional days on a fixed scale, so SQL can subtract two of them
+    ("days since the previous contact", "no contact within N days") on either dialect."""
+
+    type = Float()
+    name = "epoch_days"
+    inherit_cache = True
+
+
+@compiles(epoch_days, "sqlite")
+def _epoch_days_sqlite(element: epoch_days, compiler: Any, **kw: Any) -> str:
+    return f"julianday({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(epoch_days, "postgresql")
+def _epoch_days_postgresql(element: epoch_days, compiler: Any, **kw: Any) -> str:
+    return f"(extract(epoch from {compiler.process(element.clauses, **kw)}) / 86400.0)"
+
+
+@compiles(epoch_days)
+def _epoch_days_default(element: epoch_days, compiler: Any, **kw: Any) -> str:
+    raise NotImplementedError(f"epoch_days is not implemented for {compiler.dialect.name}")

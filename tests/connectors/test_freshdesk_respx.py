@@ -84,7 +84,7 @@ def test_ticket_list_request_shape_auth_and_mapping(respx_mock) -> None:
     params = request.url.params
     assert params["updated_since"] == "2026-01-01T00:00:00Z"  # whole history, not 30 days
     assert params["order_by"] == "updated_at" and params["order_type"] == "asc"
-    assert params["include"] == "description,stats"
+    assert params["include"] == "description,stats,requester"
     assert params["per_page"] == "100" and params["page"] == "1"
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"key123:X").decode()
     (only,) = pages
@@ -278,8 +278,9 @@ def test_list_calls_spend_include_credits_and_the_plan_is_learnt(respx_mock) -> 
     )
     connector = make()
     run(collect(connector, "tickets"))
-    assert len(connector.list_limiter._sent) == 5  # 1 + 2 per include (description, stats)
-    assert len(connector.api.limiter._sent) == 5
+    # 1 + 2 per include (description, stats, requester)
+    assert len(connector.list_limiter._sent) == 7
+    assert len(connector.api.limiter._sent) == 7
     assert connector.api.limiter.per_minute == 200  # 700 configured, the account says 200
 
 

@@ -27,3 +27,8 @@ def test_migrate_is_idempotent(engine) -> None:
 def test_analyst_views_exist_after_migration(engine) -> None:
     views = set(inspect(engine).get_view_names())
     assert {"v_conversation_theme_week", "v_theme_week", "v_stage_sentiment"} <= views
+
+
+def test_journey_views_exist_after_migration(engine) -> None:
+    views = set(inspect(engine).get_view_names())
+    assert {"v_customer_journey", "v_conversation_emotion"} <= views

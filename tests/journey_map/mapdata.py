@@ -37,6 +37,8 @@ class Conv:
     evidence: list[str] = field(default_factory=list)
     status: str = "open"
     language: str | None = "en"
+    requester: str | None = None  # the helpdesk requester id (journeys, flows)
+    organization: str | None = None  # the requester's organisation (journeys by organisation)
 
 
 def load(engine: Engine, conversations: Sequence[Conv]) -> None:
@@ -63,6 +65,8 @@ def load(engine: Engine, conversations: Sequence[Conv]) -> None:
                 "updated_at": c.created,
                 "tags": [],
                 "custom_fields": c.custom_fields,
+                "requester_id": c.requester,
+                "organization_id": c.organization,
                 "deleted": c.deleted,
                 "needs_mining": False,
                 "synced_at": c.created,

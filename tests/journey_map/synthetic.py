@@ -196,6 +196,10 @@ def _rows(
     first_id: int,
 ) -> Iterator[_Row]:
     span = (end - start).total_seconds()
+    # Requesters come from their own generator, so every other value matches older runs: about
+    # three conversations per customer, so journeys, flows and churn signals have data.
+    customers = random.Random(first_id * 7919 + count)
+    pool = max(1, count // 3)
     stage_names, stage_weights = list(STAGES), list(STAGES.values())
     spike_end = planted.week + timedelta(weeks=1)
     # Ids follow creation time, as after a real sync (the incremental exports return tickets in
@@ -226,6 +230,7 @@ def _rows(
         conversation = (
             cid, sources[source], f"S{cid}", "ticket", channel, "solved" if rng.random() < 0.7
             else "open", created_s, created_s, "[]", json.dumps(fields), False, False, created_s,
+            f"r{customers.randrange(pool)}",
         )  # fmt: skip
         phrase = rng.choice(PHRASES[primary])
         evidence = [phrase] + ([rng.choice(PHRASES[themes[1]])] if len(themes) > 1 else [])
@@ -277,7 +282,7 @@ def _chunks(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
 
 _CONVERSATION_COLS = (
     "id", "source_id", "external_id", "kind", "channel", "status", "created_at", "updated_at",
-    "tags", "custom_fields", "deleted", "needs_mining", "synced_at",
+    "tags", "custom_fields", "deleted", "needs_mining", "synced_at", "requester_id",
 )  # fmt: skip
 _CLASSIFICATION_COLS = (
     "conversation_id", "model_version", "stage", "stage_confidence", "themes", "theme_scores",

@@ -293,3 +293,124 @@ def test_the_layout_check_catches_overlap(chromium: str, tmp_path: Path) -> None
     problems = " ".join(report["problems"])  # type: ignore[arg-type]
     assert "spills out of its column: div.name" in problems
     assert "text cut off: div.desc" in problems
+
+
+# ---- flows and the compare view (issue 19) ----------------------------------------------------
+
+# Writes where a section sits on the laid-out page, so a full-page screenshot can be cut to it.
+WHERE = """
+<script>
+(() => {
+  const out = {};
+  for (const el of document.querySelectorAll('section[id]')) {
+    const r = el.getBoundingClientRect();
+    out[el.id] = [Math.round(r.top + window.scrollY), Math.round(r.height)];
+  }
+  const pre = document.createElement('pre');
+  pre.id = 'where-report';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>
+"""
+
+
+def _section_shot(
+    chromium: str, page: Path, profile: Path, section: str, shot: Path, width: int = 1440
+) -> None:
+    """A screenshot of one section of `page` (found by id), cut from a full-height shot."""
+    probe = page.with_name(f"where-{page.name}")
+    probe.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", WHERE + "</body>"), encoding="utf-8"
+    )
+    result = _run(chromium, profile, f"--window-size={width},1200", "--dump-dom", probe.as_uri())
+    found = re.search(r'<pre id="where-report">(.*?)</pre>', result.stdout, re.S)
+    assert found, result.stderr[-2000:]
+    top, height = json.loads(html.unescape(found.group(1)))[section]
+    full = shot.with_name(f"full-{shot.name}")
+    result = _run(
+        chromium, profile, f"--screenshot={full}", f"--window-size={width},{top + height + 20}",
+        "--hide-scrollbars", page.as_uri(),
+    )  # fmt: skip
+    assert result.returncode == 0 and full.exists(), result.stderr[-2000:]
+    from PIL import Image
+
+    with Image.open(full) as image:
+        image.crop((0, max(top - 10, 0), width, top + height + 10)).save(shot)
+    full.unlink()
+
+
+def test_flow_diagram_is_drawn(chromium: str, demo_map: Path, tmp_path: Path) -> None:
+    """The 'How customers move' section: a Sankey with forward, same-stage and backward bands,
+    the paths and the three signals with example paths; no console errors; a screenshot."""
+    result = _run(
+        chromium, tmp_path / "profile", "--enable-logging=stderr", "--v=0", "--dump-dom",
+        demo_map.as_uri(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console_messages(result.stderr) == []
+    dom = result.stdout
+    flows = dom[dom.index('<section class="card" id="flows">') :]
+    flows = flows[: flows.index("</section>")]
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="sankey"' in flows
+    for direction in ("forward", "same", "backward"):
+        assert f'class="band {direction}"' in flows
+    for signal in ("backwards", "repeats", "churn"):
+        assert f'id="signal-{signal}"' in flows
+    assert flows.count('<details class="path">') >= 3  # example customers' paths
+    assert "customers wrote in this period" in flows
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "journey-map-flows.png"
+    shot.unlink(missing_ok=True)
+    _section_shot(chromium, demo_map, tmp_path / "profile", "flows", shot)
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size[1] > 300
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert colours is not None and len(colours) > 200  # drawn, not a blank band
+
+
+@pytest.fixture(scope="module")
+def compare_map(demo_map: Path) -> Path:
+    """`cjm map --compare segment=plan` over the demo database."""
+    from journey.journey_map import write_comparison
+
+    engine = make_engine(f"sqlite:///{demo_map.parent / 'demo.db'}")
+    path = write_comparison(
+        engine, default_taxonomy(), "segment=plan", fmt="html", since=None, until=None,
+        out_path=demo_map.parent / "compare.html",
+    )  # fmt: skip
+    engine.dispose()
+    return path
+
+
+@pytest.mark.parametrize("width", (1440, 390))
+def test_compare_view(chromium: str, compare_map: Path, tmp_path: Path, width: int) -> None:
+    """Segments side by side: a row block per plan, a column per stage, highlighted
+    differences, a flow diagram per plan; no console errors, nothing wider than the window
+    outside the scrolling table; screenshots."""
+    result = _run(
+        chromium, tmp_path / "profile", "--enable-logging=stderr", "--v=0",
+        f"--window-size={width},2000", "--dump-dom", compare_map.as_uri(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console_messages(result.stderr) == []
+    dom = result.stdout
+    segments = re.findall(r'<tbody class="segment" data-segment="([^"]+)"', dom)
+    assert len(segments) >= 2
+    columns = re.findall(r'<th data-stage="([a-z_]+)"', dom)
+    assert columns == list(default_taxonomy().stage_names)
+    assert 'class="hl"' in dom  # at least one difference highlighted
+    assert dom.count('class="sankey"') == len(segments)
+    assert "<script" not in compare_map.read_text(encoding="utf-8")
+    report = _layout(chromium, compare_map, tmp_path / "profile", width)
+    assert not [p for p in report["problems"] if "page wider" in p], report["problems"]  # type: ignore[union-attr]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"journey-compare-{width}.png"
+    shot.unlink(missing_ok=True)
+    result = _run(
+        chromium, tmp_path / "profile", f"--screenshot={shot}", f"--window-size={width},1800",
+        "--hide-scrollbars", compare_map.as_uri(),
+    )  # fmt: skip
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]

@@ -3,13 +3,13 @@ conversations in this source, in time order) on every ticket it opens; without t
 is a scan of every conversation
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 """
 
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
