@@ -23,7 +23,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from connectors.base import FetchesArchived, FetchesMessages, HelpdeskConnector
+from connectors.base import FetchesArchived, FetchesMessages, FetchesTickets, HelpdeskConnector
 from connectors.errors import ConnectorError
 from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
 from journey.db import session_scope
@@ -80,6 +80,11 @@ class SyncOptions:
     dry_run: bool = False
     redact_pii: bool = True
     pull: bool = True  # False: `cjm model apply` (re-label what is stored, write back; no pull)
+    # Real time (journey/worker.py): read just these tickets by id instead of pulling the
+    # streams; mining and write-back are the same steps. No checkpoint moves and no sync_run
+    # row is written (the webhook_event rows record the work).
+    tickets: Sequence[str] | None = None
+    fields: FieldIds | None = None  # already discovered (a worker keeps them between batches)
     progress: Progress = field(default=lambda _message: None)
 
 
@@ -117,14 +122,18 @@ async def sync_source(
     """Run the whole job for one source and record it as a `sync_run` row."""
     report = SourceReport(source=connector.name)
     started = time.monotonic()
+    calls_before = connector.stats.api_calls, connector.stats.rate_limited
     with session_scope(engine) as session:
         source = ensure_source(session, connector.name, connector.kind, base_url)
         run = SyncRun(source_id=source.id, dry_run=options.dry_run)
-        session.add(run)
+        if options.tickets is None:
+            session.add(run)
     assert source.id is not None
     try:
-        fields = await _discover_fields(connector, options)
-        if options.pull:
+        fields = options.fields or await _discover_fields(connector, options)
+        if options.tickets is not None:
+            await _read_tickets(engine, source.id, connector, options, report, fields)
+        elif options.pull:
             await _pull_all(engine, source.id, connector, options, report, fields)
             await _resolve_referenced(engine, source.id, connector, options, report, fields)
         report.mined, report.stage_changed = _mine(engine, source.id, miner, options.progress)
@@ -133,19 +142,24 @@ async def sync_source(
     except (ConnectorError, CjmError) as exc:
         report.error = str(exc)
     finally:
-        report.api_calls = connector.stats.api_calls
-        report.rate_limited = connector.stats.rate_limited
+        report.api_calls = connector.stats.api_calls - calls_before[0]
+        report.rate_limited = connector.stats.rate_limited - calls_before[1]
         report.seconds = time.monotonic() - started
-        with session_scope(engine) as session:
-            run.finished_at = utcnow()
-            run.status = "ok" if report.ok else "failed"
-            run.conversations, run.messages = report.conversations, report.messages
-            run.mined, run.written = report.mined, report.written
-            run.write_failures = report.write_failures
-            run.api_calls, run.rate_limited = report.api_calls, report.rate_limited
-            run.error = report.error
-            session.add(run)
+        if options.tickets is None:
+            _finish_run(engine, run, report)
     return report
+
+
+def _finish_run(engine: Engine, run: SyncRun, report: SourceReport) -> None:
+    with session_scope(engine) as session:
+        run.finished_at = utcnow()
+        run.status = "ok" if report.ok else "failed"
+        run.conversations, run.messages = report.conversations, report.messages
+        run.mined, run.written = report.mined, report.written
+        run.write_failures = report.write_failures
+        run.api_calls, run.rate_limited = report.api_calls, report.rate_limited
+        run.error = report.error
+        session.add(run)
 
 
 async def _pull_all(
@@ -173,6 +187,28 @@ async def _pull_all(
                 f"{connector.name}: {stream} → {report.conversations} tickets, "
                 f"{report.messages} messages"
             )
+
+
+async def _read_tickets(
+    engine: Engine,
+    source_id: int,
+    connector: HelpdeskConnector,
+    options: SyncOptions,
+    report: SourceReport,
+    fields: FieldIds,
+) -> None:
+    """Real time: the tickets webhooks named, read by id as they are now and stored exactly as
+    a pulled page is (no checkpoint: the streams' cursors stay where the nightly sync left
+    them, so it still sees every change)."""
+    if not isinstance(connector, FetchesTickets):
+        raise CjmError(f"{connector.name}: this helpdesk cannot read tickets by id")
+    page = await connector.fetch_tickets(list(options.tickets or ()))
+    roles = await _resolve_roles(engine, source_id, connector, page)
+    with session_scope(engine) as session:
+        _store_page(
+            session, source_id, page, roles, _cleaner(options.redact_pii), report,
+            _field_slugs(fields), fields,
+        )  # fmt: skip
 
 
 # ---- Freshdesk hook: messages fetched per conversation, only for conversations that changed ----

@@ -1,0 +1,289 @@
+"""Real-time workers: drain the webhook queue through the nightly sync's own steps.
+
+A worker loops over the sources that have due events: it claims a batch (journey/events.py —
+every due event of up to `batch_tickets` tickets, so repeats coalesce), reads those tickets by
+id, and runs the same store → mine → outbox → write-back steps as `cjm sync`
+(`sync_source(…, SyncOptions(tickets=…))`). When idle a batch is one ticket and one write; under
+load a batch holds up to 100 tickets and the write-back groups identical deltas into
+`update_many` calls. Rate limits and `Retry-After` are the connector's: one connector (one
+limiter) per source per worker, kept between batches.
+
+**A running nightly sync wins.** A batch holds the source's sync lock (journey/lock.py) for the
+few seconds it takes. If the lock is taken (a nightly `cjm sync`, `cjm model apply`, or another
+worker on the same source), the worker does not wait and does not fight: it puts the claimed
+events back, unchanged and without counting an attempt, due again in `busy_retry`, and moves
+on. (A nightly sync that starts inside a worker's batch exits with EX_TEMPFAIL like any busy
+sync; cron retries it.)
+
+**No loops.** cjm's own write re-fires the helpdesk trigger at most once per write (the trigger
+itself excludes API updates when set up by `cjm setup-webhook`); the worker then reads the
+ticket, the text hash is unchanged so nothing is re-mined, the desired state equals the applied
+one, and nothing is written.
+
+**Crash safety.** Claims carry the worker's name; the worker's heartbeat row is touched every
+`heartbeat` seconds; claims of a worker silent for `events.STALE_AFTER` go back to the queue
+(`reclaim_stale`, run by every worker). The steps themselves are the sync's, crash-safe by
+ordering; a repeated event costs reads, never a second write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from connectors.base import HelpdeskConnector
+from connectors.errors import ConnectorError
+from connectors.records import FieldIds
+from journey import events
+from journey.config import Settings, SourceConfig
+from journey.errors import SyncLockedError
+from journey.lock import sync_lock
+from journey.sync import Miner, SourceReport, SyncOptions, sync_source
+
+log = logging.getLogger("cjm.worker")
+
+ConnectorFactory = Callable[[Settings, SourceConfig], HelpdeskConnector]
+FIELDS_TTL = 600.0  # seconds a worker trusts the field ids it discovered
+
+
+@dataclass
+class WorkerOptions:
+    source: str | None = None  # drain only this source (`cjm worker --source`)
+    batch_tickets: int = 100  # tickets per claim: the write-back groups them (≤100 per call)
+    idle_seconds: float = 0.2  # how often an idle worker looks for due events
+    busy_retry: timedelta = timedelta(seconds=5)  # while the source's sync lock is taken
+    heartbeat: float = 2.0
+    stale: timedelta = events.STALE_AFTER
+    job_poll_seconds: float = 0.25  # Zendesk job polling: a doorbell wants its answer soon
+    name: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+
+
+@dataclass
+class BatchResult:
+    events: int = 0
+    tickets: int = 0
+    written: int = 0
+    api_calls: int = 0
+    busy: bool = False
+    error: str | None = None
+
+
+class Worker:
+    """One worker: a loop, a heartbeat, a connector per source. `run` until `stop` is set."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        connector_factory: ConnectorFactory,
+        miner: Miner,
+        options: WorkerOptions | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.connector_factory = connector_factory
+        self.miner = miner
+        self.options = options or WorkerOptions()
+        self.name = self.options.name
+        self.processed = 0
+        self._connectors: dict[str, HelpdeskConnector] = {}
+        self._fields: dict[str, tuple[float, FieldIds]] = {}
+        self._last_beat = 0.0
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    async def run(self, stop: threading.Event | asyncio.Event) -> None:
+        log.info("worker %s started (source: %s)", self.name, self.options.source or "all")
+        try:
+            self._beat(force=True)
+            while not stop.is_set():
+                done = await self.drain_once()
+                if not done:
+                    await asyncio.sleep(self.options.idle_seconds)
+        finally:
+            await self.aclose()
+            events.forget(self.engine, self.name)
+            log.info("worker %s stopped after %d events", self.name, self.processed)
+
+    async def drain_once(self) -> int:
+        """One pass: a batch from every source with due events; returns events finished."""
+        self._beat()
+        finished = 0
+        for source in events.due_sources(self.engine, self.options.source):
+            result = await self.process_batch(source)
+            finished += 0 if result.busy or result.error else result.events
+        return finished
+
+    async def drain(self, timeout: float = 60.0) -> int:
+        """Process until nothing is due (tests, `cjm worker --once`); returns events finished."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while time.monotonic() < deadline:
+            done = await self.drain_once()
+            total += done
+            if not events.due_sources(self.engine, self.options.source):
+                return total
+            if not done:
+                await asyncio.sleep(self.options.idle_seconds)
+        return total
+
+    def _beat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_beat < self.options.heartbeat:
+            return
+        self._last_beat = now
+        events.beat(
+            self.engine,
+            self.name,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            source=self.options.source,
+            processed=self.processed,
+        )
+        back = events.reclaim_stale(self.engine, self.options.stale)
+        if back:
+            log.warning("worker %s: took back %d events of a worker that stopped", self.name, back)
+
+    # ---- one batch -------------------------------------------------------------------------
+
+    async def process_batch(self, source: str) -> BatchResult:
+        config = self._config(source)
+        claimed = events.claim(self.engine, self.name, source, self.options.batch_tickets)
+        result = BatchResult(events=len(claimed))
+        if not claimed:
+            return result
+        if config is None:  # the source left the config after its events were queued
+            result.error = f"no source named {source!r} in the config"
+            events.fail(self.engine, claimed, result.error)
+            return result
+        tickets = list(dict.fromkeys(e.ticket for e in claimed))
+        result.tickets = len(tickets)
+        try:
+            with sync_lock(self.engine, source):
+                report = await self._sync(config, tickets)
+        except SyncLockedError:
+            events.release(self.engine, claimed, self.options.busy_retry)
+            result.busy = True
+            log.info(
+                "worker %s: %s is busy (a sync holds it); events stay queued", self.name, source
+            )
+            return result
+        result.written, result.api_calls = report.written, report.api_calls
+        problem = report.error or (
+            f"{report.write_failures} ticket updates failed" if report.write_failures else None
+        )
+        if problem:
+            result.error = problem
+            events.fail(self.engine, claimed, problem)
+            log.warning(
+                "worker %s: %s: %d tickets failed, retried later: %s",
+                self.name, source, len(tickets), problem,
+            )  # fmt: skip
+            return result
+        events.complete(self.engine, [e.id for e in claimed])
+        self.processed += len(claimed)
+        log.info(
+            "worker %s: %s: %d events → %d tickets read, %d written, %d API calls",
+            self.name, source, len(claimed), len(tickets), report.written, report.api_calls,
+        )  # fmt: skip
+        return result
+
+    async def _sync(self, config: SourceConfig, tickets: list[str]) -> SourceReport:
+        connector = self._connector(config)
+        try:
+            fields = await self._field_ids(config.name, connector)
+        except ConnectorError as exc:
+            return SourceReport(source=config.name, error=str(exc))
+        return await sync_source(
+            self.engine,
+            connector,
+            self.miner,
+            base_url=config.resolved_base_url(),
+            options=SyncOptions(
+                tickets=tickets,
+                fields=fields,
+                writeback=config.writeback,
+                redact_pii=self.settings.miner.redact_pii,
+            ),
+        )
+
+    async def _field_ids(self, source: str, connector: HelpdeskConnector) -> FieldIds:
+        cached = self._fields.get(source)
+        if cached and time.monotonic() - cached[0] < FIELDS_TTL:
+            return cached[1]
+        fields = await connector.discover_fields()
+        self._fields[source] = (time.monotonic(), fields)
+        return fields
+
+    def _config(self, source: str) -> SourceConfig | None:
+        return next((s for s in self.settings.sources if s.name == source), None)
+
+    def _connector(self, config: SourceConfig) -> HelpdeskConnector:
+        connector = self._connectors.get(config.name)
+        if connector is None:
+            connector = self.connector_factory(self.settings, config)
+            if hasattr(connector, "job_poll_seconds"):
+                connector.job_poll_seconds = self.options.job_poll_seconds
+            self._connectors[config.name] = connector
+        return connector
+
+    async def aclose(self) -> None:
+        for connector in self._connectors.values():
+            await connector.aclose()
+        self._connectors.clear()
+
+
+def run_in_thread(worker: Worker, stop: threading.Event) -> threading.Thread:
+    """Run a worker on its own thread and event loop (`cjm serve`): mining and database work
+    never stall the web server's loop, so webhooks keep getting their 202 at once."""
+
+    def target() -> None:
+        try:
+            asyncio.run(worker.run(stop))
+        except Exception:  # a worker that dies must say so; the others keep draining
+            log.exception("worker %s stopped on an error", worker.name)
+
+    thread = threading.Thread(target=target, name=f"cjm-worker-{worker.name}", daemon=True)
+    thread.start()
+    return thread
+
+
+class WorkerPool:
+    """The in-process workers of `cjm serve` (`--workers N`), each on its own thread; started
+    and stopped by the web app's lifespan. N workers help with several sources: one source is
+    worked by one worker at a time (its sync lock)."""
+
+    def __init__(self, make_worker: Callable[[], Worker], count: int) -> None:
+        self.make_worker = make_worker
+        self.count = count
+        self.workers: list[Worker] = []
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self._stop.clear()
+        for _ in range(self.count):
+            worker = self.make_worker()
+            self.workers.append(worker)
+            self._threads.append(run_in_thread(worker, self._stop))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let each worker finish its batch (a write in flight completes), then return."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+        self.workers.clear()
