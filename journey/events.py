@@ -23,6 +23,7 @@ answers 202, and the store is already there, on SQLite and PostgreSQL alike (not
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -83,9 +84,9 @@ def enqueue(engine: Engine, source: str, delivery: str, tickets: Sequence[str]) 
         return 0
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     table = WebhookEvent.__table__  # type: ignore[attr-defined]
-    statement = insert(table).values(rows).on_conflict_do_nothing()
+    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id)
     with session_scope(engine) as session:
-        added = session.execute(statement).rowcount or 0
+        added = len(session.execute(statement).all())
         if delivery.startswith(BODY_KEY) and added < len(rows):
             # The same body again after the earlier delivery was handled: a new event.
             session.execute(
@@ -225,6 +226,43 @@ def reclaim_stale(engine: Engine, stale: timedelta = STALE_AFTER) -> int:
             .execution_options(synchronize_session=False)
         )
         return result.rowcount or 0
+
+
+def reclaim_dead_local(engine: Engine, host: str) -> int:
+    """Put back at once the claims of workers on this host whose process is gone (kill -9,
+    OOM): a restarted `cjm serve` need not wait for their heartbeat to go stale."""
+    with session_scope(engine) as session:
+        local = list(
+            session.execute(
+                select(WorkerHeartbeat).where(WorkerHeartbeat.host == host)  # type: ignore[arg-type]
+            ).scalars()
+        )
+        dead = [w.worker for w in local if w.pid != os.getpid() and not _alive(w.pid)]
+        if not dead:
+            return 0
+        result = session.execute(
+            update(WebhookEvent)
+            .where(
+                WebhookEvent.status == "claimed",  # type: ignore[arg-type]
+                WebhookEvent.claimed_by.in_(dead),  # type: ignore[union-attr]
+            )
+            .values(status="queued", claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+        for worker in local:
+            if worker.worker in dead:
+                session.delete(worker)
+        return result.rowcount or 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def prune(engine: Engine, keep: timedelta = KEEP_DONE) -> int:

@@ -153,6 +153,7 @@ class Worker:
             processed=self.processed,
         )
         back = events.reclaim_stale(self.engine, self.options.stale)
+        back += events.reclaim_dead_local(self.engine, socket.gethostname())
         if back:
             log.warning("worker %s: took back %d events of a worker that stopped", self.name, back)
 

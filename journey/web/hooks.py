@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from journey import events
 from journey.config import SourceConfig
 from journey.credentials import webhook_secret
+from journey.errors import CjmError
 from journey.web.context import WebContext
 
 log = logging.getLogger("cjm.serve")
@@ -72,7 +73,13 @@ async def _handle(context: WebContext, request: Request, kind: str) -> Response:
     try:
         source = _source(context, name, kind)
         body = await _read_body(request)
-        secret = await run_in_threadpool(webhook_secret, context.settings, context.engine, source)
+        try:
+            secret = await run_in_threadpool(
+                webhook_secret, context.settings, context.engine, source
+            )
+        except CjmError as exc:  # the variable is named but not set: the server's problem
+            log.error("%s webhook for %r: %s", kind, name, exc)
+            secret = None
         if not secret:
             raise HookError(
                 401,
