@@ -231,9 +231,7 @@ def test_healthz_reports_queue_depth_age_and_workers(client: Client) -> None:
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["queue"]["depth"] == 3 and body["queue"]["oldest_age_seconds"] >= 0
-    assert [(w["worker"], w["alive"], w["processed"]) for w in body["workers"]] == [
-        ("w1", True, 4)
-    ]
+    assert [(w["worker"], w["alive"], w["processed"]) for w in body["workers"]] == [("w1", True, 4)]
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,10 +87,18 @@ class World:
     settings: Settings
     engine: Engine
     sim_url: str
+    max_retries: int | None = None
 
     def factory(self, settings: Settings, source: SourceConfig) -> Any:
         if source.kind == "zendesk":
-            return ZendeskConnector(settings.zendesk_settings(source), job_poll_seconds=0.05)
+            zendesk = settings.zendesk_settings(source)
+            if self.max_retries is not None:  # a helpdesk outage: fail fast, the queue retries
+                fast = replace(
+                    zendesk.limits, max_retries=self.max_retries, default_retry_after=0.1,
+                    max_backoff_seconds=0.2,
+                )  # fmt: skip
+                zendesk = replace(zendesk, limits=fast)
+            return ZendeskConnector(zendesk, job_poll_seconds=0.05)
         return FreshdeskConnector(settings.freshdesk_settings(source))
 
     def hook(self, url: str, ticket: int, invocation: str) -> httpx.Response:
@@ -284,6 +292,7 @@ def test_helpdesk_failures_back_off_and_nothing_is_lost(world: World) -> None:
     ticket = customer_writes(world)
     events.enqueue(world.engine, "acme", "inv-1", [str(ticket)])
     world.sim.faults = SimulatorFaults(fail_every_n=1, fail_status=503)
+    world.max_retries = 1
     worker = world.worker()
     assert run(worker, once=True) == 0
     with session_scope(world.engine) as session:
