@@ -190,23 +190,6 @@ def fail(engine: Engine, events: Sequence[Claimed], error: str) -> None:
             )
 
 
-def release(engine: Engine, events: Sequence[Claimed], delay: timedelta) -> None:
-    """Put claimed events back without counting an attempt (the source is busy elsewhere)."""
-    if not events:
-        return
-    with session_scope(engine) as session:
-        session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id.in_([e.id for e in events]))  # type: ignore[union-attr]
-            .values(
-                status="queued",
-                attempts=WebhookEvent.attempts - 1,
-                next_attempt_at=utcnow() + delay,
-                claimed_by=None,
-            )
-        )
-
-
 def reclaim_stale(engine: Engine, stale: timedelta = STALE_AFTER) -> int:
     """Put back the claims of workers whose heartbeat stopped (killed, host lost); returns
     how many. Their attempt still counts, so an event that kills its worker ends `failed`."""

@@ -9,11 +9,14 @@ load a batch holds up to 100 tickets and the write-back groups identical deltas 
 limiter) per source per worker, kept between batches.
 
 **A running nightly sync wins.** A batch holds the source's sync lock (journey/lock.py) for the
-few seconds it takes. If the lock is taken (a nightly `cjm sync`, `cjm model apply`, or another
-worker on the same source), the worker does not wait and does not fight: it puts the claimed
-events back, unchanged and without counting an attempt, due again in `busy_retry`, and moves
-on. (A nightly sync that starts inside a worker's batch exits with EX_TEMPFAIL like any busy
-sync; cron retries it.)
+few seconds it takes, taken *before* claiming. If the lock is taken (a nightly `cjm sync`,
+`cjm model apply`, or another worker on the same source), the worker does not wait and does not
+fight: it leaves that source's events queued, untouched (no attempt counted), looks again after
+`busy_retry`, and moves on to other sources. (A nightly sync that starts inside a worker's
+batch exits with EX_TEMPFAIL like any busy sync; cron retries it.) So one source is worked by
+one worker at a time — the write-back plans from the source's whole outbox, and two of them at
+once could send one delta twice; several workers (threads, processes, machines) spread over
+sources, and `FOR UPDATE SKIP LOCKED` keeps their claims disjoint regardless.
 
 **No loops.** cjm's own write re-fires the helpdesk trigger at most once per write (the trigger
 itself excludes API updates when set up by `cjm setup-webhook`); the worker then reads the
@@ -101,6 +104,7 @@ class Worker:
         self._connectors: dict[str, HelpdeskConnector] = {}
         self._fields: dict[str, tuple[float, FieldIds]] = {}
         self._last_beat = 0.0
+        self._busy_until: dict[str, float] = {}  # source → when to try its lock again
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -160,9 +164,25 @@ class Worker:
     # ---- one batch -------------------------------------------------------------------------
 
     async def process_batch(self, source: str) -> BatchResult:
+        """Take the source's sync lock (never waiting), claim a batch, process it, record the
+        outcome. A busy source is left alone, its events untouched, for `busy_retry`."""
+        result = BatchResult()
+        if time.monotonic() < self._busy_until.get(source, 0.0):
+            result.busy = True
+            return result
+        try:
+            with sync_lock(self.engine, source):
+                return await self._locked_batch(source, result)
+        except SyncLockedError:
+            self._busy_until[source] = time.monotonic() + self.options.busy_retry.total_seconds()
+            result.busy = True
+            log.info("worker %s: %s is busy (a sync holds it); its events wait", self.name, source)
+            return result
+
+    async def _locked_batch(self, source: str, result: BatchResult) -> BatchResult:
         config = self._config(source)
         claimed = events.claim(self.engine, self.name, source, self.options.batch_tickets)
-        result = BatchResult(events=len(claimed))
+        result.events = len(claimed)
         if not claimed:
             return result
         if config is None:  # the source left the config after its events were queued
@@ -171,16 +191,7 @@ class Worker:
             return result
         tickets = list(dict.fromkeys(e.ticket for e in claimed))
         result.tickets = len(tickets)
-        try:
-            with sync_lock(self.engine, source):
-                report = await self._sync(config, tickets)
-        except SyncLockedError:
-            events.release(self.engine, claimed, self.options.busy_retry)
-            result.busy = True
-            log.info(
-                "worker %s: %s is busy (a sync holds it); events stay queued", self.name, source
-            )
-            return result
+        report = await self._sync(config, tickets)
         result.written, result.api_calls = report.written, report.api_calls
         problem = report.error or (
             f"{report.write_failures} ticket updates failed" if report.write_failures else None
