@@ -442,12 +442,15 @@ def _worker_factory(
     connector_factory: ConnectorFactory,
     source: str | None = None,
 ) -> Callable[[], Any]:
+    import threading
+
     from journey.worker import Worker, WorkerOptions
 
     miner = LazyMiner(settings)
 
-    def make() -> Worker:
-        return Worker(engine, settings, connector_factory, miner, WorkerOptions(source=source))
+    def make(wake: threading.Event | None = None) -> Worker:
+        options = WorkerOptions(source=source, idle_seconds=1.0 if wake else 0.2)
+        return Worker(engine, settings, connector_factory, miner, options, wake=wake)
 
     make.miner = miner  # type: ignore[attr-defined]
     return make
@@ -463,8 +466,7 @@ def build_serve_app(
     """The `cjm serve` Starlette app over the configured database, with `workers` in-process
     workers (None: [serve].workers; 0: webhooks only, `cjm worker` processes drain the queue)."""
     from journey.web import WebContext, create_app
-    from journey.web.app import WORKERS
-    from journey.worker import WorkerPool
+    from journey.worker import POOL_KEY, WorkerPool
 
     engine = database(settings, engine)
     context = WebContext(settings=settings, engine=engine)
@@ -472,7 +474,7 @@ def build_serve_app(
     if count:
         make = _worker_factory(settings, engine, connector_factory)
         _ = make.miner.version  # type: ignore[attr-defined]  # load the model before the 1st event
-        context.state[WORKERS] = WorkerPool(make, count)
+        context.state[POOL_KEY] = WorkerPool(make, count)
     return create_app(context)
 
 

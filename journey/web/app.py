@@ -9,14 +9,13 @@ from starlette.applications import Starlette
 
 from journey.web import api, health, hooks, pages
 from journey.web.context import WebContext
-
-WORKERS = "journey.worker"  # WebContext.state key of the in-process WorkerPool, if any
+from journey.worker import POOL_KEY
 
 
 def create_app(context: WebContext) -> Starlette:
     """One app for webhooks, health, the app API and the pages (no work until a request).
 
-    If `context.state[WORKERS]` holds a `journey.worker.WorkerPool`, the app's lifespan starts
+    If `context.state[POOL_KEY]` holds a `journey.worker.WorkerPool`, the app's lifespan starts
     its workers when the server starts and lets them finish their batch when it stops."""
     routes = [
         *hooks.routes(context),
@@ -27,7 +26,7 @@ def create_app(context: WebContext) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        pool = context.state.get(WORKERS)
+        pool = context.state.get(POOL_KEY)
         if pool is not None:
             pool.start()  # type: ignore[attr-defined]
         try:

@@ -37,6 +37,7 @@ from journey.config import SourceConfig
 from journey.credentials import webhook_secret
 from journey.errors import CjmError
 from journey.web.context import WebContext
+from journey.worker import POOL_KEY
 
 log = logging.getLogger("cjm.serve")
 
@@ -96,6 +97,9 @@ async def _handle(context: WebContext, request: Request, kind: str) -> Response:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
     delivery = _delivery(request, body)
     added = await run_in_threadpool(events.enqueue, context.engine, name, delivery, tickets)
+    pool = context.state.get(POOL_KEY)
+    if added and pool is not None:
+        pool.wake()  # type: ignore[attr-defined]
     log.info(
         "%s webhook for %r: ticket %s %s",
         kind, name, ",".join(tickets), "queued" if added else "already queued (duplicate)",
