@@ -259,8 +259,9 @@ class Worker:
         connector = self._connectors.get(config.name)
         if connector is None:
             connector = self.connector_factory(self.settings, config)
-            if hasattr(connector, "job_poll_seconds"):
+            if hasattr(connector, "job_poll_seconds"):  # Zendesk: jobs and lone updates
                 connector.job_poll_seconds = self.options.job_poll_seconds
+                connector.single_updates = True  # idle: one ticket, one synchronous PUT
             self._connectors[config.name] = connector
         return connector
 

@@ -553,6 +553,27 @@ async def _tickets_show_many(sim: ZendeskSimulator, request: Request, user: str)
     )
 
 
+async def _ticket_update(sim: ZendeskSimulator, request: Request, user: str) -> Response:
+    """`PUT /api/v2/tickets/{id}.json`: one ticket, applied at once (no background job), with
+    the same `additional_tags` / `remove_tags` / `custom_fields` semantics as update_many."""
+    body = await _json_body(request)
+    ticket = body.get("ticket")
+    if not isinstance(ticket, dict):
+        raise api_error(400, "InvalidValue", "ticket is required")
+    tid = int(request.path_params["ticket_id"])
+    with sim.lock:
+        if conflict_due(sim):
+            raise api_error(409, "Conflict", "The ticket was updated by someone else; retry")
+        result = _update_one(sim, 0, tid, ticket, INTEGRATION_USER_ID)
+        if result.get("error") == "TicketNotFound":
+            raise api_error(404, "RecordNotFound", "Not found")
+        if not result["success"]:
+            raise api_error(422, "RecordInvalid", str(result.get("errors")))
+        t = sim.find_ticket(tid)
+        assert t is not None
+        return JsonResponse({"ticket": shapes.ticket_json(sim, t, _base(request))})
+
+
 async def _user_me(sim: ZendeskSimulator, request: Request, user: str) -> Response:
     return JsonResponse({"user": shapes.user_json(sim, int(user), _base(request))})
 
@@ -781,6 +802,14 @@ _ROUTES: tuple[tuple[str, str, str, Handler, bool, bool], ...] = (
         _satisfaction_ratings,
         False,
         True,
+    ),
+    (
+        "PUT",
+        "/api/v2/tickets/{ticket_id:int}.json",
+        "PUT /api/v2/tickets/{id}.json",
+        _ticket_update,
+        False,
+        False,
     ),
     (
         "GET",

@@ -46,6 +46,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SECRET = "zd-signing-secret-0123456789"
 FD_SECRET = "fd-shared-secret-abcdef"
 UPDATE_MANY = "PUT /api/v2/tickets/update_many.json"
+UPDATE_ONE = "PUT /api/v2/tickets/{id}.json"  # the worker's lone-ticket update (no job)
 SHOW_MANY = "GET /api/v2/tickets/show_many.json"
 FD_PUT = "PUT /api/v2/tickets/{id}"
 FD_SHOW = "GET /api/v2/tickets/{id}"
@@ -142,7 +143,9 @@ class World:
         return self.sim.requests[SHOW_MANY if self.kind == "zendesk" else FD_SHOW]
 
     def writes(self) -> int:
-        return self.sim.requests[UPDATE_MANY if self.kind == "zendesk" else FD_PUT]
+        if self.kind == "zendesk":
+            return self.sim.requests[UPDATE_MANY] + self.sim.requests[UPDATE_ONE]
+        return self.sim.requests[FD_PUT]
 
 
 MINER: list[Any] = [None]
@@ -235,6 +238,8 @@ def test_customer_comment_is_tagged_in_seconds_and_our_write_causes_no_further_w
         assert world.stage(ticket), "no stage written"
         assert any(t.startswith("pain__") for t in world.tags(ticket))
         assert world.writes() == 1
+        if world.kind == "zendesk":  # idle: one ticket, one synchronous PUT, no job to poll
+            assert world.sim.requests[UPDATE_ONE] == 1 and world.sim.requests[UPDATE_MANY] == 0
         # cjm's write re-fires the helpdesk trigger (when its conditions let it): the worker reads
         # the ticket again, finds the desired state applied, and writes nothing.
         reads = world.reads()
