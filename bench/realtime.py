@@ -41,7 +41,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from journey.web.hooks import zendesk_signature  # noqa: E402
-from simulator import ZendeskSimulator, create_zendesk_app  # noqa: E402
+from simulator import SimulatorFaults, ZendeskSimulator, create_zendesk_app  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SECRET = "bench-signing-secret"
@@ -69,14 +69,17 @@ webhook_secret_env = "CJM_HOOK"
 # ---- the simulator, in its own process, with two bench-only routes ---------------------------
 
 
-def _simulator_process(conn: Any, tickets: int, job_seconds: float) -> None:
+def _simulator_process(conn: Any, tickets: int, job_seconds: float, plan: int) -> None:
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Mount, Route
 
-    sim = ZendeskSimulator.generate(tickets=tickets, seed=7, now=NOW, job_seconds=job_seconds)
+    sim = ZendeskSimulator.generate(
+        tickets=tickets, seed=7, now=NOW, job_seconds=job_seconds,
+        faults=SimulatorFaults(rate_limit_per_minute=plan),
+    )  # fmt: skip
     sim.now = NOW
     english = [t for t in sim.open_tickets_with_customer_text() if sim.truth(t)[2] == "en"]
 
@@ -95,11 +98,15 @@ def _simulator_process(conn: Any, tickets: int, job_seconds: float) -> None:
     async def requests(_request: Request) -> JSONResponse:
         return JSONResponse(dict(sim.requests))
 
+    async def violations(_request: Request) -> JSONResponse:
+        return JSONResponse({"retry_after_violations": sim.retry_after_violations})
+
     app = Starlette(
         routes=[
             Route("/_bench/comment", comment, methods=["POST"]),
             Route("/_bench/staged", staged),
             Route("/_bench/requests", requests),
+            Route("/_bench/violations", violations),
             Mount("/", app=create_zendesk_app(sim)),
         ]
     )
@@ -304,19 +311,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="per rate")
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--job-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--plan", type=int, default=2500, help="the account's requests/min (429 above it)"
+    )
     args = parser.parse_args()
 
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     sim_process = ctx.Process(
-        target=_simulator_process, args=(child, args.tickets, args.job_seconds), daemon=True
+        target=_simulator_process,
+        args=(child, args.tickets, args.job_seconds, args.plan),
+        daemon=True,
     )
     sim_process.start()
     port, english = parent.recv()
     sim_url = f"http://127.0.0.1:{port}"
     time.sleep(1.0)
     tickets = list(english)
-    print(f"simulator: {args.tickets} tickets, {len(tickets)} open English with customer text")
+    print(
+        f"simulator: {args.tickets} tickets ({len(tickets)} open, English, with customer text), "
+        f"plan {args.plan} requests/min (cjm's share 50 %), update jobs {args.job_seconds:g} s"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         cjm = Cjm(Path(tmp), sim_url)
         cjm.run("setup-fields")
@@ -329,6 +344,7 @@ def main() -> None:
             burst = run_burst(driver, cjm, tickets, args.burst) if args.burst else None
             rss_end = cjm.rss_mib()
             health = cjm.health()
+            violations = driver.sim.get("/_bench/violations").json()["retry_after_violations"]
         finally:
             cjm.stop()
         sync_seconds = cjm.run("sync")  # the nightly reconciliation over the same database
@@ -356,7 +372,10 @@ def main() -> None:
         f"cjm serve RSS: {rss_start:.0f} MiB at start, {rss_after_rates:.0f} after the rates, "
         f"{rss_end:.0f} after the burst"
     )
-    print(f"failed events: {health['queue']['failed']}")
+    print(
+        f"failed events: {health['queue']['failed']}; "
+        f"requests sent before a Retry-After had passed: {violations}"
+    )
     print(f"baseline: one incremental `cjm sync` afterwards took {sync_seconds:.1f} s")
 
 
