@@ -58,6 +58,7 @@ log = logging.getLogger("cjm.worker")
 ConnectorFactory = Callable[[Settings, SourceConfig], HelpdeskConnector]
 POOL_KEY = "journey.worker"  # WebContext.state key of `cjm serve`'s in-process WorkerPool
 FIELDS_TTL = 600.0  # seconds a worker trusts the field ids it discovered
+PRUNE_EVERY = 3600.0  # seconds between deletions of old done events (events.KEEP_DONE)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Worker:
         self._connectors: dict[str, HelpdeskConnector] = {}
         self._fields: dict[str, tuple[float, FieldIds]] = {}
         self._last_beat = 0.0
+        self._last_prune = 0.0
         self._busy_until: dict[str, float] = {}  # source → when to try its lock again
         # Set by the webhook handler of the same process: an idle worker starts at once.
         self.wake = wake or threading.Event()
@@ -169,6 +171,9 @@ class Worker:
             source=self.options.source,
             processed=self.processed,
         )
+        if now - self._last_prune > PRUNE_EVERY:
+            self._last_prune = now
+            events.prune(self.engine)
         back = events.reclaim_stale(self.engine, self.options.stale)
         back += events.reclaim_dead_local(self.engine, socket.gethostname())
         if back:

@@ -349,3 +349,34 @@ def test_concurrent_workers_on_postgres_never_claim_one_event_twice(engine: Engi
     every = [i for c in claims for i in c]
     assert len(every) == len(set(every)) == total
     assert sum(1 for c in claims if c) >= 2  # they really ran side by side
+
+
+def test_done_events_are_pruned_after_the_dedupe_window(engine: Engine) -> None:
+    events.enqueue(engine, "acme", "old", ["1"])
+    events.enqueue(engine, "acme", "recent", ["2"])
+    events.complete(engine, [c.id for c in events.claim(engine, "w", "acme")])
+    with session_scope(engine) as session:
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.delivery == "old")
+            .values(finished_at=datetime.now(UTC) - events.KEEP_DONE - timedelta(minutes=1))
+        )
+    assert events.prune(engine) == 1
+    # The recent delivery still dedupes a repeat; the pruned one is past Zendesk's retries.
+    assert events.enqueue(engine, "acme", "recent", ["2"]) == 0
+
+
+def test_cjm_worker_with_an_unknown_source_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli_run import run as cjm
+
+    config = tmp_path / "cjm.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "cjm.db"}"\n[[sources]]\nname = "acme"\n'
+        'kind = "zendesk"\nbase_url = "http://zendesk.test"\nemail = "a@b.example"\n'
+        'token_env = "CJM_ZENDESK_TOKEN"\n',
+        encoding="utf-8",
+    )
+    code, _, err = cjm(["--config", str(config), "worker", "--source", "nope", "--once"], capsys)
+    assert code == 2 and "no source named 'nope'" in err and "Traceback" not in err
