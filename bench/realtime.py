@@ -80,7 +80,7 @@ def _simulator_process(conn: Any, tickets: int, job_seconds: float, plan: int) -
         tickets=tickets, seed=7, now=NOW, job_seconds=job_seconds,
         faults=SimulatorFaults(rate_limit_per_minute=plan),
     )  # fmt: skip
-    sim.now = NOW
+    # The simulator's clock keeps running (real time): its per-minute rate windows must roll.
     english = [t for t in sim.open_tickets_with_customer_text() if sim.truth(t)[2] == "en"]
 
     async def comment(request: Request) -> JSONResponse:

@@ -38,7 +38,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -119,16 +120,38 @@ class Worker:
     async def run(self, stop: threading.Event | asyncio.Event) -> None:
         log.info("worker %s started (source: %s)", self.name, self.options.source or "all")
         try:
-            self._beat(force=True)
-            while not stop.is_set():
-                self.wake.clear()
-                done = await self.drain_once()
-                if not done:
-                    await self._idle()
+            with self._heartbeat():
+                while not stop.is_set():
+                    self.wake.clear()
+                    done = await self.drain_once()
+                    if not done:
+                        await self._idle()
         finally:
             await self.aclose()
             events.forget(self.engine, self.name)
             log.info("worker %s stopped after %d events", self.name, self.processed)
+
+    @contextmanager
+    def _heartbeat(self) -> Iterator[None]:
+        """Beat from a thread of its own while the worker runs: a batch that waits minutes for
+        the API budget (or mines a big batch) must not look dead and lose its claims."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.options.heartbeat):
+                try:
+                    self._beat(force=True)
+                except Exception:  # a database hiccup: the next beat tries again
+                    log.warning("worker %s: heartbeat failed", self.name, exc_info=True)
+
+        self._beat(force=True)
+        thread = threading.Thread(target=beat, name=f"cjm-heartbeat-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(10)
 
     async def _idle(self) -> None:
         """Sleep `idle_seconds`, or less when a webhook arrives (checked every 10 ms)."""
@@ -138,7 +161,6 @@ class Worker:
 
     async def drain_once(self) -> int:
         """One pass: a batch from every source with due events; returns events finished."""
-        self._beat()
         finished = 0
         for source in events.due_sources(self.engine, self.options.source):
             result = await self.process_batch(source)
@@ -149,16 +171,18 @@ class Worker:
         """Process until nothing is due (tests, `cjm worker --once`); returns events finished."""
         deadline = time.monotonic() + timeout
         total = 0
-        while time.monotonic() < deadline:
-            done = await self.drain_once()
-            total += done
-            if not events.due_sources(self.engine, self.options.source):
-                return total
-            if not done:
-                await asyncio.sleep(self.options.idle_seconds)
+        with self._heartbeat():
+            while time.monotonic() < deadline:
+                done = await self.drain_once()
+                total += done
+                if not events.due_sources(self.engine, self.options.source):
+                    break
+                if not done:
+                    await asyncio.sleep(self.options.idle_seconds)
         return total
 
     def _beat(self, force: bool = False) -> None:
+        """Touch our heartbeat row; put back the claims of dead workers; prune old events."""
         now = time.monotonic()
         if not force and now - self._last_beat < self.options.heartbeat:
             return
