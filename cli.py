@@ -921,6 +921,63 @@ def label(
         raise typer.Exit(130)
 
 
+# ---- real time: cjm serve, cjm worker (issue #17) -------------------------------------------
+
+
+def _realtime_logging(ctx: typer.Context) -> None:
+    """serve/worker are long-running: their per-event lines (source, ticket, counts; never a
+    secret or customer text) go to stderr at INFO unless --quiet."""
+    if not _ctx(ctx).quiet:
+        for name in ("cjm.serve", "cjm.worker"):
+            logging.getLogger(name).setLevel(logging.INFO)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default [serve].host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default [serve].port, 8787).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=32, help="In-process workers (default [serve].workers; 0: webhooks only)."
+        ),
+    ] = None,
+) -> None:
+    """Real time: receive signed helpdesk webhooks, queue them, tag the tickets in seconds."""
+    from journey.runner import run_serve
+
+    _realtime_logging(ctx)
+    settings = _ctx(ctx).settings()
+    bind = host or settings.serve.host
+    if bind not in ("127.0.0.1", "localhost", "::1"):
+        _fail(f"warning: binding {bind}: put a TLS reverse proxy in front (README, 'Real time')")
+    run_serve(settings, connector_factory=build_connector, host=host, port=port, workers=workers)
+
+
+@app.command("worker")
+def worker(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what is due now, then exit.")
+    ] = False,
+) -> None:
+    """Real time: drain the webhook queue without a web server (several may share PostgreSQL)."""
+    from journey.runner import run_worker
+
+    _realtime_logging(ctx)
+    processed = asyncio.run(
+        run_worker(
+            _ctx(ctx).settings(), connector_factory=build_connector, source=source, once=once
+        )
+    )
+    if once:
+        out.print(f"{processed} webhook events processed", highlight=False)
+
+
 # ---- the error boundary ----------------------------------------------------------------------
 
 

@@ -114,3 +114,15 @@ class ResumesJobs(Protocol):
     ) -> list[UpdateResult]: ...
 
     async def resume_jobs(self, jobs: Mapping[str, Sequence[str]]) -> list[UpdateResult]: ...
+
+
+@runtime_checkable
+class FetchesTickets(Protocol):
+    """Read given tickets by id, as they are now, with every message (real time: a webhook
+    names a ticket; the worker reads its current state instead of trusting the payload).
+
+    One page of conversations and messages, authors' roles resolved where the helpdesk sends
+    them (the pipeline looks up the rest). Tickets the helpdesk no longer knows are left out:
+    the nightly sync tombstones them."""
+
+    async def fetch_tickets(self, ticket_ids: Sequence[str]) -> Page: ...

@@ -473,6 +473,28 @@ class FreshdeskConnector:
                 return raw, archived
         return None, False
 
+    async def fetch_tickets(self, ticket_ids: Sequence[str]) -> Page:
+        """Live (or archived) tickets by id with their description and conversations: what a
+        webhook worker reads (Freshdesk webhooks carry no trustworthy data). Deleted or unknown
+        tickets are left out."""
+        agents = await self._agent_ids()
+        records, messages = [], []
+        for ticket_id in dict.fromkeys(t for t in ticket_ids if t):
+            raw, archived = await self._ticket_or_archived(ticket_id)
+            if raw is None:
+                continue
+            records.append(ticket_to_record(raw))
+            first = description_message(raw)
+            path = (ARCHIVED_CONVERSATIONS if archived else CONVERSATIONS).format(id=ticket_id)
+            found = await self._conversations(path, ticket_id, agents)
+            messages.extend(([first] if first else []) + (found or []))
+        return Page(
+            stream="tickets_by_id",
+            checkpoint=None,
+            conversations=tuple(records),
+            messages=tuple(messages),
+        )
+
     async def fetch_archived(self, ticket_ids: Iterable[str]) -> Page:
         """Archived tickets by id (they never appear in lists), with their messages."""
         agents = await self._agent_ids()

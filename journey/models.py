@@ -271,3 +271,49 @@ class Credential(SQLModel, table=True):
     origin: str
     ciphertext: str
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- Added for real time (issue #17: `cjm serve`, the webhook queue, workers).
+class WebhookEvent(SQLModel, table=True):
+    """The real-time inbox: one helpdesk webhook delivery for one ticket, stored before the 202.
+
+    `delivery` is the helpdesk's own id for the delivery (Zendesk
+    `x-zendesk-webhook-invocation-id`; otherwise a hash of the body), so a repeated delivery hits
+    the unique key and is stored once. `status`: queued → (claimed by a worker) → done | failed;
+    a failed attempt goes back to queued with `next_attempt_at` pushed back. No customer text:
+    the payload is a doorbell, the worker reads the ticket from the API.
+    """
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery", "ticket"),
+        Index("ix_webhook_event_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    delivery: str
+    ticket: str
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    status: str = "queued"  # queued | claimed | done | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_by: str | None = None
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """One row per running worker (`cjm serve` or `cjm worker`), touched every loop: /healthz
+    shows who is alive and a claim older than a dead worker's last beat is taken back."""
+
+    __tablename__ = "worker_heartbeat"
+
+    worker: str = Field(primary_key=True)
+    host: str = ""
+    pid: int = 0
+    source: str | None = None  # --source, when the worker drains one source only
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    beat_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    processed: int = 0

@@ -598,3 +598,106 @@ def run_label_loop(
         database(settings), miner, console=console, source=source, batch=batch,
         labeller=labeller, retrain_every=retrain_every, labels_path=labels, read_key=read_key,
     )  # fmt: skip
+
+
+# ---- real time (`cjm serve`, `cjm worker`) --------------------------------------------------
+
+
+def _worker_factory(
+    settings: Settings,
+    engine: Engine,
+    connector_factory: ConnectorFactory,
+    source: str | None = None,
+) -> Callable[[], Any]:
+    import threading
+
+    from journey.worker import Worker, WorkerOptions
+
+    miner = LazyMiner(settings)
+
+    def make(wake: threading.Event | None = None) -> Worker:
+        options = WorkerOptions(source=source, idle_seconds=1.0 if wake else 0.2)
+        return Worker(engine, settings, connector_factory, miner, options, wake=wake)
+
+    make.miner = miner  # type: ignore[attr-defined]
+    return make
+
+
+def build_serve_app(
+    settings: Settings,
+    *,
+    connector_factory: ConnectorFactory,
+    workers: int | None = None,
+    engine: Engine | None = None,
+) -> Any:
+    """The `cjm serve` Starlette app over the configured database, with `workers` in-process
+    workers (None: [serve].workers; 0: webhooks only, `cjm worker` processes drain the queue)."""
+    from journey.web import WebContext, create_app
+    from journey.web.api import CONNECTOR_FACTORY
+    from journey.worker import POOL_KEY, WorkerPool
+
+    engine = database(settings, engine)
+    context = WebContext(settings=settings, engine=engine)
+    # An agent's correction from a sidebar app is written back at once through this factory.
+    context.state[CONNECTOR_FACTORY] = connector_factory
+    count = settings.serve.workers if workers is None else workers
+    if count:
+        make = _worker_factory(settings, engine, connector_factory)
+        _ = make.miner.version  # type: ignore[attr-defined]  # load the model before the 1st event
+        context.state[POOL_KEY] = WorkerPool(make, count)
+    return create_app(context)
+
+
+def run_serve(
+    settings: Settings,
+    *,
+    connector_factory: ConnectorFactory,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> None:
+    """`cjm serve`: webhooks, /healthz (and the app API and pages) on `host:port` under uvicorn,
+    with the in-process workers; returns when the server is stopped (SIGINT/SIGTERM)."""
+    import uvicorn
+
+    app = build_serve_app(settings, connector_factory=connector_factory, workers=workers)
+    uvicorn.run(
+        app,
+        host=host or settings.serve.host,
+        port=port or settings.serve.port,
+        log_level="info",
+        access_log=False,  # our own log lines name source and ticket, never a secret or text
+    )
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    connector_factory: ConnectorFactory,
+    source: str | None = None,
+    once: bool = False,
+    engine: Engine | None = None,
+) -> int:
+    """`cjm worker [--source NAME] [--once]`: drain the webhook queue without a web server
+    (several processes, on several machines, may share one PostgreSQL queue). Runs until
+    SIGINT/SIGTERM, or with `once` until nothing is due; returns the events processed."""
+    import asyncio
+    import signal
+
+    if source is not None:
+        settings.source(source)  # an unknown name is a config error now, not a silent idle loop
+    if not settings.sources:
+        raise ConfigError("no [[sources]] in the config: add one (see README, 'Configuration')")
+    engine = database(settings, engine)
+    worker = _worker_factory(settings, engine, connector_factory, source)()
+    if once:
+        try:
+            return await worker.drain()
+        finally:
+            await worker.aclose()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await worker.run(stop)
+    return worker.processed

@@ -23,7 +23,13 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from connectors.base import FetchesArchived, FetchesMessages, HasNotices, HelpdeskConnector
+from connectors.base import (
+    FetchesArchived,
+    FetchesMessages,
+    FetchesTickets,
+    HasNotices,
+    HelpdeskConnector,
+)
 from connectors.errors import ConnectorError, NotTheApiError
 from connectors.http import reporting_waits
 from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
@@ -84,6 +90,11 @@ class SyncOptions:
     dry_run: bool = False
     redact_pii: bool = True
     pull: bool = True  # False: `cjm model apply` (re-label what is stored, write back; no pull)
+    # Real time (journey/worker.py): read just these tickets by id instead of pulling the
+    # streams; mining and write-back are the same steps. No checkpoint moves and no sync_run
+    # row is written (the webhook_event rows record the work).
+    tickets: Sequence[str] | None = None
+    fields: FieldIds | None = None  # already discovered (a worker keeps them between batches)
     progress: Progress = field(default=lambda _message: None)
 
 
@@ -122,19 +133,23 @@ async def sync_source(
     """Run the whole job for one source and record it as a `sync_run` row."""
     report = SourceReport(source=connector.name)
     started = time.monotonic()
+    calls_before = connector.stats.api_calls, connector.stats.rate_limited
     with session_scope(engine) as session:
         source = ensure_source(session, connector.name, connector.kind, base_url)
         assert source.id is not None
         _tell_notices_once_a_day(connector, last_run_started(session, source.id))
         run = SyncRun(source_id=source.id, dry_run=options.dry_run)
-        session.add(run)
+        if options.tickets is None:
+            session.add(run)
     assert source.id is not None
     try:
         with reporting_waits(options.progress):  # retries and rate-limit pauses, one line each
-            fields = await _discover_fields(connector, options)
+            fields = options.fields or await _discover_fields(connector, options)
             if options.writeback:
                 _require_stage_field(connector, fields)  # before a pull that may take an hour
-            if options.pull:
+            if options.tickets is not None:  # a webhook worker: just these tickets
+                await _read_tickets(engine, source.id, connector, options, report, fields)
+            elif options.pull:
                 await _pull_all(engine, source.id, connector, options, report, fields)
                 await _resolve_referenced(engine, source.id, connector, options, report, fields)
             mined = _mine(engine, source.id, miner, options.progress)
@@ -149,18 +164,11 @@ async def sync_source(
     except (ConnectorError, CjmError) as exc:
         report.error = str(exc)
     finally:
-        report.api_calls = connector.stats.api_calls
-        report.rate_limited = connector.stats.rate_limited
+        report.api_calls = connector.stats.api_calls - calls_before[0]
+        report.rate_limited = connector.stats.rate_limited - calls_before[1]
         report.seconds = time.monotonic() - started
-        with session_scope(engine) as session:
-            run.finished_at = utcnow()
-            run.status = "ok" if report.ok else "failed"
-            run.conversations, run.messages = report.conversations, report.messages
-            run.mined, run.written = report.mined, report.written
-            run.write_failures = report.write_failures
-            run.api_calls, run.rate_limited = report.api_calls, report.rate_limited
-            run.error = report.error
-            session.add(run)
+        if options.tickets is None:
+            _finish_run(engine, run, report)
     return report
 
 
@@ -175,6 +183,18 @@ def _tell_notices_once_a_day(connector: HelpdeskConnector, last_run: datetime | 
             return
     for notice in connector.notices:
         log.warning("%s", notice)
+
+
+def _finish_run(engine: Engine, run: SyncRun, report: SourceReport) -> None:
+    with session_scope(engine) as session:
+        run.finished_at = utcnow()
+        run.status = "ok" if report.ok else "failed"
+        run.conversations, run.messages = report.conversations, report.messages
+        run.mined, run.written = report.mined, report.written
+        run.write_failures = report.write_failures
+        run.api_calls, run.rate_limited = report.api_calls, report.rate_limited
+        run.error = report.error
+        session.add(run)
 
 
 async def _pull_all(
@@ -208,6 +228,28 @@ async def _pull_all(
                 f"{connector.name}: {stream} → {report.conversations} tickets, "
                 f"{report.messages} messages",
             )
+
+
+async def _read_tickets(
+    engine: Engine,
+    source_id: int,
+    connector: HelpdeskConnector,
+    options: SyncOptions,
+    report: SourceReport,
+    fields: FieldIds,
+) -> None:
+    """Real time: the tickets webhooks named, read by id as they are now and stored exactly as
+    a pulled page is (no checkpoint: the streams' cursors stay where the nightly sync left
+    them, so it still sees every change)."""
+    if not isinstance(connector, FetchesTickets):
+        raise CjmError(f"{connector.name}: this helpdesk cannot read tickets by id")
+    page = await connector.fetch_tickets(list(options.tickets or ()))
+    roles = await _resolve_roles(engine, source_id, connector, page)
+    with session_scope(engine) as session:
+        _store_page(
+            session, source_id, page, roles, _cleaner(options.redact_pii), report,
+            _field_slugs(fields), fields,
+        )  # fmt: skip
 
 
 # ---- Freshdesk hook: messages fetched per conversation, only for conversations that changed ----

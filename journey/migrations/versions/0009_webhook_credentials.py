@@ -1,7 +1,7 @@
 """webhook credentials: one `credential` row per (source, kind) instead of per source
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 
 `cjm setup-webhook` stores the Zendesk webhook signing secret encrypted beside the source's
 rotated OAuth pair, with the same Fernet key (`credential_key_env`). The table was unique on
@@ -12,7 +12,7 @@ source holds an "oauth" row and a "webhook_secret" row. Existing rows are all "o
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
