@@ -15,10 +15,10 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from connectors.errors import ConnectorError
@@ -572,7 +572,8 @@ def _print_rows(rows: list[dict[str, Any]], *, title: str) -> None:
     table = Table(title=f"{title} · {period}" if period else title, title_justify="left")
     columns, cells = for_display(rows)
     for column in columns:
-        table.add_column(column.header, justify=column.justify, min_width=column.min_width)
+        justify = cast("JustifyMethod", column.justify)
+        table.add_column(column.header, justify=justify, min_width=column.min_width)
     for row in cells:
         table.add_row(*row)
     out.print(table)

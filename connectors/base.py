@@ -98,6 +98,15 @@ class FetchesArchived(Protocol):
 
 
 @runtime_checkable
+class PollsJobs(Protocol):
+    """A helpdesk whose updates run as background jobs the connector polls (Zendesk). A webhook
+    worker polls sooner, and sends a lone ticket's update as one synchronous call instead."""
+
+    job_poll_seconds: float
+    single_updates: bool
+
+
+@runtime_checkable
 class ResumesJobs(Protocol):
     """A helpdesk that applies updates in background jobs (Zendesk `update_many`).
 

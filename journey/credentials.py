@@ -22,8 +22,8 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from connectors.settings import OAuthTokens, ZendeskSettings
 from journey.config import Settings, SourceConfig

@@ -27,14 +27,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import CursorResult, bindparam, func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from journey.db import session_scope
-from journey.models import WebhookEvent, WorkerHeartbeat, utcnow
+from journey.models import WebhookEvent, WorkerHeartbeat, table, utcnow
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = 5.0  # seconds: 5, 10, 20, … capped at BACKOFF_CAP
@@ -83,8 +85,8 @@ def enqueue(engine: Engine, source: str, delivery: str, tickets: Sequence[str]) 
     if not rows:
         return 0
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    table = WebhookEvent.__table__  # type: ignore[attr-defined]
-    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id)
+    events = table(WebhookEvent)
+    statement = insert(events).values(rows).on_conflict_do_nothing().returning(events.c.id)
     with session_scope(engine) as session:
         added = len(session.execute(statement).all())
         if delivery.startswith(BODY_KEY) and added < len(rows):
@@ -131,7 +133,7 @@ def claim(engine: Engine, worker: str, source: str, max_tickets: int = 100) -> l
     due event of each picked ticket included (coalescing)."""
     postgres = engine.dialect.name == "postgresql"
     statement = text(_CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if postgres else "")).bindparams(
-        bindparam("now", type_=WebhookEvent.__table__.c.claimed_at.type)  # type: ignore[attr-defined]
+        bindparam("now", type_=table(WebhookEvent).c.claimed_at.type)
     )
     with session_scope(engine) as session:
         rows = session.execute(
@@ -146,13 +148,13 @@ def due_sources(engine: Engine, only: str | None = None) -> list[str]:
     query = (
         select(WebhookEvent.source)
         .where(
-            WebhookEvent.status == "queued",  # type: ignore[arg-type]
-            WebhookEvent.next_attempt_at <= utcnow(),  # type: ignore[arg-type,operator]
+            WebhookEvent.status == "queued",
+            WebhookEvent.next_attempt_at <= utcnow(),
         )
         .distinct()
     )
     if only is not None:
-        query = query.where(WebhookEvent.source == only)  # type: ignore[arg-type]
+        query = query.where(WebhookEvent.source == only)
     with session_scope(engine) as session:
         return sorted(session.execute(query).scalars())
 
@@ -194,9 +196,7 @@ def reclaim_stale(engine: Engine, stale: timedelta = STALE_AFTER) -> int:
     """Put back the claims of workers whose heartbeat stopped (killed, host lost); returns
     how many. Their attempt still counts, so an event that kills its worker ends `failed`."""
     cutoff = utcnow() - stale
-    alive = select(WorkerHeartbeat.worker).where(
-        WorkerHeartbeat.beat_at >= cutoff  # type: ignore[arg-type,operator]
-    )
+    alive = select(WorkerHeartbeat.worker).where(WorkerHeartbeat.beat_at >= cutoff)
     with session_scope(engine) as session:
         result = session.execute(
             update(WebhookEvent)
@@ -208,7 +208,7 @@ def reclaim_stale(engine: Engine, stale: timedelta = STALE_AFTER) -> int:
             .values(status="queued", claimed_by=None)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount or 0
+        return _affected(result)
 
 
 def reclaim_dead_local(engine: Engine, host: str) -> int:
@@ -216,9 +216,7 @@ def reclaim_dead_local(engine: Engine, host: str) -> int:
     OOM): a restarted `cjm serve` need not wait for their heartbeat to go stale."""
     with session_scope(engine) as session:
         local = list(
-            session.execute(
-                select(WorkerHeartbeat).where(WorkerHeartbeat.host == host)  # type: ignore[arg-type]
-            ).scalars()
+            session.execute(select(WorkerHeartbeat).where(WorkerHeartbeat.host == host)).scalars()
         )
         dead = [w.worker for w in local if w.pid != os.getpid() and not _alive(w.pid)]
         if not dead:
@@ -235,7 +233,7 @@ def reclaim_dead_local(engine: Engine, host: str) -> int:
         for worker in local:
             if worker.worker in dead:
                 session.delete(worker)
-        return result.rowcount or 0
+        return _affected(result)
 
 
 def _alive(pid: int) -> bool:
@@ -259,7 +257,7 @@ def prune(engine: Engine, keep: timedelta = KEEP_DONE) -> int:
                 WebhookEvent.finished_at < utcnow() - keep,  # type: ignore[arg-type,operator]
             )
         )
-        return result.rowcount or 0
+        return _affected(result)
 
 
 def stats(engine: Engine, now: datetime | None = None) -> QueueStats:
@@ -268,7 +266,7 @@ def stats(engine: Engine, now: datetime | None = None) -> QueueStats:
         counts = dict(
             session.execute(
                 select(WebhookEvent.status, func.count())
-                .where(WebhookEvent.status != "done")  # type: ignore[arg-type]
+                .where(WebhookEvent.status != "done")
                 .group_by(WebhookEvent.status)
             ).all()
         )
@@ -317,3 +315,8 @@ def forget(engine: Engine, worker: str) -> None:
 def heartbeats(engine: Engine) -> list[WorkerHeartbeat]:
     with session_scope(engine) as session:
         return list(session.execute(select(WorkerHeartbeat)).scalars())
+
+
+def _affected(result: object) -> int:
+    """Rows an UPDATE touched (`Session.execute` is typed as returning any `Result`)."""
+    return cast("CursorResult[Any]", result).rowcount or 0

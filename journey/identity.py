@@ -16,8 +16,7 @@ import os
 import secrets
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from journey.models import IdentitySalt
 
@@ -36,7 +35,9 @@ def hash_key(session: Session, environ: Mapping[str, str] | None = None) -> byte
     configured = env.get(KEY_ENV)
     if configured:
         return configured.encode("utf-8")
-    salt = session.execute(select(IdentitySalt.salt).order_by(IdentitySalt.id)).scalars().first()
+    salt = (
+        session.execute(select(IdentitySalt.salt).order_by(col(IdentitySalt.id))).scalars().first()
+    )
     if salt is None:
         salt = secrets.token_hex(32)
         session.add(IdentitySalt(salt=salt))

@@ -18,21 +18,22 @@ re-mined, merged or deleted conversation is reflected at once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Float, Select, case, func, literal_column, select, true
+from sqlalchemy import ColumnElement, Float, Select, case, func, literal_column, select, true
 from sqlalchemy.engine import Connection, Engine
 
 from journey.journey_map.customers import C, customer_key, has_requester, with_requester
 from journey.journey_map.sql import epoch_days, week_start
-from journey.models import Classification, Source
+from journey.models import Classification, Source, table
 
 NEGATIVE, POSITIVE = -0.05, 0.05  # the map's thresholds
 
-K = Classification.__table__
-S = Source.__table__
+K = table(Classification)
+S = table(Source)
 
 
-def _band(sentiment: object) -> object:
+def _band(sentiment: object) -> ColumnElement[Any]:
     return case(
         (K.c.sentiment < NEGATIVE, literal_column("'negative'")),
         (K.c.sentiment > POSITIVE, literal_column("'positive'")),
@@ -40,7 +41,7 @@ def _band(sentiment: object) -> object:
     )
 
 
-def _strongest_emotion(dialect: str) -> object:
+def _strongest_emotion(dialect: str) -> ColumnElement[Any]:
     """The first (strongest) emotion's name in `classification.emotions`, NULL when none."""
     if dialect == "postgresql":
         return case(
@@ -87,6 +88,9 @@ def _customer_journey(dialect: str) -> Select:
 
 
 def _conversation_emotion(dialect: str) -> Select:
+    emotion: ColumnElement[Any]
+    score: ColumnElement[Any]
+    sentence: ColumnElement[Any]
     if dialect == "postgresql":
         arrays = case((func.json_typeof(K.c.emotions) == "array", K.c.emotions), else_=None)
         shown = func.json_array_elements(arrays).table_valued("value")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from journey.db import session_scope
 from journey.errors import ConfigError

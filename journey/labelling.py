@@ -29,8 +29,9 @@ import numpy as np
 import scipy.sparse as sp
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from journey.db import session_scope
 from journey.errors import ConfigError
@@ -38,6 +39,7 @@ from journey.modeling import LabelledSet, database_labels, iter_jsonl, read_labe
 from journey.models import Conversation, Label, Source
 from journey.store import conversation_texts
 from miner import (
+    AdaptedModel,
     ConversationMiner,
     JourneyModel,
     Prediction,
@@ -118,9 +120,9 @@ def database_candidates(
     with session_scope(engine) as session:
         query = (
             select(Conversation.id, Conversation.external_id, Source.name)
-            .join(Source, Source.id == Conversation.source_id)
+            .join(Source, col(Source.id) == Conversation.source_id)
             .where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
-            .where(~exists().where(Label.conversation_id == Conversation.id))
+            .where(~exists().where(col(Label.conversation_id) == Conversation.id))
         )
         if source is not None:
             if session.execute(select(Source.id).where(Source.name == source)).first() is None:
@@ -597,7 +599,9 @@ def run_label(
         raise ConfigError("--retrain-every must be at least 1")
     who = labeller or getpass.getuser()
     extra = read_labels(labels_path, miner.taxonomy) if labels_path is not None else None
-    retrainer = Retrainer(miner.taxonomy, embeddings=miner.model.features_.embeddings)
+    model = miner.model
+    base = model.base if isinstance(model, AdaptedModel) else model  # an adapted default model
+    retrainer = Retrainer(miner.taxonomy, embeddings=base.features_.embeddings)
     options: dict[str, Any] = {
         "console": console,
         "labeller": who,

@@ -17,8 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from journey.artifacts import check_model_target, save_model
 from journey.db import session_scope
@@ -134,7 +134,7 @@ def database_labels(engine: Engine, taxonomy: Taxonomy) -> LabelledSet:
     conversation's customer text as it is stored now (cleaned and redacted)."""
     labels = LabelledSet()
     with session_scope(engine) as session:
-        rows = session.execute(select(Label).order_by(Label.id)).scalars().all()
+        rows = session.execute(select(Label).order_by(col(Label.id))).scalars().all()
         conversation_ids = [r.conversation_id for r in rows if r.conversation_id is not None]
         texts = conversation_texts(session, conversation_ids)
     stages = set(taxonomy.stage_names)
@@ -151,8 +151,8 @@ def corpus_texts(engine: Engine, limit: int = 50_000) -> list[str]:
         ids = list(
             session.execute(
                 select(Conversation.id)
-                .where(Conversation.deleted.is_(False))
-                .order_by(Conversation.id.desc())
+                .where(col(Conversation.deleted).is_(False))
+                .order_by(col(Conversation.id).desc())
                 .limit(limit)
             ).scalars()
         )
@@ -295,9 +295,9 @@ def discover(engine: Engine, *, n_themes: int = 8, limit: int = 20_000) -> list[
     with session_scope(engine) as session:
         rows = session.execute(
             select(Classification.conversation_id, Classification.theme_scores)
-            .join(Conversation, Conversation.id == Classification.conversation_id)
-            .where(Conversation.deleted.is_(False))
-            .order_by(Classification.conversation_id.desc())
+            .join(Conversation, col(Conversation.id) == Classification.conversation_id)
+            .where(col(Conversation.deleted).is_(False))
+            .order_by(col(Classification.conversation_id).desc())
             .limit(limit)
         ).all()
         texts_by_id = conversation_texts(session, [cid for cid, _ in rows])

@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -317,3 +326,9 @@ class WorkerHeartbeat(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     beat_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     processed: int = 0
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The model's Core table for SQL expressions (`table(Conversation).c.id`): SQLModel does not
+    declare `__table__` for type checkers, the metadata's registry is typed."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from connectors.base import HelpdeskConnector
 from connectors.records import FieldIds
@@ -283,7 +283,7 @@ def _first_pull_start(engine: Engine, config: SourceConfig) -> datetime | None:
     with session_scope(engine) as session:
         has_cursor = session.execute(
             select(SyncState.stream)
-            .join(Source, Source.id == SyncState.source_id)
+            .join(Source, col(Source.id) == SyncState.source_id)
             .where(Source.name == config.name)
             .limit(1)
         ).first()
@@ -608,7 +608,7 @@ def _worker_factory(
     engine: Engine,
     connector_factory: ConnectorFactory,
     source: str | None = None,
-) -> Callable[[], Any]:
+) -> Callable[..., Any]:
     import threading
 
     from journey.worker import Worker, WorkerOptions

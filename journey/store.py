@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, update
+from sqlalchemy import select as core_select  # more than four columns
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from connectors.records import MessageRecord, Page
 from journey.identity import hashed_emails
@@ -24,6 +25,7 @@ from journey.models import (
     SyncRun,
     SyncState,
     Writeback,
+    table,
     utcnow,
 )
 from miner import MessageIn, Prediction, customer_text
@@ -84,7 +86,7 @@ def get_checkpoint(session: Session, source_id: int, stream: str) -> str | None:
 def save_checkpoint(
     session: Session, source_id: int, stream: str, checkpoint: str | None, records: int
 ) -> None:
-    statement = _insert(session, SyncState.__table__).values(
+    statement = _insert(session, table(SyncState)).values(
         source_id=source_id,
         stream=stream,
         checkpoint=checkpoint,
@@ -97,8 +99,8 @@ def save_checkpoint(
             index_elements=["source_id", "stream"],
             set_={
                 "checkpoint": checkpoint,
-                "pages": SyncState.__table__.c.pages + 1,
-                "records": SyncState.__table__.c.records + records,
+                "pages": table(SyncState).c.pages + 1,
+                "records": table(SyncState).c.records + records,
                 "updated_at": utcnow(),
             },
         )
@@ -123,7 +125,7 @@ def upsert_people(session: Session, source_id: int, people: Sequence[tuple[str, 
     if not people:
         return
     rows = [{"source_id": source_id, "external_id": e, "role": r} for e, r in dict(people).items()]
-    _upsert(session, Person.__table__, rows, ("source_id", "external_id"), ("role",))
+    _upsert(session, table(Person), rows, ("source_id", "external_id"), ("role",))
 
 
 def set_email_hashes(session: Session, source_id: int, hashes: Mapping[str, str]) -> None:
@@ -135,7 +137,7 @@ def set_email_hashes(session: Session, source_id: int, hashes: Mapping[str, str]
         {"source_id": source_id, "external_id": e, "role": "end_user", "email_hash": h}
         for e, h in sorted(hashes.items())
     ]
-    _upsert(session, Person.__table__, rows, ("source_id", "external_id"), ("email_hash",))
+    _upsert(session, table(Person), rows, ("source_id", "external_id"), ("email_hash",))
 
 
 def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -146,7 +148,7 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
     values = [{**row, "source_id": source_id, "synced_at": now} for row in rows]
     _upsert(
         session,
-        Conversation.__table__,
+        table(Conversation),
         values,
         ("source_id", "external_id"),
         (
@@ -219,10 +221,10 @@ def record_field_setters(
             if merged != (setters or {}):
                 rows.append({"cid": cid, "setters": merged})
     if rows:
-        table = Conversation.__table__  # type: ignore[attr-defined]
+        conversations = table(Conversation)
         session.execute(
-            table.update()
-            .where(table.c.id == bindparam("cid"))
+            conversations.update()
+            .where(conversations.c.id == bindparam("cid"))
             .values(field_setters=bindparam("setters")),
             rows,
         )
@@ -266,7 +268,7 @@ def ensure_stub_conversations(
         now = utcnow()
         _upsert(
             session,
-            Conversation.__table__,
+            table(Conversation),
             [{**s, "source_id": source_id, "synced_at": now} for s in stubs],
             ("source_id", "external_id"),
         )
@@ -281,7 +283,7 @@ def upsert_messages(session: Session, source_id: int, rows: Sequence[dict[str, A
     values = [{**row, "source_id": source_id} for row in rows]
     _upsert(
         session,
-        Message.__table__,
+        table(Message),
         values,
         ("source_id", "external_id"),
         ("text", "public", "author_role", "author_id", "redacted"),
@@ -327,21 +329,19 @@ def conversation_texts(session: Session, conversation_ids: Sequence[int]) -> dic
         chunk = conversation_ids[start : start + 500]
         subjects.update(
             session.execute(
-                select(Conversation.id, Conversation.subject).where(
-                    Conversation.id.in_(chunk)  # type: ignore[union-attr]
-                )
+                select(Conversation.id, Conversation.subject).where(col(Conversation.id).in_(chunk))
             ).all()
         )
         rows = session.execute(
-            select(
-                Message.conversation_id,
-                Message.author_role,
-                Message.public,
-                Message.text,
-                Message.solicited,
+            core_select(
+                col(Message.conversation_id),
+                col(Message.author_role),
+                col(Message.public),
+                col(Message.text),
+                col(Message.solicited),
             )
-            .where(Message.conversation_id.in_(chunk))  # type: ignore[attr-defined]
-            .order_by(Message.conversation_id, Message.created_at, Message.id)
+            .where(col(Message.conversation_id).in_(chunk))
+            .order_by(col(Message.conversation_id), col(Message.created_at), col(Message.id))
         )
         for cid, role, public, text, solicited in rows:
             messages[cid].append(
@@ -467,7 +467,7 @@ def deleted_ids(session: Session, ids: Sequence[int]) -> set[int]:
     if not ids:
         return set()
     rows = session.execute(
-        select(Conversation.id).where(Conversation.id.in_(ids), Conversation.deleted)  # type: ignore[union-attr,arg-type]
+        select(Conversation.id).where(col(Conversation.id).in_(ids), Conversation.deleted)
     )
     return {row[0] for row in rows}
 
@@ -515,17 +515,17 @@ def dirty_conversations(
     return list(
         session.execute(
             select(Conversation.id)
-            .outerjoin(Classification, Classification.conversation_id == Conversation.id)
+            .outerjoin(Classification, col(Classification.conversation_id) == Conversation.id)
             .where(
                 Conversation.source_id == source_id,
                 Conversation.id > after_id,  # type: ignore[operator]
                 Conversation.deleted.is_(False),  # type: ignore[attr-defined]
                 or_(
-                    Conversation.needs_mining,
+                    col(Conversation.needs_mining),
                     Classification.model_version != model_version,  # type: ignore[arg-type]
                 ),
             )
-            .order_by(Conversation.id)
+            .order_by(col(Conversation.id))
             .limit(limit)
         ).scalars()
     )
@@ -544,12 +544,12 @@ def count_dirty_conversations(session: Session, source_id: int, model_version: s
         session.execute(
             select(func.count())
             .select_from(Conversation)
-            .outerjoin(Classification, Classification.conversation_id == Conversation.id)
+            .outerjoin(Classification, col(Classification.conversation_id) == Conversation.id)
             .where(
                 Conversation.source_id == source_id,
                 Conversation.deleted.is_(False),  # type: ignore[attr-defined]
                 or_(
-                    Conversation.needs_mining,
+                    col(Conversation.needs_mining),
                     Classification.model_version != model_version,  # type: ignore[arg-type]
                 ),
             )
@@ -563,7 +563,7 @@ def outdated_classifications(session: Session, source_id: int, model_version: st
         session.execute(
             select(func.count())
             .select_from(Classification)
-            .join(Conversation, Conversation.id == Classification.conversation_id)
+            .join(Conversation, col(Conversation.id) == Classification.conversation_id)
             .where(
                 Conversation.source_id == source_id,
                 Classification.model_version != model_version,
@@ -635,7 +635,7 @@ def save_classifications(
         for theme in p.themes
     ]
     if themes:
-        session.execute(ConversationTheme.__table__.insert(), themes)  # type: ignore[attr-defined]
+        session.execute(table(ConversationTheme).insert(), themes)
 
 
 def _best_sentence(prediction: Prediction, head: str, label: str | None) -> str | None:

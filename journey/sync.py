@@ -359,7 +359,7 @@ async def _resolve_roles(
     engine: Engine, source_id: int, connector: HelpdeskConnector, page: Page
 ) -> dict[str, str]:
     """Roles of this page's authors: sideloaded, cached, or looked up 100 at a time."""
-    roles = {p.external_id: p.role for p in page.people}
+    roles: dict[str, str] = {p.external_id: p.role for p in page.people}
     authors = {m.author_id for m in page.messages if m.author_id and m.author_role is None}
     unknown = authors - roles.keys()
     if unknown:

@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from journey.models import Classification, Conversation, Label, Message, Source, Writeback
 from journey.writeback import CONFIDENCE_LEVELS
@@ -39,7 +38,7 @@ def find_ticket(session: Session, source: str, ticket_id: str) -> TicketRef | No
     """The stored conversation for `source`/`ticket_id`, or None (unknown source or ticket)."""
     row = session.execute(
         select(Source.id, Source.kind, Conversation.id)
-        .join(Conversation, Conversation.source_id == Source.id)
+        .join(Conversation, col(Conversation.source_id) == Source.id)
         .where(Source.name == source, Conversation.external_id == str(ticket_id))
         .where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
     ).first()
@@ -162,19 +161,20 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
         rows = list(
             session.execute(
                 select(Conversation, Classification)
-                .outerjoin(Classification, Classification.conversation_id == Conversation.id)
+                .outerjoin(Classification, col(Classification.conversation_id) == Conversation.id)
                 .where(
                     Conversation.source_id == conversation.source_id,
                     Conversation.requester_id == conversation.requester_id,
                     Conversation.deleted.is_(False),  # type: ignore[attr-defined]
                 )
-                .order_by(Conversation.created_at.desc(), Conversation.id.desc())  # type: ignore[attr-defined]
+                .order_by(col(Conversation.created_at).desc(), col(Conversation.id).desc())
                 .limit(JOURNEY_LIMIT)
             ).all()
         )
     corrected = _human_stages(session, [other.id for other, _ in rows if other.id is not None])
-    steps = []
+    steps: list[dict[str, Any]] = []
     for other, classification in reversed(rows):
+        assert other.id is not None  # read from the database
         emotions = _emotions(classification)
         model_stage = classification.stage if classification is not None else None
         steps.append(

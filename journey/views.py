@@ -20,14 +20,14 @@ from sqlalchemy import Select, case, func, literal_column, select
 from sqlalchemy.engine import Connection, Engine
 
 from journey.journey_map.sql import week_start
-from journey.models import Classification, Conversation, ConversationTheme, Source
+from journey.models import Classification, Conversation, ConversationTheme, Source, table
 
 NEGATIVE, POSITIVE = -0.05, 0.05  # VADER's thresholds, as in the journey map
 
-C = Conversation.__table__
-K = Classification.__table__
-T = ConversationTheme.__table__
-S = Source.__table__
+C = table(Conversation)
+K = table(Classification)
+T = table(ConversationTheme)
+S = table(Source)
 
 
 def _conversation_theme_week() -> Select:

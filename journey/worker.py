@@ -45,7 +45,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
-from connectors.base import HelpdeskConnector
+from connectors.base import HelpdeskConnector, PollsJobs
 from connectors.errors import ConnectorError
 from connectors.records import FieldIds
 from journey import events
@@ -288,7 +288,7 @@ class Worker:
         connector = self._connectors.get(config.name)
         if connector is None:
             connector = self.connector_factory(self.settings, config)
-            if hasattr(connector, "job_poll_seconds"):  # Zendesk: jobs and lone updates
+            if isinstance(connector, PollsJobs):  # Zendesk: jobs and lone updates
                 connector.job_poll_seconds = self.options.job_poll_seconds
                 connector.single_updates = True  # idle: one ticket, one synchronous PUT
             self._connectors[config.name] = connector

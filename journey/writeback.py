@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from connectors.base import HelpdeskConnector, ResumesJobs
 from connectors.records import FieldIds, TicketUpdate
@@ -249,7 +249,7 @@ async def write_back(
                             else []
                         ),
                     )
-                    .order_by(Writeback.id)
+                    .order_by(col(Writeback.id))
                     .limit(batch_size)
                 ).scalars()
             )
@@ -262,9 +262,9 @@ async def write_back(
                 (outbox, conversation)
                 for outbox, conversation in session.execute(
                     select(Writeback, Conversation)
-                    .join(Conversation, Conversation.id == Writeback.conversation_id)
+                    .join(Conversation, col(Conversation.id) == Writeback.conversation_id)
                     .where(Writeback.id.in_(ids))  # type: ignore[union-attr]
-                    .order_by(Writeback.id)
+                    .order_by(col(Writeback.id))
                 ).all()
                 if conversation.source_id == source_id
             ]
@@ -397,7 +397,7 @@ async def _resume_jobs(
             (outbox, conversation)
             for outbox, conversation in session.execute(
                 select(Writeback, Conversation)
-                .join(Conversation, Conversation.id == Writeback.conversation_id)
+                .join(Conversation, col(Conversation.id) == Writeback.conversation_id)
                 .where(
                     Writeback.status.in_(NEEDS_WORK),  # type: ignore[attr-defined]
                     Writeback.job_id.is_not(None),  # type: ignore[union-attr]

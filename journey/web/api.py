@@ -21,8 +21,8 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -179,7 +179,7 @@ async def post_label(context: WebContext, request: Request) -> JSONResponse:
     if stored is None:
         return error(404, f"ticket {ticket_id} of {config.name!r} is not in cjm yet")
     ref, label_id = stored
-    factory = context.state.get(CONNECTOR_FACTORY)
+    factory: Any = context.state.get(CONNECTOR_FACTORY)  # set by `cjm serve` (runner)
     if factory is not None and config.writeback:
         state, note = "sending", "written to the ticket now"
         task: BackgroundTask | None = BackgroundTask(

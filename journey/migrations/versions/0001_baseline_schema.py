@@ -6,7 +6,7 @@ Create Date: 2026-11-24 10:12:23.589349
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import journey.models

@@ -9,7 +9,7 @@ its jobs were running resumes them and never takes cjm's own values for an agent
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0004"

@@ -10,7 +10,7 @@ due rows, process the tickets and mark them done, or put them back with a later
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import journey.models
