@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from journey.journey_map.customers import C, customer_key, has_requester, with_requester
 from journey.journey_map.sql import epoch_days, week_start
 from journey.models import Classification, Source, table
+from journey.views import drop_named_views, replace_views
 
 NEGATIVE, POSITIVE = -0.05, 0.05  # the map's thresholds
 
@@ -144,21 +145,9 @@ def journey_view_sql(name: str, connection: Connection | Engine) -> str:
 
 def create_journey_views(bind: Engine | Connection) -> list[str]:
     """(Re)create the journey views; returns their names (idempotent, for migrations)."""
-    if isinstance(bind, Engine):
-        with bind.begin() as connection:
-            return create_journey_views(connection)
-    drop_journey_views(bind)
-    for name in JOURNEY_VIEWS:
-        bind.exec_driver_sql(journey_view_sql(name, bind))
-    return list(JOURNEY_VIEWS)
+    return replace_views(bind, list(JOURNEY_VIEWS), journey_view_sql)
 
 
 def drop_journey_views(bind: Engine | Connection) -> None:
     """Drop the journey views if present (a migration's downgrade)."""
-    if isinstance(bind, Engine):
-        with bind.begin() as connection:
-            drop_journey_views(connection)
-            return
-    cascade = " CASCADE" if bind.dialect.name == "postgresql" else ""
-    for name in reversed(list(JOURNEY_VIEWS)):
-        bind.exec_driver_sql(f"DROP VIEW IF EXISTS {name}{cascade}")
+    drop_named_views(bind, list(JOURNEY_VIEWS))

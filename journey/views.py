@@ -16,6 +16,8 @@ get the same columns and the same week boundaries as the journey map itself (Mon
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from sqlalchemy import Select, case, func, literal_column, select
 from sqlalchemy.engine import Connection, Engine
 
@@ -113,21 +115,37 @@ def view_sql(name: str, connection: Connection | Engine) -> str:
 def create_views(bind: Engine | Connection) -> list[str]:
     """(Re)create every analyst view; returns their names. Accepts an engine or a connection
     (Alembic's `op.get_bind()`), so a migration runs it inside its own transaction."""
-    if isinstance(bind, Engine):
-        with bind.begin() as connection:
-            return create_views(connection)
-    drop_views(bind)
-    for name in VIEWS:
-        bind.exec_driver_sql(view_sql(name, bind))
-    return list(VIEWS)
+    return replace_views(bind, list(VIEWS), view_sql)
 
 
 def drop_views(bind: Engine | Connection) -> None:
     """Drop the analyst views if present (a migration's downgrade)."""
+    drop_named_views(bind, list(VIEWS))
+
+
+def replace_views(
+    bind: Engine | Connection,
+    names: Sequence[str],
+    sql_for: Callable[[str, Connection], str],
+) -> list[str]:
+    """Drop and create the views `names` (in order) from `sql_for(name, connection)`, in one
+    transaction; each migration that adds views passes its own set, so an old migration never
+    creates a view whose tables a later one adds."""
     if isinstance(bind, Engine):
         with bind.begin() as connection:
-            drop_views(connection)
+            return replace_views(connection, names, sql_for)
+    drop_named_views(bind, names)
+    for name in names:
+        bind.exec_driver_sql(sql_for(name, bind))
+    return list(names)
+
+
+def drop_named_views(bind: Engine | Connection, names: Sequence[str]) -> None:
+    """Drop the views `names` if present, dependants first (CASCADE on PostgreSQL)."""
+    if isinstance(bind, Engine):
+        with bind.begin() as connection:
+            drop_named_views(connection, names)
             return
     cascade = " CASCADE" if bind.dialect.name == "postgresql" else ""
-    for name in reversed(list(VIEWS)):
+    for name in reversed(list(names)):
         bind.exec_driver_sql(f"DROP VIEW IF EXISTS {name}{cascade}")
