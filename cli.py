@@ -190,13 +190,9 @@ def build_connector(settings: Settings, source: SourceConfig) -> HelpdeskConnect
 
 
 def _parse_date(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{option} {value!r} is not a date: use YYYY-MM-DD") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    from journey.dates import parse_day
+
+    return parse_day(value, f"{option} {value!r}")
 
 
 # ---- sync ------------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ ConfigError whose one line the handler returns with 400."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from journey.dates import parse_day
 from journey.errors import ConfigError
 from journey.journey_map import FORMATS, build_map, render
 from journey.journey_map.filters import parse_segment
@@ -21,13 +22,7 @@ MEDIA_TYPES = {"html": "text/html", "md": "text/markdown", "json": "application/
 
 
 def _date(value: str | None, name: str) -> datetime | None:
-    if value is None or value == "":
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a date: use YYYY-MM-DD") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_day(value, f"{name}={value!r}")
 
 
 def live_map(
