@@ -112,17 +112,18 @@ def enqueue(engine: Engine, source: str, delivery: str, tickets: Sequence[str]) 
 
 
 _CLAIM = """
+WITH picked AS (
+    SELECT id, ticket FROM webhook_event
+    WHERE status = 'queued' AND next_attempt_at <= :now AND source = :source
+    ORDER BY id LIMIT :tickets {lock}
+)
 UPDATE webhook_event SET status = 'claimed', claimed_by = :worker, claimed_at = :now,
     attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM webhook_event
     WHERE status = 'queued' AND next_attempt_at <= :now AND source = :source
-      AND ticket IN (
-        SELECT ticket FROM webhook_event
-        WHERE status = 'queued' AND next_attempt_at <= :now AND source = :source
-        GROUP BY ticket ORDER BY min(id) LIMIT :tickets
-      )
-    ORDER BY id {lock}
+      AND ticket IN (SELECT ticket FROM picked)
+    {lock}
 )
 RETURNING id, source, ticket, attempts
 """
@@ -130,7 +131,9 @@ RETURNING id, source, ticket, attempts
 
 def claim(engine: Engine, worker: str, source: str, max_tickets: int = 100) -> list[Claimed]:
     """Claim the due events of up to `max_tickets` tickets of `source`, oldest first, every
-    due event of each picked ticket included (coalescing)."""
+    due event of each picked ticket included (coalescing). On PostgreSQL both the pick and the
+    expansion skip rows another worker has locked, so concurrent claimers take different
+    tickets instead of colliding on the oldest one."""
     postgres = engine.dialect.name == "postgresql"
     statement = text(_CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if postgres else "")).bindparams(
         bindparam("now", type_=table(WebhookEvent).c.claimed_at.type)

@@ -335,8 +335,10 @@ def test_concurrent_workers_on_postgres_never_claim_one_event_twice(engine: Engi
 
     def drain(slot: int) -> None:
         own = make_engine(engine.url.render_as_string(hide_password=False))  # its own pool
+        with own.connect():
+            pass  # connected before the start, so no worker gets a head start
         start.wait()
-        while batch := events.claim(own, f"w{slot}", "acme", max_tickets=3):
+        while batch := events.claim(own, f"w{slot}", "acme", max_tickets=1):
             claims[slot].extend(c.id for c in batch)
             events.complete(own, [c.id for c in batch])
         own.dispose()
