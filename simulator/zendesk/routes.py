@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from . import shapes
 from .http import ApiError, JsonResponse, api_error
@@ -982,7 +982,7 @@ def create_zendesk_app(sim: ZendeskSimulator, preview: dict[str, Any] | None = N
 
     ``preview`` (vendor → ``simulator.preview.Installation``) adds the sidebar preview, the fake
     host page with cjm's apps installed, at ``/_sim/preview/{vendor}?ticket=ID``."""
-    routes = [
+    routes: list[BaseRoute] = [
         Route(
             path,
             _endpoint(sim, key, handler, export, listing),
