@@ -107,6 +107,11 @@ def test_demo_serve_prints_the_urls_serves_them_and_stops_on_ctrl_c(tmp_path: Pa
             assert preview.status_code == 200 and "host/host.js" in preview.text
             ticket = urls["sidebar preview"].rsplit("=", 1)[1]
             assert f'"ticket_id": {ticket}' in preview.text
+            assert "shared_secret" not in preview.text  # secure settings stay in the host
+            bad = client.get(urls["sidebar preview"].replace(f"ticket={ticket}", "ticket=abc"))
+            assert bad.status_code == 400 and "use ?ticket=123" in bad.json()["error"]
+            missing = client.get(urls["simulator"] + "/_sim/preview/freshdesk")
+            assert missing.status_code == 404 and "installed: zendesk" in missing.json()["error"]
             # The app itself, from the packaged zip, with the SDK stand-in swapped in.
             app_page = client.get(
                 urls["simulator"].replace("127.0.0.1", "localhost")
