@@ -571,13 +571,18 @@ class _ServedSimulator:
         import httpx
 
         sim = self._sim
+        with_text = set(sim.open_tickets_with_customer_text())
+        # A ticket cjm has no stage for yet: after the sync that is, in practice, one the
+        # customer has not written on (an agent's outbound message, still open): they reply.
         unstaged = [
             t
-            for t in sim.open_tickets_with_customer_text()
-            if sim.truth(t)[2] == "en" and not self.stage(t)
+            for t in sim.ticket_ids()
+            if sim.ticket(t).status in ("new", "open", "pending", "hold")
+            and not (t in with_text and sim.truth(t)[2] != "en")
+            and not self.stage(t)
         ]
         with httpx.Client(base_url=self.url, trust_env=False, timeout=10) as client:
-            if unstaged:  # a customer writes again on a ticket cjm had no stage for
+            if unstaged:
                 ticket = unstaged[0]
                 client.post(
                     f"/_sim/tickets/{ticket}/comments",
