@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 
 from cli import main
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 LIVE_LINE = re.compile(
     r"^live: ticket #(\d+) got stage (\w[\w ]*) (\d+\.\d) s after the customer wrote$", re.M
 )
@@ -76,11 +79,14 @@ def test_the_live_part_tags_the_ticket_the_customer_wrote_on(tmp_path: Path) -> 
     assert 'credential_key_env = "CJM_DEMO_CREDENTIAL_KEY"' in config
 
 
-def test_demo_serve_prints_the_urls_serves_them_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@contextmanager
+def serving_demo(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """`cjm demo --serve` as a person runs it, in its own process: yields it and the URLs it
+    printed once it serves; killed afterwards if the test did not stop it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CJM_")}
     process = subprocess.Popen(
         [sys.executable, "-c", "from cli import main; main()", "demo", "--serve",
-         "--tickets", "150", "--seed", "3", "--workdir", str(tmp_path / "demo")],
+         "--tickets", "150", "--seed", "3", "--workdir", str(workdir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip
@@ -97,7 +103,16 @@ def test_demo_serve_prints_the_urls_serves_them_and_stops_on_ctrl_c(tmp_path: Pa
                 urls[name] = "http" + url
         assert {"sidebar preview", "live map", "labelling page", "health", "simulator"} <= set(
             urls
-        ), urls
+        ), (urls, process.poll())
+        yield process, urls
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_demo_serve_prints_the_urls_serves_them_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    with serving_demo(tmp_path / "demo") as (process, urls):
         with httpx.Client(trust_env=False, timeout=20) as client:
             health = client.get(urls["health"]).json()
             assert health["status"] == "ok" and [w["alive"] for w in health["workers"]] == [True]
@@ -120,10 +135,39 @@ def test_demo_serve_prints_the_urls_serves_them_and_stops_on_ctrl_c(tmp_path: Pa
             assert app_page.status_code == 200 and "fake_zaf_sdk.js" in app_page.text
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 130
     assert err.strip().splitlines()[-1] == "interrupted: nothing stored was lost; run it again"
     assert "Traceback" not in err
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_sidebar_preview_shows_the_live_ticket_in_a_real_browser(tmp_path: Path) -> None:
+    """What a person sees at the printed URL: the Zendesk app, in the simulator's host page, on
+    the ticket the customer just wrote on — stage Delivery, with the customer's own sentence."""
+    from tests.journey_map.test_browser import _install_chromium
+
+    chromium = _install_chromium()
+    if chromium is None:
+        pytest.skip(
+            "headless Chromium is not installed and could not be (apt-get install chromium)"
+        )
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with serving_demo(tmp_path / "demo") as (process, urls):
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1100, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(urls["sidebar preview"])
+            frame = page.frame_locator("#app-frame")
+            stage = frame.locator("#cjm-stage-name")
+            stage.wait_for(timeout=20_000)
+            assert stage.inner_text() == "Delivery"
+            assert "Where is my order?" in frame.locator("body").inner_text()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "demo-sidebar-preview.png"), full_page=True)
+            browser.close()
+        assert not errors, errors
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
