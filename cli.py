@@ -442,6 +442,8 @@ def demo(
 
 
 def _print_live(result: DemoResult) -> None:
+    from journey.demo_live import WAIT_SECONDS
+
     live = result.live
     if live is None:
         return
@@ -449,8 +451,8 @@ def _print_live(result: DemoResult) -> None:
         out.print(f"setup-webhook: {line}", highlight=False)
     if live.stage is None or live.seconds is None:
         out.print(
-            f"live: ticket #{live.ticket_id} got no stage within 30 s of the customer writing "
-            "(see cjm serve's log above)",
+            f"live: ticket #{live.ticket_id} got no stage within {WAIT_SECONDS:.0f} s of the "
+            "customer writing (see cjm serve's log above)",
             highlight=False,
         )
     else:
@@ -460,8 +462,9 @@ def _print_live(result: DemoResult) -> None:
             highlight=False,
         )
     out.print(
-        f"loop guard: cjm's own write fired the trigger {live.echo_webhooks} time(s) "
-        f"(its conditions exclude cjm) and caused {live.further_writes} further write(s)",
+        f"loop guard: cjm's own write fired the trigger {live.echo_webhooks} time(s)"
+        + (" (its conditions exclude cjm)" if live.echo_webhooks == 0 else "")
+        + f" and caused {live.further_writes} further write(s)",
         highlight=False,
     )
 
