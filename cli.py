@@ -400,20 +400,69 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its files.")] = Path(
         "cjm-demo"
     ),
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Keep the simulator and cjm serve running afterwards (sidebar preview, live "
+            "map, labelling page) until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
-    """The whole nightly job against the bundled Zendesk simulator: no account, no network."""
+    """The whole nightly job against the bundled Zendesk simulator, then a live webhook update:
+    no account, no network."""
+
+    def report(result: DemoResult) -> None:
+        _print_reports(result.reports, "first sync")
+        _print_reports(result.second_run, "second sync (nothing changed: nothing is written)")
+        out.print(
+            f"stage value on {result.staged_share:.1%} of open tickets with customer text "
+            f"({result.staged}/{result.open_with_text})",
+            highlight=False,
+        )
+        for path in result.maps:
+            out.print(f"journey map: {path}", highlight=False)
+        _print_live(result)
+
     result = run_demo(
-        workdir, tickets=tickets, seed=seed, environ=os.environ, progress=_ctx(ctx).progress
+        workdir,
+        tickets=tickets,
+        seed=seed,
+        environ=os.environ,
+        progress=_ctx(ctx).progress,
+        serve=serve,
+        on_serving=report,
     )
-    _print_reports(result.reports, "first sync")
-    _print_reports(result.second_run, "second sync (nothing changed: nothing is written)")
+    if not serve:
+        report(result)
+
+
+def _print_live(result: DemoResult) -> None:
+    from journey.demo_live import WAIT_SECONDS
+
+    live = result.live
+    if live is None:
+        return
+    for line in live.setup:
+        out.print(f"setup-webhook: {line}", highlight=False)
+    if live.stage is None or live.seconds is None:
+        out.print(
+            f"live: ticket #{live.ticket_id} got no stage within {WAIT_SECONDS:.0f} s of the "
+            "customer writing (see cjm serve's log above)",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"live: ticket #{live.ticket_id} got stage {live.stage_label} {live.seconds:.1f} s "
+            "after the customer wrote",
+            highlight=False,
+        )
     out.print(
-        f"stage value on {result.staged_share:.1%} of open tickets with customer text "
-        f"({result.staged}/{result.open_with_text})",
+        f"loop guard: cjm's own write fired the trigger {live.echo_webhooks} time(s)"
+        + (" (its conditions exclude cjm)" if live.echo_webhooks == 0 else "")
+        + f" and caused {live.further_writes} further write(s)",
         highlight=False,
     )
-    for path in result.maps:
-        out.print(f"journey map: {path}", highlight=False)
 
 
 def run_demo(
@@ -423,32 +472,133 @@ def run_demo(
     seed: int,
     environ: Mapping[str, str],
     progress: Callable[[str], None] = lambda _m: None,
+    live: bool = True,
+    serve: bool = False,
+    on_serving: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
     """`cjm demo`'s wiring: generate the Zendesk simulator, serve it on a free 127.0.0.1 port and
-    run journey's demo against it (journey never imports `simulator`; DESIGN §3)."""
-    from journey.demo import DEMO_OAUTH_TOKEN
+    run journey's demo against it (journey never imports `simulator`; DESIGN §3).
+
+    `serve` (`cjm demo --serve`): the simulator also serves the sidebar preview (the fake host
+    page with the Zendesk app, packaged from apps/, installed); after the demo, `on_serving`
+    gets the result, the URLs are printed, and both servers run until Ctrl-C."""
+    import secrets
+    import time
+    import zipfile
+
+    from journey.apps_package import package_app
+    from journey.demo import APP_SECRET_ENV, DEMO_OAUTH_TOKEN, SOURCE_NAME
     from journey.demo import run_demo as run_demo_against
     from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
+    from simulator.preview import Installation
 
     progress(f"generating {tickets} simulated Zendesk tickets (seed {seed})")
     sim = ZendeskSimulator.generate(
         tickets=tickets, seed=seed, api_token=None, oauth_token=DEMO_OAUTH_TOKEN
     )
-    with serve_in_thread(create_zendesk_app(sim)) as server:
-        helpdesk = _ServedSimulator(server.url, sim.field_coverage)
-        return run_demo_against(
+    app_secret = environ.get(APP_SECRET_ENV) or secrets.token_urlsafe(32)
+    preview: dict[str, Installation] | None = None
+    if serve:
+        app_dir = workdir / "zendesk-app"
+        zip_path = workdir / "zendesk-app.zip"
+        package_app("zendesk", zip_path)
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(app_dir)
+        preview = {
+            "zendesk": Installation(
+                vendor="zendesk",
+                app_dir=app_dir,
+                settings={"cjm_source": SOURCE_NAME, "shared_secret": app_secret},
+                secure={"shared_secret"},
+                data={"currentUser.email": "agent@acme.example"},
+            )
+        }
+    with serve_in_thread(create_zendesk_app(sim, preview=preview)) as server:
+        helpdesk = _ServedSimulator(server.url, sim)
+        result = run_demo_against(
             workdir,
             helpdesk,
             connector_factory=build_connector,
-            environ=environ,
+            environ={**environ, APP_SECRET_ENV: app_secret},
             progress=progress,
+            live=live or serve,
+            keep_serving=serve,
         )
+        if not serve or result.live is None or result.live.server is None:
+            return result
+        try:
+            cjm_url = result.live.url
+            if preview is not None:
+                preview["zendesk"].settings["cjm_url"] = cjm_url
+            if on_serving is not None:
+                on_serving(result)
+            ticket = result.live.ticket_id
+            for name, url in (
+                ("sidebar preview", f"{server.url}/_sim/preview/zendesk?ticket={ticket}"),
+                ("live map", f"{cjm_url}/map"),
+                ("labelling page", f"{cjm_url}/label"),
+                ("health", f"{cjm_url}/healthz"),
+                ("simulator", server.url),
+            ):
+                out.print(f"{name}: {url}", highlight=False)
+            err.print("serving until Ctrl-C", highlight=False)
+            while True:  # Ctrl-C ends it: KeyboardInterrupt reaches main's boundary (exit 130)
+                time.sleep(3600)
+        finally:
+            result.live.server.stop()
 
 
-@dataclass(frozen=True)
 class _ServedSimulator:
-    url: str
-    field_coverage: Callable[[str], tuple[int, int]]
+    """The simulator as journey's demo sees it (DemoHelpdesk): a customer writes through the
+    simulator's own HTTP admin route, as a person would through Zendesk, never through cjm."""
+
+    WRITES = ("PUT /api/v2/tickets/update_many.json", "PUT /api/v2/tickets/{id}.json")
+
+    def __init__(self, url: str, sim: Any) -> None:
+        self.url = url
+        self._sim = sim
+
+    def field_coverage(self, title: str) -> tuple[int, int]:
+        return self._sim.field_coverage(title)  # type: ignore[no-any-return]
+
+    def stage(self, ticket_id: int) -> str | None:
+        from journey.demo import STAGE_FIELD_TITLE
+
+        return self._sim.ticket(ticket_id).fields.get(STAGE_FIELD_TITLE)  # type: ignore[no-any-return]
+
+    def customer_writes(self, text: str) -> int:
+        import httpx
+
+        sim = self._sim
+        with_text = set(sim.open_tickets_with_customer_text())
+        # A ticket cjm has no stage for yet: after the sync that is, in practice, one the
+        # customer has not written on (an agent's outbound message, still open): they reply.
+        unstaged = [
+            t
+            for t in sim.ticket_ids()
+            if sim.ticket(t).status in ("new", "open", "pending", "hold")
+            and not (t in with_text and sim.truth(t)[2] != "en")
+            and not self.stage(t)
+        ]
+        with httpx.Client(base_url=self.url, trust_env=False, timeout=10) as client:
+            if unstaged:
+                ticket = unstaged[0]
+                client.post(
+                    f"/_sim/tickets/{ticket}/comments",
+                    json={"body": text, "author": "end_user", "public": True},
+                ).raise_for_status()
+                return ticket
+            created = client.post(
+                "/_sim/tickets", json={"subject": "Where is my order?", "body": text}
+            )
+            created.raise_for_status()
+            return int(created.json()["ticket"]["id"])
+
+    def webhooks_fired(self) -> int:
+        return int(self._sim.webhooks.fired)
+
+    def ticket_writes(self) -> int:
+        return sum(self._sim.requests[key] for key in self.WRITES)
 
 
 # ---- simulate --------------------------------------------------------------------------------

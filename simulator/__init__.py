@@ -2,7 +2,8 @@
 Freshchat's) API shapes, with their limits, faults and planted ground truth.
 
 Used by ``cjm demo`` / ``cjm simulate``, the integration tests and the benchmarks. Imports only
-the standard library, starlette and (in ``server``) uvicorn — never ``connectors``, ``miner``,
+the standard library, starlette, (in ``server``) uvicorn and (in ``preview``'s request proxy)
+httpx — never ``connectors``, ``miner``,
 ``journey`` or ``cli`` (import-linter contracts in pyproject.toml), and only cli.py, tests and
 bench import it.
 
@@ -11,8 +12,10 @@ Layout: ``zendesk/`` and ``freshdesk/`` each split into ``state`` (the account i
 injected faults), plus webhooks (``zendesk/webhooks`` + ``webhook_routes``: webhooks, triggers
 and signing secrets; ``freshdesk/webhooks`` + ``admin``: automation rules) and simulator-only
 ``/_sim/…`` admin routes; ``delivery`` sends their webhooks over real HTTP in the background;
-``corpus`` writes the ticket texts, ``clock`` is the shared simulated time, ``server`` runs an
-app on 127.0.0.1.
+``preview`` is the sidebar preview (a fake helpdesk host page with cjm's apps, at
+``/_sim/preview/{vendor}?ticket=ID`` when ``create_zendesk_app(preview=…)`` is given the
+installations); ``corpus`` writes the ticket texts, ``clock`` is the shared simulated time,
+``server`` runs an app on 127.0.0.1.
 """
 
 from .freshdesk import (

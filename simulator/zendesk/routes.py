@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from . import shapes
 from .http import ApiError, JsonResponse, api_error
@@ -977,9 +977,12 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return JsonResponse({"error": "InvalidEndpoint", "description": "Not found"}, status_code=404)
 
 
-def create_zendesk_app(sim: ZendeskSimulator) -> Starlette:
-    """The ASGI app serving ``sim`` (use with ``httpx.ASGITransport`` or ``serve_in_thread``)."""
-    routes = [
+def create_zendesk_app(sim: ZendeskSimulator, preview: dict[str, Any] | None = None) -> Starlette:
+    """The ASGI app serving ``sim`` (use with ``httpx.ASGITransport`` or ``serve_in_thread``).
+
+    ``preview`` (vendor → ``simulator.preview.Installation``) adds the sidebar preview, the fake
+    host page with cjm's apps installed, at ``/_sim/preview/{vendor}?ticket=ID``."""
+    routes: list[BaseRoute] = [
         Route(
             path,
             _endpoint(sim, key, handler, export, listing),
@@ -989,6 +992,10 @@ def create_zendesk_app(sim: ZendeskSimulator) -> Starlette:
         for method, path, key, handler, export, listing in _ROUTES + WEBHOOK_ROUTES
     ]
     routes.extend(admin_routes(sim))
+    if preview is not None:
+        from simulator.preview import create_preview_app
+
+        routes.append(Mount("/_sim/preview", app=create_preview_app(preview)))
     routes.append(
         Route("/oauth/tokens", _oauth_endpoint(sim), methods=["POST"], name="POST /oauth/tokens")
     )

@@ -38,14 +38,14 @@ from tests.apps.conftest import (
     make_freshdesk_world,
     make_world,
 )
-from tests.apps.fakehost import Installation, create_host_app
+from tests.apps.fakehost import HOST_DIR, Installation, create_host_app
 from tests.journey_map.test_browser import _install_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SDK = "https://static.zdassets.com/**"
-FAKE_SDK = Path(__file__).parent / "host" / "fake_zaf_sdk.js"
+FAKE_SDK = HOST_DIR / "fake_zaf_sdk.js"
 AGENT = "agent.jones@acme.example"
 STAGE_LABELS = {s.name: s.label for s in default_taxonomy().stages}
 

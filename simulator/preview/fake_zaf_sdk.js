@@ -1,6 +1,6 @@
 /*
- * TESTS ONLY — a stand-in for Zendesk's CDN build of the ZAF SDK (unreachable offline), served by
- * the browser tests in place of https://static.zdassets.com/…/zaf_sdk.min.js. It speaks the SDK's
+ * The simulator's stand-in for Zendesk's CDN build of the ZAF SDK (unreachable offline), served by
+ * the preview page (and the browser tests) in place of https://static.zdassets.com/…/zaf_sdk.min.js. It speaks the SDK's
  * postMessage wire format (zendesk/zendesk_app_framework_sdk lib/client.js; notes §1.4):
  * handshake → zaf.app.registered; {id, request: get|set|invoke, params} → {id, result|error};
  * request() posts key "request:<n>" and waits for zaf.request:<n>.done / .fail.

@@ -1,8 +1,8 @@
 /*
- * TESTS ONLY — the fake helpdesk host page: embeds the app's page in an iframe on another origin
+ * The fake helpdesk host page (the simulator's sidebar preview, and the browser tests' host): embeds the app's page in an iframe on another origin
  * and answers its client the way Zendesk (ZAF v2) or Freshdesk (platform 3.0) would: ticket id,
- * current user, settings, field set, resize, and the request proxy (which the test server does:
- * /proxy/zendesk signs the JWT with the secure setting, /proxy/freshdesk fills the templates).
+ * current user, settings, field set, resize, and the request proxy (which the simulator does:
+ * proxy/zendesk signs the JWT with the secure setting, proxy/freshdesk fills the templates).
  * What the app did is kept in window.hostLog and window.ticketFields for the test to read.
  */
 (function () {
@@ -52,7 +52,7 @@
       reply({ id: message.id, result: {} });
     } else if (message.key && message.key.indexOf("request:") === 0) {
       window.hostLog.push("request " + message.message.type + " " + message.message.url);
-      proxy("/proxy/zendesk", message.message).then(function (out) {
+      proxy(H.base + "/proxy/zendesk", message.message).then(function (out) {
         var args = out.ok ? [out.body] : [{ status: out.status, responseJSON: out.json,
                                              responseText: out.text }];
         reply({ key: "zaf." + message.key + (out.ok ? ".done" : ".fail"),
@@ -80,7 +80,7 @@
       answer({});
     } else if (message.method === "request.invokeTemplate") {
       window.hostLog.push("template " + params.name);
-      proxy("/proxy/freshdesk", params).then(function (out) {
+      proxy(H.base + "/proxy/freshdesk", params).then(function (out) {
         var result = { status: out.status, headers: {}, response: out.text };
         if (out.ok) answer(result); else fail(Object.assign(result, { errorSource: "APP" }));
       });

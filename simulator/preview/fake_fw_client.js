@@ -1,5 +1,5 @@
 /*
- * TESTS ONLY — a stand-in for the Freshworks app client ({{{appclient}}}), which only the FDK or
+ * The simulator's stand-in for the Freshworks app client ({{{appclient}}}), which only the FDK or
  * Freshdesk itself serves. app.initialized() resolves a client whose calls travel to the fake
  * host page by postMessage: data.get, request.invokeTemplate, interface.trigger, iparams.get.
  */
