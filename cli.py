@@ -559,12 +559,12 @@ class _ServedSimulator:
         self._sim = sim
 
     def field_coverage(self, title: str) -> tuple[int, int]:
-        return self._sim.field_coverage(title)  # type: ignore[no-any-return]
+        return self._sim.field_coverage(title)
 
     def stage(self, ticket_id: int) -> str | None:
         from journey.demo import STAGE_FIELD_TITLE
 
-        return self._sim.ticket(ticket_id).fields.get(STAGE_FIELD_TITLE)  # type: ignore[no-any-return]
+        return self._sim.ticket(ticket_id).fields.get(STAGE_FIELD_TITLE)
 
     def customer_writes(self, text: str) -> int:
         import httpx

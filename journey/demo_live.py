@@ -68,8 +68,7 @@ class ServeThread:
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
         self._server = uvicorn.Server(config)
-        # The main thread keeps Ctrl-C (uvicorn may only install handlers there anyway).
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # Ctrl-C stays with the main thread: uvicorn installs signal handlers only there.
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="cjm-serve"
         )
