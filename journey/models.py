@@ -271,3 +271,28 @@ class Credential(SQLModel, table=True):
     origin: str
     ciphertext: str
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class JourneyStep(SQLModel, table=True):
+    """Each live conversation's place in its customer's journey (requester, merged by hashed
+    e-mail), precomputed so the map's flows are range scans instead of window-function sorts
+    over every conversation (issue 19 item 5, migration 0012). Derived data: rebuilt per
+    customer by the store whenever a conversation, its classification or its requester's
+    e-mail hash changes (`journey.journey_map.steps`); never edited by hand."""
+
+    __tablename__ = "journey_step"
+    __table_args__ = (
+        Index("ix_journey_step_created", "created_at"),
+        Index("ix_journey_step_customer", "customer_key", "created_at"),
+    )
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    customer_key: str  # journey_map.customers.customer_key("requester")
+    source_id: int
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    stage: str | None = None  # the classification's stage (None: unstaged or not yet mined)
+    sentiment: float | None = None  # None: not yet mined
+    # the customer's previous *staged* conversation (staged rows only): its stage and time
+    prev_stage: str | None = None
+    prev_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # next conversation, any

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from connectors.records import MessageRecord, Page
 from journey.identity import hashed_emails
+from journey.journey_map import steps as journey_steps
 from journey.models import (
     Classification,
     Conversation,
@@ -136,6 +137,7 @@ def set_email_hashes(session: Session, source_id: int, hashes: Mapping[str, str]
         for e, h in sorted(hashes.items())
     ]
     _upsert(session, Person.__table__, rows, ("source_id", "external_id"), ("email_hash",))
+    journey_steps.refresh_people(session, source_id, hashes)  # a merge moves journeys
 
 
 def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -164,6 +166,8 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
             "synced_at",
         ),
     )
+    ids = conversation_ids(session, source_id, [row["external_id"] for row in rows])
+    journey_steps.refresh_conversations(session, ids.values())  # the map's stored journeys
 
 
 def recheck_outbox(session: Session, source_id: int, external_ids: Iterable[str]) -> None:
@@ -310,6 +314,7 @@ def purge_conversations(session: Session, conversation_ids_: Iterable[int]) -> i
         .where(Conversation.id.in_(ids))  # type: ignore[union-attr]
         .values(subject=None, deleted=True, needs_mining=False)
     )
+    journey_steps.refresh_conversations(session, ids)  # the map's stored journeys
     return len(ids)
 
 
@@ -636,6 +641,8 @@ def save_classifications(
     ]
     if themes:
         session.execute(ConversationTheme.__table__.insert(), themes)  # type: ignore[attr-defined]
+    session.flush()
+    journey_steps.refresh_conversations(session, ids)  # stages moved: the map's stored journeys
 
 
 def _best_sentence(prediction: Prediction, head: str, label: str | None) -> str | None:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
 
+from journey.journey_map import steps as journey_steps
 from journey.journey_map.filters import (
     check_filters,
     conversation_conditions,
@@ -116,6 +117,7 @@ def build_map(
     period = resolve_period(engine, since, until)
     previous = period.previous()
     labels = _Labels(taxonomy)
+    journey_steps.ensure(engine)  # a bulk-loaded database: the flows' stored steps, once
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
     # the flows (the longest job after the conversation scan) start first, beside that scan

@@ -1,0 +1,47 @@
+"""journey steps: each live conversation's place in its customer's journey (previous staged
+stage and time, next contact), so the map's flows are range scans at 1,000,000 conversations
+
+Revision ID: 0012
+Revises: 0011
+
+Derived data, filled here for an existing database (one INSERT … SELECT with window functions,
+`journey.journey_map.steps.rebuild`) and kept in step by the store afterwards; `cjm map`
+rebuilds it itself when its row count disagrees with the conversations (a database filled by
+other means than the sync, e.g. a bulk load).
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from journey.journey_map.steps import rebuild
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "journey_step",
+        sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("customer_key", sa.String(), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("stage", sa.String(), nullable=True),
+        sa.Column("sentiment", sa.Float(), nullable=True),
+        sa.Column("prev_stage", sa.String(), nullable=True),
+        sa.Column("prev_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["conversation_id"], ["conversation.id"]),
+        sa.PrimaryKeyConstraint("conversation_id"),
+    )
+    op.create_index("ix_journey_step_created", "journey_step", ["created_at"])
+    op.create_index("ix_journey_step_customer", "journey_step", ["customer_key", "created_at"])
+    rebuild(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_index("ix_journey_step_customer", table_name="journey_step")
+    op.drop_index("ix_journey_step_created", table_name="journey_step")
+    op.drop_table("journey_step")
