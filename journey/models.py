@@ -296,3 +296,30 @@ class JourneyStep(SQLModel, table=True):
     prev_stage: str | None = None
     prev_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # next conversation, any
+    # the customer's previous conversation (any): when, and in which source (journeys, merges)
+    prev_any_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    prev_source_id: int | None = None
+    # the customer's next three staged conversations' stages and next four's times (staged rows
+    # only): a journey path is read off its first staged conversation in the period
+    next1_stage: str | None = None
+    next2_stage: str | None = None
+    next3_stage: str | None = None
+    next1_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next2_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next3_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next4_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class JourneyThemeStep(SQLModel, table=True):
+    """Per (conversation, theme) of a journey: when the same customer last raised the same theme
+    twice before, so "three contacts about one theme" is a range scan (migration 0012; kept with
+    `journey_step`)."""
+
+    __tablename__ = "journey_theme_step"
+    __table_args__ = (Index("ix_journey_theme_step_created", "created_at"),)
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    theme: str = Field(primary_key=True)
+    customer_key: str
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    prev2_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -56,6 +56,7 @@ K = Classification.__table__
 T = ConversationTheme.__table__
 M = Message.__table__
 S = steps.S
+ST = steps.ST
 
 NEGATIVE = -0.05
 PATH_STEPS = 4  # a journey path shows its first four stages (and says when there were more)
@@ -230,9 +231,7 @@ def _stored_sequence(period: Period, *, numbered: bool = True) -> Any:
         )
     return (
         select(*columns)
-        .where(
-            S.c.created_at >= period.start, S.c.created_at < period.end, S.c.stage.is_not(None)
-        )
+        .where(S.c.created_at >= period.start, S.c.created_at < period.end, S.c.stage.is_not(None))
         .subquery()
     )
 
@@ -245,6 +244,8 @@ def _direction(order: dict[str, int], src: str, dst: str) -> str:
 def _journeys(
     conn: Connection, period: Period, filters: Filters, options: FlowOptions, stored: bool = False
 ) -> Journeys:
+    if stored:
+        return _stored_journeys(conn, period, options)
     by = options.by
     customer = customer_key(by)
     base = with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id))
@@ -260,17 +261,6 @@ def _journeys(
         .group_by(customer)
         .subquery()
     )
-    if stored:
-        per_customer = (
-            select(
-                func.count().label("n"),
-                func.count(S.c.stage).label("staged"),
-                func.count(distinct(S.c.source_id)).label("sources"),
-            )
-            .where(S.c.created_at >= period.start, S.c.created_at < period.end)
-            .group_by(S.c.customer_key)
-            .subquery()
-        )
     conversations, staged, customers, merged = conn.execute(
         select(
             func.coalesce(func.sum(per_customer.c.n), 0),
@@ -279,19 +269,13 @@ def _journeys(
             func.coalesce(func.sum(case((per_customer.c.sources > 1, 1), else_=0)), 0),
         )
     ).one()
-    previous_query = (
+    previous_customers = conn.execute(
         select(func.count(distinct(customer)))
         .select_from(base)
         .where(*conversation_conditions(period.previous(), filters), has_requester(by))
-    )
-    if stored:
-        before = period.previous()
-        previous_query = select(func.count(distinct(S.c.customer_key))).where(
-            S.c.created_at >= before.start, S.c.created_at < before.end
-        )
-    previous_customers = conn.execute(previous_query).scalar_one()
+    ).scalar_one()
 
-    seq = _stored_sequence(period) if stored else _sequence(period, filters, by)
+    seq = _sequence(period, filters, by)
     columns = [
         func.max(case((seq.c.step == i, seq.c.stage), else_=None)).label(f"s{i}")
         for i in range(1, PATH_STEPS + 1)
@@ -300,6 +284,21 @@ def _journeys(
     keys = [paths_q.c[f"s{i}"] for i in range(1, PATH_STEPS + 1)]
     longer = func.sum(case((paths_q.c.n > PATH_STEPS, 1), else_=0))
     rows = conn.execute(select(*keys, func.count(), longer).group_by(*keys)).all()
+    return _journeys_of(
+        rows, customers, previous_customers, conversations, staged, merged, options.paths
+    )
+
+
+def _journeys_of(
+    rows: Sequence[Any],
+    customers: int,
+    previous_customers: int,
+    conversations: int,
+    staged: int,
+    merged: int,
+    limit: int,
+) -> Journeys:
+    """`Journeys` from the path rows (s1…s4, customers, customers with more than four steps)."""
     returning = sum(int(r[PATH_STEPS]) for r in rows if r[1] is not None)
     paths = [
         JourneyPath([s for s in r[:PATH_STEPS] if s is not None], int(r[PATH_STEPS]),
@@ -309,13 +308,70 @@ def _journeys(
     ]  # fmt: skip
     paths.sort(key=lambda p: (-p.customers, p.stages))
     return Journeys(
-        customers=int(customers),
-        previous_customers=int(previous_customers),
+        customers=int(customers or 0),
+        previous_customers=int(previous_customers or 0),
         returning=returning,
-        conversations=int(conversations),
-        staged_conversations=int(staged),
-        merged=int(merged),
-        paths=paths[: options.paths],
+        conversations=int(conversations or 0),
+        staged_conversations=int(staged or 0),
+        merged=int(merged or 0),
+        paths=paths[:limit],
+    )
+
+
+def _stored_journeys(conn: Connection, period: Period, options: FlowOptions) -> Journeys:
+    """`_journeys` from the stored steps, with no GROUP BY customer: a customer is counted at
+    their first conversation of the period (the previous one is older), merged when two
+    consecutive conversations of the period come from different sources, and their path is read
+    off their first staged conversation of the period (its next three staged stages)."""
+    assert PATH_STEPS == 4  # the steps store the next three staged stages and four times
+    previous = period.previous()
+
+    def first_in(window: Period) -> Any:
+        return or_(S.c.prev_any_at.is_(None), S.c.prev_any_at < window.start)
+
+    conversations, staged, customers = conn.execute(
+        select(
+            func.count(),
+            func.count(S.c.stage),
+            func.coalesce(func.sum(case((first_in(period), 1), else_=0)), 0),
+        ).where(S.c.created_at >= period.start, S.c.created_at < period.end)
+    ).one()
+    merged = conn.execute(
+        select(func.count(distinct(S.c.customer_key))).where(
+            S.c.created_at >= period.start,
+            S.c.created_at < period.end,
+            S.c.prev_any_at >= period.start,
+            S.c.prev_source_id != S.c.source_id,
+        )
+    ).scalar_one()
+    previous_customers = conn.execute(
+        select(func.count()).where(
+            S.c.created_at >= previous.start, S.c.created_at < previous.end, first_in(previous)
+        )
+    ).scalar_one()
+    then = [  # the next staged stages that fall in the period
+        case((S.c[f"next{k}_at"] < period.end, S.c[f"next{k}_stage"]), else_=None).label(
+            f"s{k + 1}"
+        )
+        for k in (1, 2, 3)
+    ]
+    paths_q = (
+        select(S.c.stage.label("s1"), *then)
+        .where(
+            S.c.created_at >= period.start,
+            S.c.created_at < period.end,
+            S.c.stage.is_not(None),
+            or_(S.c.prev_at.is_(None), S.c.prev_at < period.start),
+        )
+        .add_columns(case((S.c.next4_at < period.end, 1), else_=0).label("longer"))
+        .subquery()
+    )
+    keys = [paths_q.c[f"s{i}"] for i in range(1, PATH_STEPS + 1)]
+    rows = conn.execute(
+        select(*keys, func.count(), func.sum(paths_q.c.longer)).group_by(*keys)
+    ).all()
+    return _journeys_of(
+        rows, customers, previous_customers, conversations, staged, merged, options.paths
     )
 
 
@@ -371,22 +427,23 @@ def _repeat_groups(
 ) -> Any:
     by = options.by
     customer = customer_key(by)
-    if stored:  # classified conversations only, as the raw join to classification
+    if stored and options.repeat_contacts == 3:
+        # a customer × theme with k ≥ 3 contacts in the period has k − 2 of them whose
+        # time-before-last on that theme is in the period too: n = 2 + that count
         return (
             select(
-                S.c.customer_key.label("customer"), T.c.theme.label("theme"),
-                func.count().label("n"),
+                ST.c.customer_key.label("customer"),
+                ST.c.theme.label("theme"),
+                (func.count() + 2).label("n"),
             )
-            .select_from(S.join(T, T.c.conversation_id == S.c.conversation_id))
             .where(
-                S.c.created_at >= period.start,
-                S.c.created_at < period.end,
-                S.c.sentiment.is_not(None),
+                ST.c.created_at >= period.start,
+                ST.c.created_at < period.end,
+                ST.c.prev2_at >= period.start,
             )
-            .group_by(S.c.customer_key, T.c.theme)
-            .having(func.count() >= options.repeat_contacts)
+            .group_by(ST.c.customer_key, ST.c.theme)
             .subquery()
-        )  # fmt: skip
+        )
     return (
         select(customer.label("customer"), T.c.theme.label("theme"), func.count().label("n"))
         .select_from(

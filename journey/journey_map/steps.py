@@ -24,13 +24,21 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, tuple_
+from sqlalchemy import case, delete, func, insert, literal_column, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
 from journey.journey_map.customers import C, customer_key, with_requester
-from journey.models import Classification, JourneyStep, Person
+from journey.models import (
+    Classification,
+    ConversationTheme,
+    JourneyStep,
+    JourneyThemeStep,
+    Person,
+)
 
 S = JourneyStep.__table__
+ST = JourneyThemeStep.__table__
+T = ConversationTheme.__table__
 K = Classification.__table__
 P = Person.__table__
 CHUNK = 400  # customers per statement (SQLite bound-parameter limits)
@@ -57,6 +65,20 @@ def _computed(*where: Any) -> Any:
             func.lag(K.c.stage).over(partition_by=(key, staged), order_by=order).label("ps"),
             func.lag(C.c.created_at).over(partition_by=(key, staged), order_by=order).label("pa"),
             func.lead(C.c.created_at).over(partition_by=key, order_by=order).label("next_at"),
+            func.lag(C.c.created_at).over(partition_by=key, order_by=order).label("prev_any_at"),
+            func.lag(C.c.source_id).over(partition_by=key, order_by=order).label("prev_src"),
+            *(
+                func.lead(K.c.stage, literal_column(str(k)))
+                .over(partition_by=(key, staged), order_by=order)
+                .label(f"n{k}s")
+                for k in (1, 2, 3)
+            ),
+            *(
+                func.lead(C.c.created_at, literal_column(str(k)))
+                .over(partition_by=(key, staged), order_by=order)
+                .label(f"n{k}a")
+                for k in (1, 2, 3, 4)
+            ),
         )
         .select_from(with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id)))
         .where(C.c.deleted.is_(False), C.c.requester_id.is_not(None), *where)
@@ -73,19 +95,50 @@ def _computed(*where: Any) -> Any:
         case((staged_row, inner.c.ps), else_=None),
         case((staged_row, inner.c.pa), else_=None),
         inner.c.next_at,
+        inner.c.prev_any_at,
+        inner.c.prev_src,
+        *(case((staged_row, inner.c[f"n{k}s"]), else_=None) for k in (1, 2, 3)),
+        *(case((staged_row, inner.c[f"n{k}a"]), else_=None) for k in (1, 2, 3, 4)),
+    )
+
+
+def _computed_themes(*where: Any) -> Any:
+    """Every theme step of the live conversations matching `where`: per (conversation, theme),
+    when the customer raised that theme the time before last (classified conversations only)."""
+    key = customer_key("requester")
+    return (
+        select(
+            C.c.id,
+            T.c.theme,
+            key,
+            C.c.created_at,
+            func.lag(C.c.created_at, literal_column("2")).over(
+                partition_by=(key, T.c.theme), order_by=(C.c.created_at, C.c.id)
+            ),
+        )
+        .select_from(
+            with_requester(
+                C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
+            )
+        )
+        .where(C.c.deleted.is_(False), C.c.requester_id.is_not(None), *where)
     )
 
 
 _COLUMNS = [
     "conversation_id", "customer_key", "source_id", "created_at", "stage", "sentiment",
-    "prev_stage", "prev_at", "next_at",
+    "prev_stage", "prev_at", "next_at", "prev_any_at", "prev_source_id",
+    "next1_stage", "next2_stage", "next3_stage", "next1_at", "next2_at", "next3_at", "next4_at",
 ]  # fmt: skip
+_THEME_COLUMNS = ["conversation_id", "theme", "customer_key", "created_at", "prev2_at"]
 
 
 def rebuild(conn: Connection) -> int:
     """Recompute every step (migration 0012's backfill; `ensure` after a bulk load)."""
+    conn.execute(delete(ST))
     conn.execute(delete(S))
     conn.execute(insert(S).from_select(_COLUMNS, _computed()))
+    conn.execute(insert(ST).from_select(_THEME_COLUMNS, _computed_themes()))
     return int(conn.execute(select(func.count()).select_from(S)).scalar_one())
 
 
@@ -167,6 +220,7 @@ def refresh_customers(
     keys |= set(current.values())
     for chunk in _chunks(sorted(keys)):
         conn.execute(delete(S).where(S.c.customer_key.in_(chunk)))
+        conn.execute(delete(ST).where(ST.c.customer_key.in_(chunk)))
     by_key: dict[str, list[tuple[int, str]]] = {}
     for pair in sorted(pairs):
         by_key.setdefault(current[pair], []).append(pair)
@@ -192,7 +246,9 @@ def _insert(conn: Any, pairs: list[tuple[int, str]]) -> None:
     # changed) would collide with the new rows: the primary key is the conversation
     ids = select(C.c.id).where(*where)
     conn.execute(delete(S).where(S.c.conversation_id.in_(ids)))
+    conn.execute(delete(ST).where(ST.c.conversation_id.in_(ids)))
     conn.execute(insert(S).from_select(_COLUMNS, _computed(*where)))
+    conn.execute(insert(ST).from_select(_THEME_COLUMNS, _computed_themes(*where)))
 
 
 def _pairs_of(conn: Any, keys: Iterable[str]) -> set[tuple[int, str]]:

@@ -33,15 +33,37 @@ def upgrade() -> None:
         sa.Column("prev_stage", sa.String(), nullable=True),
         sa.Column("prev_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("prev_any_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("prev_source_id", sa.Integer(), nullable=True),
+        sa.Column("next1_stage", sa.String(), nullable=True),
+        sa.Column("next2_stage", sa.String(), nullable=True),
+        sa.Column("next3_stage", sa.String(), nullable=True),
+        sa.Column("next1_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next2_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next3_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next4_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["conversation_id"], ["conversation.id"]),
         sa.PrimaryKeyConstraint("conversation_id"),
     )
     op.create_index("ix_journey_step_created", "journey_step", ["created_at"])
     op.create_index("ix_journey_step_customer", "journey_step", ["customer_key", "created_at"])
+    op.create_table(
+        "journey_theme_step",
+        sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("theme", sa.String(), nullable=False),
+        sa.Column("customer_key", sa.String(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("prev2_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["conversation_id"], ["conversation.id"]),
+        sa.PrimaryKeyConstraint("conversation_id", "theme"),
+    )
+    op.create_index("ix_journey_theme_step_created", "journey_theme_step", ["created_at"])
     rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_journey_theme_step_created", table_name="journey_theme_step")
+    op.drop_table("journey_theme_step")
     op.drop_index("ix_journey_step_customer", table_name="journey_step")
     op.drop_index("ix_journey_step_created", table_name="journey_step")
     op.drop_table("journey_step")
