@@ -323,3 +323,47 @@ class JourneyThemeStep(SQLModel, table=True):
     customer_key: str
     created_at: datetime = Field(sa_type=UTCDateTime)
     prev2_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MapDay(SQLModel, table=True):
+    """The journey map's conversation scan, rolled up per day (UTC) × source × channel × stage ×
+    CSAT comment × deleted: (classified, conversations, Σ sentiment, Σ sentiment², negatives).
+    A map whose period starts and ends at midnight reads these few thousand rows instead of
+    every conversation (migration 0012). Derived: the store recomputes the days it touches
+    (`journey.journey_map.rollups`)."""
+
+    __tablename__ = "map_day"
+    __table_args__ = (Index("ix_map_day_day", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = Field(sa_type=UTCDateTime)
+    source_id: int
+    channel: str
+    stage: str | None = None
+    csat: int = 0  # 1: the conversation has a solicited (CSAT) comment
+    deleted: bool = False  # kept so the rows add up to every conversation (the in-step check)
+    n: int = 0
+    total: int = 0
+    s: float = 0.0
+    ss: float = 0.0
+    neg: int = 0
+
+
+class MapThemeDay(SQLModel, table=True):
+    """The map's theme scan, rolled up per day × source × channel × stage × theme (live,
+    classified conversations only), with the same sums as `MapDay` (migration 0012)."""
+
+    __tablename__ = "map_theme_day"
+    __table_args__ = (Index("ix_map_theme_day_day", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = Field(sa_type=UTCDateTime)
+    source_id: int
+    channel: str
+    stage: str | None = None
+    theme: str
+    n: int = 0
+    total: int = 0
+    s: float = 0.0
+    ss: float = 0.0
+    neg: int = 0

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from connectors.records import MessageRecord, Page
 from journey.identity import hashed_emails
+from journey.journey_map import rollups as map_rollups
 from journey.journey_map import steps as journey_steps
 from journey.models import (
     Classification,
@@ -146,6 +147,8 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
         return
     now = utcnow()
     values = [{**row, "source_id": source_id, "synced_at": now} for row in rows]
+    known = conversation_ids(session, source_id, [row["external_id"] for row in rows])
+    days_before = map_rollups.days_of(session, known.values())  # a created_at may move
     _upsert(
         session,
         Conversation.__table__,
@@ -168,6 +171,7 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
     )
     ids = conversation_ids(session, source_id, [row["external_id"] for row in rows])
     journey_steps.refresh_conversations(session, ids.values())  # the map's stored journeys
+    map_rollups.refresh_conversations(session, ids.values(), days_before)  # and daily rollups
 
 
 def recheck_outbox(session: Session, source_id: int, external_ids: Iterable[str]) -> None:
@@ -296,6 +300,9 @@ def upsert_messages(session: Session, source_id: int, rows: Sequence[dict[str, A
         .where(Conversation.id.in_(touched))  # type: ignore[union-attr]
         .values(needs_mining=True)
     )
+    surveyed = {row["conversation_id"] for row in rows if row.get("solicited")}
+    if surveyed:  # a CSAT comment: a dimension of the map's daily rollup
+        map_rollups.refresh_conversations(session, surveyed, set())
     return len(rows)
 
 
@@ -315,6 +322,7 @@ def purge_conversations(session: Session, conversation_ids_: Iterable[int]) -> i
         .values(subject=None, deleted=True, needs_mining=False)
     )
     journey_steps.refresh_conversations(session, ids)  # the map's stored journeys
+    map_rollups.refresh_conversations(session, ids, set())  # and daily rollups
     return len(ids)
 
 
@@ -643,6 +651,7 @@ def save_classifications(
         session.execute(ConversationTheme.__table__.insert(), themes)  # type: ignore[attr-defined]
     session.flush()
     journey_steps.refresh_conversations(session, ids)  # stages moved: the map's stored journeys
+    map_rollups.refresh_conversations(session, ids, set())  # and daily rollups
 
 
 def _best_sentence(prediction: Prediction, head: str, label: str | None) -> str | None:

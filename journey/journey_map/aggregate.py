@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
 
+from journey.journey_map import rollups as map_rollups
 from journey.journey_map import steps as journey_steps
 from journey.journey_map.filters import (
     check_filters,
@@ -118,16 +119,21 @@ def build_map(
     previous = period.previous()
     labels = _Labels(taxonomy)
     journey_steps.ensure(engine)  # a bulk-loaded database: the flows' stored steps, once
+    map_rollups.ensure(engine)  # and the daily rollups
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
+    with engine.connect() as conn:
+        rolled = map_rollups.usable(
+            conn, filters, window.start, window.end, period.start, period.end, previous.start
+        )
     # the flows (the longest job after the conversation scan) start first, beside that scan
     (journeys, flows), scan, theme_scan, actions, emotions = _concurrently(
         engine,
         lambda conn: build_flows(
             conn, period, filters, taxonomy.stage_names, labels.stage, labels.theme, options.flows
         ),
-        lambda conn: _scan_conversations(conn, window, period, previous, filters),
-        lambda conn: _scan_themes(conn, window, period, previous, filters),
+        lambda conn: _scan_conversations(conn, window, period, previous, filters, rolled),
+        lambda conn: _scan_themes(conn, window, period, previous, filters, rolled),
         lambda conn: _phrases(conn, period, filters, options.actions_per_stage),
         lambda conn: _emotions(conn, period, filters),
     )
@@ -313,14 +319,21 @@ def _bucket(period: Period, previous: Period) -> Any:
 
 
 def _scan_conversations(
-    conn: Connection, window: Period, period: Period, previous: Period, filters: Filters
+    conn: Connection,
+    window: Period,
+    period: Period,
+    previous: Period,
+    filters: Filters,
+    rolled: bool = False,
 ) -> list[tuple[Any, ...]]:
     """One pass over every conversation of the window (previous period + trend weeks + this
     period), grouped by (bucket, week, stage, channel, has CSAT comment) with sentiment sums:
     stage × channel now and before, the feedback contrast, weekly totals and the stage × week
     sentiment all come from these few thousand groups. Unclassified and abstained conversations
     have stage None (they count in totals, not in any stage). The CSAT probe only runs for
-    conversations of this period."""
+    conversations of this period. `rolled`: summed from the daily rollup (`rollups.py`)."""
+    if rolled:
+        return map_rollups.scan_conversations(conn, window, period, previous, filters, week_start)
     has_csat = exists().where(M.c.conversation_id == C.c.id, M.c.solicited.is_(True))
     inner = (
         select(
@@ -354,10 +367,17 @@ def _not_english(conn: Connection, period: Period, filters: Filters) -> int:
 
 
 def _scan_themes(
-    conn: Connection, window: Period, period: Period, previous: Period, filters: Filters
+    conn: Connection,
+    window: Period,
+    period: Period,
+    previous: Period,
+    filters: Filters,
+    rolled: bool = False,
 ) -> list[tuple[Any, ...]]:
     """One pass over the window's conversation × theme rows, grouped by (bucket, week, stage,
     theme): stage × theme now and before, and the weekly theme series for trends and spikes."""
+    if rolled:
+        return map_rollups.scan_themes(conn, window, period, previous, filters, week_start)
     inner = (
         select(
             _bucket(period, previous).label("bucket"),
