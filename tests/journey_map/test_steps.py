@@ -1,10 +1,13 @@
-"""The stored journey steps (migration 0012) give the same flows and journeys as the raw tables,
-on SQLite and PostgreSQL, and the store keeps them right through new conversations, re-mining,
-deletion and a requester merge (a shared e-mail hash).
+"""The map's stored data (migration 0012: journey steps and daily rollups) give the same map as
+the raw tables, on SQLite and PostgreSQL, and the store keeps them right through new
+conversations, re-mining, deletion and a requester merge (a shared e-mail hash).
 
-Each check compares the two paths the map can take: `CJM_MAP_RAW=1` (window functions over the
-raw tables, the definition) and the stored steps. The steps themselves are also compared, row by
-row, with a rebuild from scratch after every store call.
+Each check compares the two paths the map can take: `CJM_MAP_RAW=1` (the raw tables: the
+definition) and the stored data. The flows must be identical; in the whole map every count must
+be identical and a sentiment figure may differ by one unit of its last (4th) decimal, because a
+float sum taken day by day rounds differently from one taken in a single pass (a tie at the
+rounding boundary can flip). The stored rows are also compared with a rebuild from scratch after
+every store call.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlmodel import Session
 from synthetic import generate
 
 from journey import store
-from journey.journey_map import flows, steps
+from journey.journey_map import build_map, flows, rollups, steps
 from journey.journey_map.filters import resolve_period
 from journey.journey_map.flows import FlowOptions, build_flows
 from journey.journey_map.model import Filters, Period
@@ -45,19 +48,58 @@ def _same_both_ways(engine: Engine, periods: list[Period], monkeypatch: Any) -> 
         assert stored == raw, period
 
 
-def _snapshot(engine: Engine) -> tuple[list[Any], list[Any]]:
+def _snapshot(engine: Engine) -> list[list[Any]]:
+    def rounded(row: Any) -> tuple[Any, ...]:
+        return tuple(round(v, 9) if isinstance(v, float) else v for v in row)
+
+    tables = []
     with engine.connect() as conn:
-        rows = sorted(tuple(r) for r in conn.execute(select(steps.S)))
-        themes = sorted(tuple(r) for r in conn.execute(select(steps.ST)))
-    return rows, themes
+        for table in (steps.S, steps.ST, rollups.D, rollups.DT):
+            columns = [c for c in table.c if c.name != "id"]  # a rollup row's id is arbitrary
+            rows = [rounded(r) for r in conn.execute(select(*columns))]
+            tables.append(sorted(rows, key=repr))
+    return tables
 
 
 def _assert_in_step(engine: Engine) -> None:
-    """The incrementally kept steps equal a rebuild from scratch."""
+    """The incrementally kept steps and rollups equal a rebuild from scratch."""
     kept = _snapshot(engine)
     with engine.begin() as conn:
         steps.rebuild(conn)
+        rollups.rebuild(conn)
     assert _snapshot(engine) == kept
+
+
+def _close(a: Any, b: Any, where: str = "map") -> None:
+    """Equal, except floats (sentiment figures) within one unit of the 4th decimal."""
+    if isinstance(a, float) and isinstance(b, float):
+        assert abs(a - b) <= 1.5e-4 or abs(a - b) <= 1e-3 * abs(a), (where, a, b)
+    elif hasattr(a, "__dataclass_fields__"):
+        assert type(a) is type(b), where
+        for name in a.__dataclass_fields__:
+            _close(getattr(a, name), getattr(b, name), f"{where}.{name}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), (where, a, b)
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, f"{where}[{i}]")
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _close(a[key], b[key], f"{where}[{key}]")
+    else:
+        assert a == b, (where, a, b)
+
+
+def _same_maps(engine: Engine, monkeypatch: Any, **kwargs: Any) -> None:
+    """The whole map from the raw tables and from the stored data (rollups read: asserted)."""
+    monkeypatch.setenv("CJM_MAP_RAW", "1")
+    raw = build_map(engine, TAXONOMY, **kwargs)
+    monkeypatch.setenv("CJM_MAP_RAW", "")
+    stored = build_map(engine, TAXONOMY, **kwargs)
+    with engine.connect() as conn:
+        assert rollups.in_step(conn) and steps.in_step(conn)
+    assert stored.conversations == raw.conversations and stored.flows == raw.flows
+    _close(stored, raw)
 
 
 def test_hand_built_flows_are_the_same_from_the_steps(db: Engine, monkeypatch: Any) -> None:
@@ -114,6 +156,7 @@ def test_the_store_keeps_the_steps_through_sync_mining_deletion_and_merge(
     end = datetime(2024, 7, 1, tzinfo=UTC)
     periods = [resolve_period(db, None, None), Period(end - timedelta(weeks=27), end)]
     _same_both_ways(db, periods, monkeypatch)
+    _same_maps(db, monkeypatch, since=periods[1].start)
     with db.connect() as conn:
         sources = dict(conn.execute(text("SELECT name, id FROM source")).all())
         busiest = conn.execute(
@@ -137,6 +180,7 @@ def test_the_store_keeps_the_steps_through_sync_mining_deletion_and_merge(
         session.commit()
     _assert_in_step(db)
     _same_both_ways(db, periods, monkeypatch)
+    _same_maps(db, monkeypatch)
     with Session(db) as session:
         source_id, requester = busiest[0]
         store.set_email_hashes(session, source_id, {requester: "b" * 64})  # leaves the merge
@@ -159,6 +203,7 @@ def test_the_store_keeps_the_steps_through_sync_mining_deletion_and_merge(
         session.commit()
     _assert_in_step(db)
     _same_both_ways(db, periods, monkeypatch)
+    _same_maps(db, monkeypatch)
 
     # deletion (a tombstone) and a sync that adds conversations and moves one to a new requester
     with Session(db) as session:
@@ -196,6 +241,7 @@ def test_the_store_keeps_the_steps_through_sync_mining_deletion_and_merge(
         session.commit()
     _assert_in_step(db)
     _same_both_ways(db, periods, monkeypatch)
+    _same_maps(db, monkeypatch)
 
 
 @pytest.mark.parametrize("weeks", [4, 27])
@@ -206,3 +252,29 @@ def test_synthetic_flows_are_the_same_from_the_steps(
     steps.ensure(db)
     end = resolve_period(db, None, None).end
     _same_both_ways(db, [Period(end - timedelta(weeks=weeks), end)], monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"since": datetime(2024, 1, 1, tzinfo=UTC)},  # the whole history
+        {"channel": "email"},
+        {"source": "acme-eu", "since": datetime(2024, 4, 1, tzinfo=UTC)},
+    ],
+)
+def test_synthetic_maps_are_the_same_from_the_rollups(
+    db: Engine, monkeypatch: Any, options: dict[str, Any]
+) -> None:
+    generate(db, 4_000, seed=5)
+    _same_maps(db, monkeypatch, **options)
+
+
+def test_segments_and_times_of_day_scan_the_raw_tables(db: Engine) -> None:
+    generate(db, 500, seed=3)
+    rollups.ensure(db)
+    midnight = datetime(2024, 6, 1, tzinfo=UTC)
+    with db.connect() as conn:
+        assert rollups.usable(conn, Filters(channel="email"), midnight)
+        assert not rollups.usable(conn, Filters(segment={"status": "open"}), midnight)
+        assert not rollups.usable(conn, Filters(), midnight + timedelta(hours=9))
