@@ -284,6 +284,10 @@ class JourneyStep(SQLModel, table=True):
     __table_args__ = (
         Index("ix_journey_step_created", "created_at"),
         Index("ix_journey_step_customer", "customer_key", "created_at"),
+        # covering: the churn signals read the negative contacts of a window from the index alone
+        Index(
+            "ix_journey_step_churn", "created_at", "sentiment", "next_at", "customer_key", "stage"
+        ),
     )
 
     conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
@@ -316,7 +320,11 @@ class JourneyThemeStep(SQLModel, table=True):
     `journey_step`)."""
 
     __tablename__ = "journey_theme_step"
-    __table_args__ = (Index("ix_journey_theme_step_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_journey_theme_step_created", "created_at"),
+        # covering: the repeats of a period are read from the index alone
+        Index("ix_journey_theme_step_repeat", "created_at", "prev2_at", "customer_key", "theme"),
+    )
 
     conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
     theme: str = Field(primary_key=True)

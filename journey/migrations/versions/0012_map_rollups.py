@@ -59,6 +59,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("conversation_id", "theme"),
     )
     op.create_index("ix_journey_theme_step_created", "journey_theme_step", ["created_at"])
+    op.create_index(
+        "ix_journey_step_churn",
+        "journey_step",
+        ["created_at", "sentiment", "next_at", "customer_key", "stage"],
+    )
+    op.create_index(
+        "ix_journey_theme_step_repeat",
+        "journey_theme_step",
+        ["created_at", "prev2_at", "customer_key", "theme"],
+    )
     for table in ("map_day", "map_theme_day"):
         op.create_table(
             table,
@@ -91,6 +101,8 @@ def downgrade() -> None:
     for table in ("map_theme_day", "map_day"):
         op.drop_index(f"ix_{table}_day", table_name=table)
         op.drop_table(table)
+    op.drop_index("ix_journey_theme_step_repeat", table_name="journey_theme_step")
+    op.drop_index("ix_journey_step_churn", table_name="journey_step")
     op.drop_index("ix_journey_theme_step_created", table_name="journey_theme_step")
     op.drop_table("journey_theme_step")
     op.drop_index("ix_journey_step_customer", table_name="journey_step")
