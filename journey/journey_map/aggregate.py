@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Float, case, exists, func, select, true, tuple_
+from sqlalchemy import Float, and_, case, exists, func, select, true, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
@@ -587,17 +587,14 @@ def _verbatims(
                 C.c.id.asc(),
             ),
         )
+        # the ranking sorts narrow rows; the top three's text and details are joined after
         ranked_q = (
             select(
-                C.c.id,
-                C.c.external_id,
-                C.c.channel,
-                C.c.created_at,
-                K.c.stage,
-                T.c.theme,
-                K.c.sentiment,
+                C.c.id.label("cid"),
+                K.c.stage.label("stage"),
+                T.c.theme.label("theme"),
+                K.c.sentiment.label("sentiment"),
                 rank.label("rn"),
-                T.c.evidence,
             )
             .select_from(
                 C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
@@ -605,9 +602,23 @@ def _verbatims(
             .where(*_where(period, filters), tuple_(K.c.stage, T.c.theme).in_(pairs))
             .subquery()
         )
-        candidates = [
-            tuple(row) for row in conn.execute(select(ranked_q).where(ranked_q.c.rn <= 3))
-        ]
+        top = select(ranked_q).where(ranked_q.c.rn <= 3).subquery()
+        details = select(
+            top.c.cid,
+            C.c.external_id,
+            C.c.channel,
+            C.c.created_at,
+            top.c.stage,
+            top.c.theme,
+            top.c.sentiment,
+            top.c.rn,
+            T.c.evidence,
+        ).select_from(
+            top.join(C, C.c.id == top.c.cid).join(
+                T, and_(T.c.conversation_id == top.c.cid, T.c.theme == top.c.theme)
+            )
+        )
+        candidates = [tuple(row) for row in conn.execute(details)]
     texts = _first_customer_texts(conn, {row[0] for row in candidates}, solicited=False)
 
     result: dict[str, list[Verbatim]] = defaultdict(list)
