@@ -15,6 +15,7 @@ with their CPU ratio. A freshly loaded database has no steps yet: the one-shot r
     .venv/bin/python bench/map_speed.py                 # 1,000,000 rows into bench/results/
     .venv/bin/python bench/map_speed.py --rows 100000 --reuse
     .venv/bin/python bench/map_speed.py --reuse --repeat 1 --paths stored
+    .venv/bin/python bench/map_speed.py --rows 50000 --url postgresql+psycopg://…   # PostgreSQL
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/map"), help="where maps go")
     parser.add_argument("--reuse", action="store_true", help="keep an existing database file")
+    parser.add_argument(
+        "--url", default=None, help="another database (e.g. PostgreSQL): loaded when it is empty"
+    )
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per format (best shown)")
     parser.add_argument(
         "--paths", default="raw,stored", help="raw (CJM_MAP_RAW=1), stored, or both (default)"
@@ -54,11 +58,14 @@ def main() -> None:
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     db = args.db or Path(f"bench/results/map-{args.rows}.db")
     db.parent.mkdir(parents=True, exist_ok=True)
-    if db.exists() and not args.reuse:
+    if args.url is None and db.exists() and not args.reuse:
         for stale in db.parent.glob(db.name + "*"):
             stale.unlink()
     fresh = not db.exists()
-    engine = open_database(f"sqlite:///{db}")
+    engine = open_database(args.url or f"sqlite:///{db}")
+    if args.url is not None:
+        with engine.connect() as conn:
+            fresh = conn.execute(select(func.count()).select_from(Conversation)).scalar_one() == 0
     if fresh:
         started = time.perf_counter()
         planted = generate(engine, args.rows, seed=7)
@@ -79,7 +86,11 @@ def main() -> None:
         first = conn.execute(select(func.min(Conversation.created_at))).scalar_one()
     print(
         ", ".join(f"{n:,} {name}" for name, n in counts.items())
-        + f"; {db.stat().st_size / 2**20:,.0f} MiB"
+        + (
+            f"; {db.stat().st_size / 2**20:,.0f} MiB"
+            if args.url is None
+            else f"; {engine.dialect.name}"
+        )
     )
     print(
         f"cores available: {len(os.sched_getaffinity(0))}; load average "
