@@ -18,6 +18,11 @@ handful of example customers:
   Negative last contacts of the period's final `churn_days` days are *pending*.
 
 Each count comes with the previous period's count (same definitions) for the trend.
+
+The unfiltered map by requester reads the same answers from the stored journey steps
+(`steps.py`: previous/next conversations precomputed per customer), without window functions
+over the raw tables; filtered maps, journeys by organisation and `CJM_MAP_RAW=1` take the raw
+queries. `tests/journey_map/test_steps.py` holds the two paths to the same output.
 """
 
 from __future__ import annotations
