@@ -238,6 +238,25 @@ def test_the_store_keeps_the_steps_through_sync_mining_deletion_and_merge(
             ],
         )
         store.upsert_conversations(session, acme, [{**new[1], "requester_id": "someone-else"}])
+        store.upsert_messages(  # a CSAT comment arrives: the day's CSAT contrast changes
+            session,
+            acme,
+            [
+                {
+                    "external_id": f"csat-{cid}",
+                    "conversation_id": cid,
+                    "author_id": "r1",
+                    "author_role": "end_user",
+                    "public": True,
+                    "solicited": True,
+                    "channel": "email",
+                    "created_at": end - timedelta(days=2),
+                    "text": "It took far too long.",
+                    "redacted": True,
+                }
+                for cid in recent[20:24]
+            ],
+        )
         session.commit()
     _assert_in_step(db)
     _same_both_ways(db, periods, monkeypatch)
