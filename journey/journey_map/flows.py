@@ -570,30 +570,36 @@ def _churn(
         .where(negative)
         .subquery()
     )
-    # one pass: per bucket and stage the signals, the customers counted once (at their first
-    # signal of the bucket) and the smallest customer keys as deterministic examples
+    # per bucket and stage the signals, the customers counted once (at their first signal of
+    # the bucket) and the smallest customer key (a deterministic example). Raw: one pass with a
+    # window (the timeline is costly to compute twice); stored: a second, cheap pass for the
+    # distinct customers spares sorting every signal.
     first = func.row_number().over(
         partition_by=(signals.c.bucket, signals.c.customer), order_by=signals.c.stage
     )
-    ranked = select(signals, first.label("first")).where(signals.c.bucket > 0).subquery()
+    source = signals
+    firsts: Any = literal(0)
+    if not stored:
+        source = select(signals, first.label("first")).where(signals.c.bucket > 0).subquery()
+        firsts = func.sum(case((source.c.first == 1, 1), else_=0))
     by_stage: dict[str, int] = defaultdict(int)
     counts = {1: 0, 2: 0, 3: 0}
     customers = 0
     candidates: list[str] = []
-    for b, stage, n, firsts, example in conn.execute(
-        select(
-            ranked.c.bucket,
-            ranked.c.stage,
-            func.count(),
-            func.sum(case((ranked.c.first == 1, 1), else_=0)),
-            func.min(ranked.c.customer),
-        ).group_by(ranked.c.bucket, ranked.c.stage)
+    for b, stage, n, firsts_n, example in conn.execute(
+        select(source.c.bucket, source.c.stage, func.count(), firsts, func.min(source.c.customer))
+        .where(source.c.bucket > 0)
+        .group_by(source.c.bucket, source.c.stage)
     ):
         counts[int(b)] += int(n)
         if int(b) == 1:
             by_stage[str(stage) if stage is not None else "unstaged"] += int(n)
-            customers += int(firsts or 0)
+            customers += int(firsts_n or 0)
             candidates.append(str(example))
+    if stored and counts[1]:
+        customers = conn.execute(
+            select(func.count(distinct(signals.c.customer))).where(signals.c.bucket == 1)
+        ).scalar_one()
     examples = sorted(set(candidates))[: options.examples]
     # the example path is the customer's conversations up to the silent last contact
     window = Period(period.start - days, period.end - days)
