@@ -332,3 +332,107 @@ def table(model: type[SQLModel]) -> Table:
     """The model's Core table for SQL expressions (`table(Conversation).c.id`): SQLModel does not
     declare `__table__` for type checkers, the metadata's registry is typed."""
     return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+class JourneyStep(SQLModel, table=True):
+    """Each live conversation's place in its customer's journey (requester, merged by hashed
+    e-mail), precomputed so the map's flows are range scans instead of window-function sorts
+    over every conversation (issue 19 item 5, migration 0012). Derived data: rebuilt per
+    customer by the store whenever a conversation, its classification or its requester's
+    e-mail hash changes (`journey.journey_map.steps`); never edited by hand."""
+
+    __tablename__ = "journey_step"
+    __table_args__ = (
+        Index("ix_journey_step_created", "created_at"),
+        Index("ix_journey_step_customer", "customer_key", "created_at"),
+        # covering: the churn signals read the negative contacts of a window from the index alone
+        Index(
+            "ix_journey_step_churn", "created_at", "sentiment", "next_at", "customer_key", "stage"
+        ),
+    )
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    customer_key: str  # journey_map.customers.customer_key("requester")
+    source_id: int
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    stage: str | None = None  # the classification's stage (None: unstaged or not yet mined)
+    sentiment: float | None = None  # None: not yet mined
+    # the customer's previous *staged* conversation (staged rows only): its stage and time
+    prev_stage: str | None = None
+    prev_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # next conversation, any
+    # the customer's previous conversation (any): when, and in which source (journeys, merges)
+    prev_any_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    prev_source_id: int | None = None
+    # the customer's next three staged conversations' stages and next four's times (staged rows
+    # only): a journey path is read off its first staged conversation in the period
+    next1_stage: str | None = None
+    next2_stage: str | None = None
+    next3_stage: str | None = None
+    next1_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next2_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next3_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next4_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class JourneyThemeStep(SQLModel, table=True):
+    """Per (conversation, theme) of a journey: when the same customer last raised the same theme
+    twice before, so "three contacts about one theme" is a range scan (migration 0012; kept with
+    `journey_step`)."""
+
+    __tablename__ = "journey_theme_step"
+    __table_args__ = (
+        Index("ix_journey_theme_step_created", "created_at"),
+        # covering: the repeats of a period are read from the index alone
+        Index("ix_journey_theme_step_repeat", "created_at", "prev2_at", "customer_key", "theme"),
+    )
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    theme: str = Field(primary_key=True)
+    customer_key: str
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    prev2_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MapDay(SQLModel, table=True):
+    """The journey map's conversation scan, rolled up per day (UTC) × source × channel × stage ×
+    CSAT comment × deleted: (classified, conversations, Σ sentiment, Σ sentiment², negatives).
+    A map whose period starts and ends at midnight reads these few thousand rows instead of
+    every conversation (migration 0012). Derived: the store recomputes the days it touches
+    (`journey.journey_map.rollups`)."""
+
+    __tablename__ = "map_day"
+    __table_args__ = (Index("ix_map_day_day", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = Field(sa_type=UTCDateTime)
+    source_id: int
+    channel: str
+    stage: str | None = None
+    csat: int = 0  # 1: the conversation has a solicited (CSAT) comment
+    deleted: bool = False  # kept so the rows add up to every conversation (the in-step check)
+    n: int = 0
+    total: int = 0
+    s: float = 0.0
+    ss: float = 0.0
+    neg: int = 0
+
+
+class MapThemeDay(SQLModel, table=True):
+    """The map's theme scan, rolled up per day × source × channel × stage × theme (live,
+    classified conversations only), with the same sums as `MapDay` (migration 0012)."""
+
+    __tablename__ = "map_theme_day"
+    __table_args__ = (Index("ix_map_theme_day_day", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = Field(sa_type=UTCDateTime)
+    source_id: int
+    channel: str
+    stage: str | None = None
+    theme: str
+    n: int = 0
+    total: int = 0
+    s: float = 0.0
+    ss: float = 0.0
+    neg: int = 0

@@ -15,6 +15,8 @@ from sqlmodel import Session, col, select
 
 from connectors.records import MessageRecord, Page
 from journey.identity import hashed_emails
+from journey.journey_map import rollups as map_rollups
+from journey.journey_map import steps as journey_steps
 from journey.models import (
     Classification,
     Conversation,
@@ -138,6 +140,7 @@ def set_email_hashes(session: Session, source_id: int, hashes: Mapping[str, str]
         for e, h in sorted(hashes.items())
     ]
     _upsert(session, table(Person), rows, ("source_id", "external_id"), ("email_hash",))
+    journey_steps.refresh_people(session, source_id, hashes)  # a merge moves journeys
 
 
 def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -146,6 +149,8 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
         return
     now = utcnow()
     values = [{**row, "source_id": source_id, "synced_at": now} for row in rows]
+    known = conversation_ids(session, source_id, [row["external_id"] for row in rows])
+    days_before = map_rollups.days_of(session, known.values())  # a created_at may move
     _upsert(
         session,
         table(Conversation),
@@ -166,6 +171,9 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
             "synced_at",
         ),
     )
+    ids = conversation_ids(session, source_id, [row["external_id"] for row in rows])
+    journey_steps.refresh_conversations(session, ids.values())  # the map's stored journeys
+    map_rollups.refresh_conversations(session, ids.values(), days_before)  # and daily rollups
 
 
 def recheck_outbox(session: Session, source_id: int, external_ids: Iterable[str]) -> None:
@@ -294,6 +302,9 @@ def upsert_messages(session: Session, source_id: int, rows: Sequence[dict[str, A
         .where(Conversation.id.in_(touched))  # type: ignore[union-attr]
         .values(needs_mining=True)
     )
+    surveyed = {row["conversation_id"] for row in rows if row.get("solicited")}
+    if surveyed:  # a CSAT comment: a dimension of the map's daily rollup
+        map_rollups.refresh_conversations(session, surveyed, set())
     return len(rows)
 
 
@@ -312,6 +323,8 @@ def purge_conversations(session: Session, conversation_ids_: Iterable[int]) -> i
         .where(Conversation.id.in_(ids))  # type: ignore[union-attr]
         .values(subject=None, deleted=True, needs_mining=False)
     )
+    journey_steps.refresh_conversations(session, ids)  # the map's stored journeys
+    map_rollups.refresh_conversations(session, ids, set())  # and daily rollups
     return len(ids)
 
 
@@ -636,6 +649,9 @@ def save_classifications(
     ]
     if themes:
         session.execute(table(ConversationTheme).insert(), themes)
+    session.flush()
+    journey_steps.refresh_conversations(session, ids)  # stages moved: the map's stored journeys
+    map_rollups.refresh_conversations(session, ids, set())  # and daily rollups
 
 
 def _best_sentence(prediction: Prediction, head: str, label: str | None) -> str | None:

@@ -3,7 +3,9 @@ aggregated in SQL from the theme database and rendered as self-contained HTML, M
 
 `build_map` returns the plain data (`JourneyMap`); `write_map` renders it to a file. Modules:
 `aggregate` (SQL), `spikes`/`stats` (tests), `opportunities` (ranking), `charts` (SVG),
-`render_html`/`render_md`/`render_json` (outputs), `queries` (the `cjm themes` analyst queries).
+`render_html`/`render_md`/`render_json` (outputs), `queries` (the `cjm themes` analyst queries),
+`steps`/`rollups` (stored journey steps and daily rollups the map reads at scale; the store keeps
+them, migration 0012).
 """
 
 from __future__ import annotations

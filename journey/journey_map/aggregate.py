@@ -11,18 +11,20 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Float, case, exists, func, select, true, tuple_
+from sqlalchemy import Float, and_, case, exists, func, select, true, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
 
+from journey.journey_map import rollups as map_rollups
+from journey.journey_map import steps as journey_steps
 from journey.journey_map.filters import (
     check_filters,
     conversation_conditions,
@@ -116,16 +118,22 @@ def build_map(
     period = resolve_period(engine, since, until)
     previous = period.previous()
     labels = _Labels(taxonomy)
+    journey_steps.ensure(engine)  # a bulk-loaded database: the flows' stored steps, once
+    map_rollups.ensure(engine)  # and the daily rollups
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
+    with engine.connect() as conn:
+        rolled = map_rollups.usable(
+            conn, filters, window.start, window.end, period.start, period.end, previous.start
+        )
     # the flows (the longest job after the conversation scan) start first, beside that scan
     (journeys, flows), scan, theme_scan, actions, emotions = _concurrently(
         engine,
         lambda conn: build_flows(
             conn, period, filters, taxonomy.stage_names, labels.stage, labels.theme, options.flows
         ),
-        lambda conn: _scan_conversations(conn, window, period, previous, filters),
-        lambda conn: _scan_themes(conn, window, period, previous, filters),
+        lambda conn: _scan_conversations(conn, window, period, previous, filters, rolled),
+        lambda conn: _scan_themes(conn, window, period, previous, filters, rolled),
         lambda conn: _phrases(conn, period, filters, options.actions_per_stage),
         lambda conn: _emotions(conn, period, filters),
     )
@@ -311,14 +319,21 @@ def _bucket(period: Period, previous: Period) -> Any:
 
 
 def _scan_conversations(
-    conn: Connection, window: Period, period: Period, previous: Period, filters: Filters
+    conn: Connection,
+    window: Period,
+    period: Period,
+    previous: Period,
+    filters: Filters,
+    rolled: bool = False,
 ) -> list[tuple[Any, ...]]:
     """One pass over every conversation of the window (previous period + trend weeks + this
     period), grouped by (bucket, week, stage, channel, has CSAT comment) with sentiment sums:
     stage × channel now and before, the feedback contrast, weekly totals and the stage × week
     sentiment all come from these few thousand groups. Unclassified and abstained conversations
     have stage None (they count in totals, not in any stage). The CSAT probe only runs for
-    conversations of this period."""
+    conversations of this period. `rolled`: summed from the daily rollup (`rollups.py`)."""
+    if rolled:
+        return map_rollups.scan_conversations(conn, window, period, previous, filters, week_start)
     has_csat = exists().where(M.c.conversation_id == C.c.id, M.c.solicited.is_(True))
     inner = (
         select(
@@ -352,10 +367,17 @@ def _not_english(conn: Connection, period: Period, filters: Filters) -> int:
 
 
 def _scan_themes(
-    conn: Connection, window: Period, period: Period, previous: Period, filters: Filters
+    conn: Connection,
+    window: Period,
+    period: Period,
+    previous: Period,
+    filters: Filters,
+    rolled: bool = False,
 ) -> list[tuple[Any, ...]]:
     """One pass over the window's conversation × theme rows, grouped by (bucket, week, stage,
     theme): stage × theme now and before, and the weekly theme series for trends and spikes."""
+    if rolled:
+        return map_rollups.scan_themes(conn, window, period, previous, filters, week_start)
     inner = (
         select(
             _bucket(period, previous).label("bucket"),
@@ -508,23 +530,17 @@ def _phrases(
     sample per stage (ids scrambled by a multiplicative hash), so the cost does not grow with
     the period's volume."""
     scramble = (C.c.id * 7919) % 10007
-    rank = func.row_number().over(partition_by=K.c.stage, order_by=(scramble, C.c.id))
-    sample = (
-        select(
-            K.c.stage.label("stage"),
-            K.c.stage_evidence.label("said"),
-            K.c.evidence.label("evidence"),
-            rank.label("rn"),
-        )
-        .select_from(C.join(K, K.c.conversation_id == C.c.id))
-        .where(*_where(period, filters), K.c.stage.is_not(None))
-        .subquery()
-    )
+    # a stage's first PHRASE_SAMPLE in (scramble, id) order all have a small scramble when the
+    # stage is large: rank those rows first (no sort of the whole period), then rank again, over
+    # all their rows, the stages that did not fill their sample that way. Same sample.
+    rows = _phrase_sample(conn, period, filters, scramble, [scramble < PHRASE_PREFILTER])
+    full = {stage for stage, n in Counter(row[0] for row in rows).items() if n >= PHRASE_SAMPLE}
+    rows = [row for row in rows if row[0] in full]
+    rows += _phrase_sample(conn, period, filters, scramble, [K.c.stage.not_in(sorted(full))])
+    rows.sort(key=lambda row: (row[0], row[3]))
     groups: dict[str, list[list[str]]] = defaultdict(list)
-    query = select(sample.c.stage, sample.c.said, sample.c.evidence).where(
-        sample.c.rn <= PHRASE_SAMPLE
-    )
-    for stage, said, evidence in conn.execute(query):
+    query = [row[:3] for row in rows]
+    for stage, said, evidence in query:
         if isinstance(evidence, str):
             evidence = json.loads(evidence)
         sentences = list(dict.fromkeys([said, *(evidence or [])]))
@@ -533,6 +549,30 @@ def _phrases(
         stage: [StagePhrase(p.phrase, p.documents, p.quote) for p in found]
         for stage, found in key_phrases(groups, limit=limit).items()
     }
+
+
+PHRASE_PREFILTER = 2500  # of 10007 scramble values: a quarter of each stage's rows
+
+
+def _phrase_sample(
+    conn: Connection, period: Period, filters: Filters, scramble: Any, extra: list[Any]
+) -> list[tuple[Any, ...]]:
+    """(stage, stage evidence, evidence, rank) of the first PHRASE_SAMPLE staged conversations
+    per stage in (scramble, id) order, among the period's rows matching `extra`. The ranking
+    sorts only (stage, id) pairs; the sentences are fetched afterwards."""
+    rank = func.row_number().over(partition_by=K.c.stage, order_by=(scramble, C.c.id))
+    sample = (
+        select(K.c.stage.label("stage"), C.c.id.label("cid"), rank.label("rn"))
+        .select_from(C.join(K, K.c.conversation_id == C.c.id))
+        .where(*_where(period, filters), K.c.stage.is_not(None), *extra)
+        .subquery()
+    )
+    query = (
+        select(sample.c.stage, K.c.stage_evidence, K.c.evidence, sample.c.rn)
+        .select_from(sample.join(K, K.c.conversation_id == sample.c.cid))
+        .where(sample.c.rn <= PHRASE_SAMPLE)
+    )
+    return [tuple(row) for row in conn.execute(query)]
 
 
 def _verbatims(
@@ -557,36 +597,18 @@ def _verbatims(
         pairs += [(stage, th) for th, _n in ranked[:per_stage]]
     candidates: list[tuple[Any, ...]] = []
     if pairs:
-        rank = func.row_number().over(
-            partition_by=(K.c.stage, T.c.theme),
-            order_by=(
-                case((K.c.sentiment < NEGATIVE, 0), else_=1),
-                T.c.score.desc(),
-                K.c.sentiment.asc(),
-                C.c.id.asc(),
-            ),
-        )
-        ranked_q = (
-            select(
-                C.c.id,
-                C.c.external_id,
-                C.c.channel,
-                C.c.created_at,
-                K.c.stage,
-                T.c.theme,
-                K.c.sentiment,
-                rank.label("rn"),
-                T.c.evidence,
-            )
-            .select_from(
-                C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
-            )
-            .where(*_where(period, filters), tuple_(K.c.stage, T.c.theme).in_(pairs))
-            .subquery()
-        )
-        candidates = [
-            tuple(row) for row in conn.execute(select(ranked_q).where(ranked_q.c.rn <= 3))
-        ]
+        # most pairs' top three are negative and typical (score ≥ 0.9): rank only those rows
+        # first, which spares sorting the whole period; a pair with fewer than three such rows
+        # is ranked again over all its rows. Either way a pair's top three are the true ones.
+        strong = [K.c.sentiment < NEGATIVE, T.c.score >= STRONG_SCORE]
+        candidates = _verbatim_candidates(conn, period, filters, pairs, strong)
+        found: dict[tuple[str, str], int] = defaultdict(int)
+        for row in candidates:
+            found[(row[4], row[5])] += 1
+        short = [pair for pair in pairs if found[pair] < 3]
+        if short:
+            candidates = [row for row in candidates if found[(row[4], row[5])] >= 3]
+            candidates += _verbatim_candidates(conn, period, filters, short, [])
     texts = _first_customer_texts(conn, {row[0] for row in candidates}, solicited=False)
 
     result: dict[str, list[Verbatim]] = defaultdict(list)
@@ -614,6 +636,61 @@ def _verbatims(
     for verbatim in _csat_verbatims(conn, period, filters):
         result[verbatim.stage or ""].append(verbatim)
     return dict(result)
+
+
+STRONG_SCORE = 0.9  # see _verbatims: the first, cheap ranking pass
+
+
+def _verbatim_candidates(
+    conn: Connection,
+    period: Period,
+    filters: Filters,
+    pairs: list[tuple[str, str]],
+    extra: list[Any],
+) -> list[tuple[Any, ...]]:
+    """The three best-ranked conversations of each (stage, theme) pair among those matching
+    `extra`: (id, ticket, channel, created, stage, theme, sentiment, rank, theme evidence)."""
+    rank = func.row_number().over(
+        partition_by=(K.c.stage, T.c.theme),
+        order_by=(
+            case((K.c.sentiment < NEGATIVE, 0), else_=1),
+            T.c.score.desc(),
+            K.c.sentiment.asc(),
+            C.c.id.asc(),
+        ),
+    )
+    # the ranking sorts narrow rows; the top three's text and details are joined after
+    ranked_q = (
+        select(
+            C.c.id.label("cid"),
+            K.c.stage.label("stage"),
+            T.c.theme.label("theme"),
+            K.c.sentiment.label("sentiment"),
+            rank.label("rn"),
+        )
+        .select_from(
+            C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
+        )
+        .where(*_where(period, filters), tuple_(K.c.stage, T.c.theme).in_(pairs), *extra)
+        .subquery()
+    )
+    top = select(ranked_q).where(ranked_q.c.rn <= 3).subquery()
+    details = select(
+        top.c.cid,
+        C.c.external_id,
+        C.c.channel,
+        C.c.created_at,
+        top.c.stage,
+        top.c.theme,
+        top.c.sentiment,
+        top.c.rn,
+        T.c.evidence,
+    ).select_from(
+        top.join(C, C.c.id == top.c.cid).join(
+            T, and_(T.c.conversation_id == top.c.cid, T.c.theme == top.c.theme)
+        )
+    )
+    return [tuple(row) for row in conn.execute(details)]
 
 
 def _csat_verbatims(conn: Connection, period: Period, filters: Filters) -> list[Verbatim]:

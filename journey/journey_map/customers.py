@@ -6,8 +6,10 @@ HMAC-SHA256 written by the sync; the clear address is never stored). Without a h
 customer is the requester inside its source (`<source id>:<requester id>`). Conversations
 without a requester (e.g. anonymous chats) belong to no journey.
 
-The key is computed on read, never stored, so a re-mined, merged or deleted conversation moves
-every journey it touches on the next query with nothing to keep in step.
+The raw queries compute the key on read, so a re-mined, merged or deleted conversation moves
+every journey it touches on the next query. The unfiltered map reads it stored in
+`journey_step` (`steps.py`, migration 0012), which the store recomputes per customer on every
+such change.
 """
 
 from __future__ import annotations

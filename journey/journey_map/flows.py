@@ -18,6 +18,11 @@ handful of example customers:
   Negative last contacts of the period's final `churn_days` days are *pending*.
 
 Each count comes with the previous period's count (same definitions) for the trend.
+
+The unfiltered map by requester reads the same answers from the stored journey steps
+(`steps.py`: previous/next conversations precomputed per customer), without window functions
+over the raw tables; filtered maps, journeys by organisation and `CJM_MAP_RAW=1` take the raw
+queries. `tests/journey_map/test_steps.py` holds the two paths to the same output.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from sqlalchemy import and_, case, distinct, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
+from journey.journey_map import steps
 from journey.journey_map.customers import C, customer_key, has_requester, with_requester
 from journey.journey_map.filters import conversation_conditions
 from journey.journey_map.model import (
@@ -54,6 +60,8 @@ from journey.models import Classification, ConversationTheme, Message
 K = Classification.__table__
 T = ConversationTheme.__table__
 M = Message.__table__
+S = steps.S
+ST = steps.ST
 
 NEGATIVE = -0.05
 PATH_STEPS = 4  # a journey path shows its first four stages (and says when there were more)
@@ -80,16 +88,17 @@ def build_flows(
 ) -> tuple[Journeys, Flows]:
     """Journeys and flows of [period) and, for the trend, the period before it."""
     order = {name: i for i, name in enumerate(stage_names)}
-    now, before = _moves(conn, period, filters, options.by)
+    stored = _stored(conn, filters, options.by)
+    now, before = (_stored_moves if stored else _moves)(conn, period, filters, options.by)
     links = []
     for (src, dst), n in sorted(now.items(), key=lambda kv: (-kv[1], kv[0])):
         links.append(
             FlowLink(src, dst, n, before.get((src, dst), 0), _change(n, before.get((src, dst), 0)),
                      _direction(order, src, dst))
         )  # fmt: skip
-    backwards = _backwards(conn, period, filters, now, before, order, label, options)
-    repeats = _repeats(conn, period, filters, theme_label, options)
-    churn, pending = _churn(conn, period, filters, label, options)
+    backwards = _backwards(conn, period, filters, now, before, order, label, options, stored)
+    repeats = _repeats(conn, period, filters, theme_label, options, stored)
+    churn, pending = _churn(conn, period, filters, label, options, stored)
     moves, prev_moves = sum(now.values()), sum(before.values())
     flows = Flows(
         moves=moves,
@@ -103,7 +112,19 @@ def build_flows(
         repeat_contacts=options.repeat_contacts,
         churn_pending=pending,
     )
-    return _journeys(conn, period, filters, options), flows
+    return _journeys(conn, period, filters, options, stored), flows
+
+
+def _stored(conn: Connection, filters: Filters, by: str) -> bool:
+    """Read the stored journey steps (`steps.py`) instead of windowing the raw tables: for the
+    unfiltered map by requester, when the steps are in step. A source, channel or segment filter
+    changes who is whose previous contact, and the steps hold the unfiltered journeys, so
+    filtered maps (and journeys by organisation) take the raw path."""
+    if steps.forced_raw() or by != "requester":
+        return False
+    if filters.source is not None or filters.channel is not None or filters.segment:
+        return False
+    return steps.in_step(conn)
 
 
 # ---- the customer's staged sequence ---------------------------------------------------------
@@ -168,12 +189,68 @@ def _moves(
     return moves[1], moves[2]
 
 
+def _stored_moves(
+    conn: Connection, period: Period, filters: Filters, by: str
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """`_moves` from the stored steps: a move lies in a period when the customer's previous
+    staged conversation does too (so it is the previous one within the period)."""
+    del filters, by  # the unfiltered map by requester only (`_stored`)
+    previous = period.previous()
+    bucket = case((S.c.created_at >= period.start, 1), else_=2)
+    same_period = or_(
+        and_(S.c.created_at >= period.start, S.c.prev_at >= period.start),
+        and_(S.c.created_at < period.start, S.c.prev_at >= previous.start),
+    )
+    query = (
+        select(bucket, S.c.prev_stage, S.c.stage, func.count())
+        .where(
+            S.c.created_at >= previous.start,
+            S.c.created_at < period.end,
+            S.c.stage.is_not(None),
+            S.c.prev_stage.is_not(None),
+            same_period,
+        )
+        .group_by(bucket, S.c.prev_stage, S.c.stage)
+    )
+    moves: dict[int, dict[tuple[str, str], int]] = {1: {}, 2: {}}
+    for b, a, z, n in conn.execute(query):
+        moves[int(b)][(str(a), str(z))] = int(n)
+    return moves[1], moves[2]
+
+
+def _stored_sequence(period: Period, *, numbered: bool = True) -> Any:
+    """`_sequence` from the stored steps (`numbered`: with the step number, a window; the
+    backward moves need only `prev`)."""
+    columns = [
+        S.c.customer_key.label("customer"),
+        S.c.conversation_id.label("cid"),
+        S.c.source_id.label("source_id"),
+        S.c.stage.label("stage"),
+        case((S.c.prev_at >= period.start, S.c.prev_stage), else_=None).label("prev"),
+    ]
+    if numbered:
+        columns.append(
+            func.row_number()
+            .over(partition_by=S.c.customer_key, order_by=(S.c.created_at, S.c.conversation_id))
+            .label("step")
+        )
+    return (
+        select(*columns)
+        .where(S.c.created_at >= period.start, S.c.created_at < period.end, S.c.stage.is_not(None))
+        .subquery()
+    )
+
+
 def _direction(order: dict[str, int], src: str, dst: str) -> str:
     a, b = order.get(src, len(order)), order.get(dst, len(order))
     return "same" if a == b else "backward" if b < a else "forward"
 
 
-def _journeys(conn: Connection, period: Period, filters: Filters, options: FlowOptions) -> Journeys:
+def _journeys(
+    conn: Connection, period: Period, filters: Filters, options: FlowOptions, stored: bool = False
+) -> Journeys:
+    if stored:
+        return _stored_journeys(conn, period, options)
     by = options.by
     customer = customer_key(by)
     base = with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id))
@@ -212,6 +289,21 @@ def _journeys(conn: Connection, period: Period, filters: Filters, options: FlowO
     keys = [paths_q.c[f"s{i}"] for i in range(1, PATH_STEPS + 1)]
     longer = func.sum(case((paths_q.c.n > PATH_STEPS, 1), else_=0))
     rows = conn.execute(select(*keys, func.count(), longer).group_by(*keys)).all()
+    return _journeys_of(
+        rows, customers, previous_customers, conversations, staged, merged, options.paths
+    )
+
+
+def _journeys_of(
+    rows: Sequence[Any],
+    customers: int,
+    previous_customers: int,
+    conversations: int,
+    staged: int,
+    merged: int,
+    limit: int,
+) -> Journeys:
+    """`Journeys` from the path rows (s1…s4, customers, customers with more than four steps)."""
     returning = sum(int(r[PATH_STEPS]) for r in rows if r[1] is not None)
     paths = [
         JourneyPath([s for s in r[:PATH_STEPS] if s is not None], int(r[PATH_STEPS]),
@@ -221,13 +313,70 @@ def _journeys(conn: Connection, period: Period, filters: Filters, options: FlowO
     ]  # fmt: skip
     paths.sort(key=lambda p: (-p.customers, p.stages))
     return Journeys(
-        customers=int(customers),
-        previous_customers=int(previous_customers),
+        customers=int(customers or 0),
+        previous_customers=int(previous_customers or 0),
         returning=returning,
-        conversations=int(conversations),
-        staged_conversations=int(staged),
-        merged=int(merged),
-        paths=paths[: options.paths],
+        conversations=int(conversations or 0),
+        staged_conversations=int(staged or 0),
+        merged=int(merged or 0),
+        paths=paths[:limit],
+    )
+
+
+def _stored_journeys(conn: Connection, period: Period, options: FlowOptions) -> Journeys:
+    """`_journeys` from the stored steps, with no GROUP BY customer: a customer is counted at
+    their first conversation of the period (the previous one is older), merged when two
+    consecutive conversations of the period come from different sources, and their path is read
+    off their first staged conversation of the period (its next three staged stages)."""
+    assert PATH_STEPS == 4  # the steps store the next three staged stages and four times
+    previous = period.previous()
+
+    def first_in(window: Period) -> Any:
+        return or_(S.c.prev_any_at.is_(None), S.c.prev_any_at < window.start)
+
+    conversations, staged, customers = conn.execute(
+        select(
+            func.count(),
+            func.count(S.c.stage),
+            func.coalesce(func.sum(case((first_in(period), 1), else_=0)), 0),
+        ).where(S.c.created_at >= period.start, S.c.created_at < period.end)
+    ).one()
+    merged = conn.execute(
+        select(func.count(distinct(S.c.customer_key))).where(
+            S.c.created_at >= period.start,
+            S.c.created_at < period.end,
+            S.c.prev_any_at >= period.start,
+            S.c.prev_source_id != S.c.source_id,
+        )
+    ).scalar_one()
+    previous_customers = conn.execute(
+        select(func.count()).where(
+            S.c.created_at >= previous.start, S.c.created_at < previous.end, first_in(previous)
+        )
+    ).scalar_one()
+    then = [  # the next staged stages that fall in the period
+        case((S.c[f"next{k}_at"] < period.end, S.c[f"next{k}_stage"]), else_=None).label(
+            f"s{k + 1}"
+        )
+        for k in (1, 2, 3)
+    ]
+    paths_q = (
+        select(S.c.stage.label("s1"), *then)
+        .where(
+            S.c.created_at >= period.start,
+            S.c.created_at < period.end,
+            S.c.stage.is_not(None),
+            or_(S.c.prev_at.is_(None), S.c.prev_at < period.start),
+        )
+        .add_columns(case((S.c.next4_at < period.end, 1), else_=0).label("longer"))
+        .subquery()
+    )
+    keys = [paths_q.c[f"s{i}"] for i in range(1, PATH_STEPS + 1)]
+    rows = conn.execute(
+        select(*keys, func.count(), func.sum(paths_q.c.longer)).group_by(*keys)
+    ).all()
+    return _journeys_of(
+        rows, customers, previous_customers, conversations, staged, merged, options.paths
     )
 
 
@@ -243,6 +392,7 @@ def _backwards(
     order: dict[str, int],
     label: Callable[[str], str],
     options: FlowOptions,
+    stored: bool = False,
 ) -> FlowSignal:
     by = options.by
     count = sum(n for (a, b), n in now.items() if _direction(order, a, b) == "backward")
@@ -251,7 +401,7 @@ def _backwards(
     for (a, b), n in now.items():
         if _direction(order, a, b) == "backward":
             to_stage[b] += n
-    seq = _sequence(period, filters, by)
+    seq = _stored_sequence(period, numbered=False) if stored else _sequence(period, filters, by)
     back = _stage_rank(order, seq.c.stage) < _stage_rank(order, seq.c.prev)
     per_customer = (
         select(seq.c.customer.label("customer"), func.count().label("n"))
@@ -273,13 +423,32 @@ def _backwards(
         change=_change(count, previous),
         customers=int(customers),
         breakdown=_breakdown(to_stage, label),
-        examples=_example_paths(conn, period, filters, examples, by),
+        examples=_example_paths(conn, period, filters, examples, by, stored),
     )
 
 
-def _repeat_groups(period: Period, filters: Filters, options: FlowOptions) -> Any:
+def _repeat_groups(
+    period: Period, filters: Filters, options: FlowOptions, stored: bool = False
+) -> Any:
     by = options.by
     customer = customer_key(by)
+    if stored and options.repeat_contacts == 3:
+        # a customer × theme with k ≥ 3 contacts in the period has k − 2 of them whose
+        # time-before-last on that theme is in the period too: n = 2 + that count
+        return (
+            select(
+                ST.c.customer_key.label("customer"),
+                ST.c.theme.label("theme"),
+                (func.count() + 2).label("n"),
+            )
+            .where(
+                ST.c.created_at >= period.start,
+                ST.c.created_at < period.end,
+                ST.c.prev2_at >= period.start,
+            )
+            .group_by(ST.c.customer_key, ST.c.theme)
+            .subquery()
+        )
     return (
         select(customer.label("customer"), T.c.theme.label("theme"), func.count().label("n"))
         .select_from(
@@ -300,14 +469,15 @@ def _repeats(
     filters: Filters,
     theme_label: Callable[[str], str],
     options: FlowOptions,
+    stored: bool = False,
 ) -> FlowSignal:
     by = options.by
-    groups = _repeat_groups(period, filters, options)
+    groups = _repeat_groups(period, filters, options, stored)
     by_theme = {
         str(theme): int(n)
         for theme, n in conn.execute(select(groups.c.theme, func.count()).group_by(groups.c.theme))
     }
-    before = _repeat_groups(period.previous(), filters, options)
+    before = _repeat_groups(period.previous(), filters, options, stored)
     previous = int(conn.execute(select(func.count()).select_from(before)).scalar_one())
     per_customer = (
         select(groups.c.customer.label("customer"), func.max(groups.c.n).label("n"))
@@ -329,7 +499,7 @@ def _repeats(
         change=_change(count, previous),
         customers=int(customers),
         breakdown=_breakdown(by_theme, theme_label),
-        examples=_example_paths(conn, period, filters, examples, by),
+        examples=_example_paths(conn, period, filters, examples, by, stored),
     )
 
 
@@ -339,6 +509,7 @@ def _churn(
     filters: Filters,
     label: Callable[[str], str],
     options: FlowOptions,
+    stored: bool = False,
 ) -> tuple[FlowSignal, int]:
     """Negative contacts with no later contact within N days, counted when the N days run out."""
     by = options.by
@@ -367,6 +538,25 @@ def _churn(
         )
         .subquery()
     )
+    if stored:  # the next contact is stored; one after the period is unknown to this map
+        after = epoch_days(S.c.next_at) - epoch_days(S.c.created_at)
+        timeline = (
+            select(
+                S.c.customer_key.label("customer"),
+                S.c.conversation_id.label("cid"),
+                S.c.created_at.label("created_at"),
+                S.c.stage.label("stage"),
+                S.c.sentiment.label("sentiment"),
+                literal(1).label("selected"),
+                case((S.c.next_at < period.end, after), else_=None).label("gap"),
+            )
+            .where(
+                S.c.created_at >= previous.start - days,
+                S.c.created_at < period.end,
+                S.c.sentiment < NEGATIVE,
+            )
+            .subquery()
+        )
     silent = or_(timeline.c.gap.is_(None), timeline.c.gap > options.churn_days)
     negative = and_(timeline.c.selected == 1, timeline.c.sentiment < NEGATIVE, silent)
     bucket = case(
@@ -380,30 +570,36 @@ def _churn(
         .where(negative)
         .subquery()
     )
-    # one pass: per bucket and stage the signals, the customers counted once (at their first
-    # signal of the bucket) and the smallest customer keys as deterministic examples
+    # per bucket and stage the signals, the customers counted once (at their first signal of
+    # the bucket) and the smallest customer key (a deterministic example). Raw: one pass with a
+    # window (the timeline is costly to compute twice); stored: a second, cheap pass for the
+    # distinct customers spares sorting every signal.
     first = func.row_number().over(
         partition_by=(signals.c.bucket, signals.c.customer), order_by=signals.c.stage
     )
-    ranked = select(signals, first.label("first")).where(signals.c.bucket > 0).subquery()
+    source = signals
+    firsts: Any = literal(0)
+    if not stored:
+        source = select(signals, first.label("first")).where(signals.c.bucket > 0).subquery()
+        firsts = func.sum(case((source.c.first == 1, 1), else_=0))
     by_stage: dict[str, int] = defaultdict(int)
     counts = {1: 0, 2: 0, 3: 0}
     customers = 0
     candidates: list[str] = []
-    for b, stage, n, firsts, example in conn.execute(
-        select(
-            ranked.c.bucket,
-            ranked.c.stage,
-            func.count(),
-            func.sum(case((ranked.c.first == 1, 1), else_=0)),
-            func.min(ranked.c.customer),
-        ).group_by(ranked.c.bucket, ranked.c.stage)
+    for b, stage, n, firsts_n, example in conn.execute(
+        select(source.c.bucket, source.c.stage, func.count(), firsts, func.min(source.c.customer))
+        .where(source.c.bucket > 0)
+        .group_by(source.c.bucket, source.c.stage)
     ):
         counts[int(b)] += int(n)
         if int(b) == 1:
             by_stage[str(stage) if stage is not None else "unstaged"] += int(n)
-            customers += int(firsts or 0)
+            customers += int(firsts_n or 0)
             candidates.append(str(example))
+    if stored and counts[1]:
+        customers = conn.execute(
+            select(func.count(distinct(signals.c.customer))).where(signals.c.bucket == 1)
+        ).scalar_one()
     examples = sorted(set(candidates))[: options.examples]
     # the example path is the customer's conversations up to the silent last contact
     window = Period(period.start - days, period.end - days)
@@ -414,7 +610,7 @@ def _churn(
         change=_change(counts[1], counts[2]),
         customers=int(customers),
         breakdown=_breakdown(by_stage, lambda s: "Unstaged" if s == "unstaged" else label(s)),
-        examples=_example_paths(conn, window, filters, examples, by),
+        examples=_example_paths(conn, window, filters, examples, by, stored),
     )
     return signal, counts[3]
 
@@ -432,13 +628,27 @@ def customer_label(key: str) -> str:
 
 
 def _example_paths(
-    conn: Connection, period: Period, filters: Filters, keys: list[str], by: str
+    conn: Connection,
+    period: Period,
+    filters: Filters,
+    keys: list[str],
+    by: str,
+    stored: bool = False,
 ) -> list[ExamplePath]:
     """The example customers' conversations in `period`, with a short redacted quote each: the
     stage's evidence sentence, else the first evidence sentence, else the first customer message."""
     if not keys:
         return []
     customer = customer_key(by)
+    source = with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id))
+    where = [*conversation_conditions(period, filters), has_requester(by), customer.in_(keys)]
+    if stored:  # found through the steps' customer index, not a key computed for every row
+        customer = S.c.customer_key
+        source = S.join(C, C.c.id == S.c.conversation_id).outerjoin(
+            K, K.c.conversation_id == C.c.id
+        )
+        where = [S.c.customer_key.in_(keys), S.c.created_at >= period.start,
+                 S.c.created_at < period.end]  # fmt: skip
     rows = conn.execute(
         select(
             customer,
@@ -451,8 +661,8 @@ def _example_paths(
             K.c.stage_evidence,
             K.c.evidence,
         )
-        .select_from(with_requester(C.outerjoin(K, K.c.conversation_id == C.c.id)))
-        .where(*conversation_conditions(period, filters), has_requester(by), customer.in_(keys))
+        .select_from(source)
+        .where(*where)
         .order_by(customer, C.c.created_at, C.c.id)
     ).all()
     missing = [r[1] for r in rows if not r[7] and not _json_list(r[8])]

@@ -107,3 +107,28 @@ def _epoch_days_postgresql(element: epoch_days, compiler: Any, **kw: Any) -> str
 @compiles(epoch_days)
 def _epoch_days_default(element: epoch_days, compiler: Any, **kw: Any) -> str:
     raise NotImplementedError(f"epoch_days is not implemented for {compiler.dialect.name}")
+
+
+class day_start(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function it stands for
+    """Midnight (UTC) of a UTC timestamp's day, in the column's own storage format, so a day
+    compares with the timestamps bound for a period (the map's daily rollups)."""
+
+    name = "day_start"
+    inherit_cache = True
+
+
+@compiles(day_start, "sqlite")
+def _day_start_sqlite(element: day_start, compiler: Any, **kw: Any) -> str:
+    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff'
+    return f"(date({compiler.process(element.clauses, **kw)}) || ' 00:00:00.000000')"
+
+
+@compiles(day_start, "postgresql")
+def _day_start_postgresql(element: day_start, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"(date_trunc('day', ({column}) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+@compiles(day_start)
+def _day_start_default(element: day_start, compiler: Any, **kw: Any) -> str:
+    raise NotImplementedError(f"day_start is not implemented for {compiler.dialect.name}")
