@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from journey.journey_map.model import Filters, Period
 from journey.journey_map.sql import day_start
-from journey.journey_map.steps import forced_raw
+from journey.journey_map.steps import forced_raw, rebuild_when_out_of_step
 from journey.models import (
     Classification,
     Conversation,
@@ -122,13 +122,7 @@ def in_step(conn: Connection) -> bool:
 
 def ensure(engine: Engine) -> None:
     """Rebuild the rollups when they do not add up (the one-shot backfill `cjm map` runs)."""
-    if forced_raw() or engine.dialect.name not in ("sqlite", "postgresql"):
-        return
-    with engine.connect() as conn:
-        if in_step(conn):
-            return
-    with engine.begin() as conn:
-        rebuild(conn)
+    rebuild_when_out_of_step(engine, in_step, rebuild)
 
 
 def days_of(conn: Any, conversation_ids: Iterable[int]) -> set[datetime]:

@@ -21,7 +21,7 @@ stale steps; `CJM_MAP_RAW=1` makes the map ignore them (the benchmark's "raw" pa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import case, delete, func, insert, literal_column, select, tuple_
@@ -157,6 +157,16 @@ def in_step(conn: Connection) -> bool:
 
 def ensure(engine: Engine) -> None:
     """Rebuild the steps when they are out of step (the one-shot backfill `cjm map` runs)."""
+    rebuild_when_out_of_step(engine, in_step, rebuild)
+
+
+def rebuild_when_out_of_step(
+    engine: Engine,
+    in_step: Callable[[Connection], bool],
+    rebuild: Callable[[Connection], Any],
+) -> None:
+    """Rebuild one set of derived tables (steps, rollups) when `in_step` says they disagree with
+    the conversations; nothing when the raw path is forced or the database is not ours."""
     if forced_raw() or engine.dialect.name not in ("sqlite", "postgresql"):
         return
     with engine.connect() as conn:
