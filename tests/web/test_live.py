@@ -29,10 +29,11 @@ from connectors.zendesk import ZendeskConnector
 from journey import events
 from journey.config import Settings, SourceConfig, load_settings
 from journey.db import session_scope
+from journey.demo_live import ServeThread
 from journey.models import WebhookEvent
 from journey.runner import build_serve_app, run_setup_fields, run_setup_webhook
 from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
-from tests.web.test_worker import COMPLAINT, CjmServer
+from tests.web.test_worker import COMPLAINT
 
 WRITES = ("PUT /api/v2/tickets/update_many.json", "PUT /api/v2/tickets/{id}.json")
 SETTLE = 1.5  # after the queue drains: time for an echo of cjm's write to arrive
@@ -130,7 +131,7 @@ def live(tmp_path: Path, engine: Engine) -> Iterator[Live]:
     world = Live(sim, sim_server.url, settings, engine, "")
     asyncio.run(run_setup_fields(settings, connector_factory=world.factory, engine=engine))
     app = build_serve_app(settings, connector_factory=world.factory, workers=1, engine=engine)
-    cjm = CjmServer(app)
+    cjm = ServeThread(app)
     world.cjm_url = cjm.url
     try:
         # The real setup: webhook + trigger created in the simulator, signing secret stored

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
@@ -28,6 +26,7 @@ from connectors.zendesk import ZendeskConnector
 from journey import events
 from journey.config import Settings, SourceConfig, load_settings
 from journey.db import make_engine, session_scope
+from journey.demo_live import ServeThread
 from journey.lock import sync_lock
 from journey.models import WebhookEvent
 from journey.runner import LazyMiner, build_serve_app, run_setup_fields
@@ -54,31 +53,6 @@ COMPLAINT = (
     "My parcel still has not arrived after three weeks and tracking shows nothing. "
     "Where is my order? I want a refund if it does not come this week."
 )
-
-
-class CjmServer:
-    """`cjm serve`'s app under uvicorn on a free 127.0.0.1 port, lifespan on (workers run)."""
-
-    def __init__(self, app: Any) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "cjm serve did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @dataclass
@@ -227,7 +201,7 @@ def test_customer_comment_is_tagged_in_seconds_and_our_write_causes_no_further_w
     app = build_serve_app(
         world.settings, connector_factory=world.factory, workers=1, engine=world.engine
     )
-    server = CjmServer(app)
+    server = ServeThread(app)
     try:
         ticket = customer_writes(world)
         started = time.monotonic()
