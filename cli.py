@@ -23,6 +23,7 @@ from rich.table import Table
 
 from connectors.errors import ConnectorError
 from journey.errors import CjmError, ConfigError
+from journey.lock import LOCK_WAIT_SECONDS
 from journey.secrets import ScrubbingFilter, scrub
 
 if TYPE_CHECKING:
@@ -211,6 +212,14 @@ def sync(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be written; call no write endpoint.")
     ] = False,
+    lock_wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait for a source that another sync or a `cjm worker` batch is "
+            "writing (then exit 75: try later).",
+        ),
+    ] = LOCK_WAIT_SECONDS,
 ) -> None:
     """The nightly job: pull changes, mine them, write stage and pain tags back."""
     start = _parse_date(since, "--since")
@@ -225,6 +234,7 @@ def sync(
         since=start,
         writeback=not no_writeback,
         dry_run=dry_run,
+        lock_wait_seconds=lock_wait,
     )
 
 

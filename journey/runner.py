@@ -33,7 +33,7 @@ from journey.config import Settings, SourceConfig
 from journey.db import open_database, session_scope
 from journey.embeddings import embeddings_choice, require_installed
 from journey.errors import ConfigError, SyncLockedError
-from journey.lock import sync_lock
+from journey.lock import LOCK_WAIT_SECONDS, sync_lock
 from journey.models import Source, SyncState
 from journey.store import ensure_source
 from journey.sync import Progress, SourceReport, SyncOptions, sync_source
@@ -214,10 +214,13 @@ async def run_sync(
     progress: Progress = lambda _m: None,
     engine: Engine | None = None,
     pull: bool = True,
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS,
 ) -> list[SourceReport]:
     """`cjm sync` (and, with `pull=False`, `cjm model apply`): per source, pull → store →
     mine → write back; `pull=False` re-labels the stored conversations with the configured
-    model and writes back only the tickets whose fields or tags changed."""
+    model and writes back only the tickets whose fields or tags changed. A source that a
+    `cjm serve` worker batch is writing is waited for up to `lock_wait_seconds` (a batch takes
+    seconds); one that another sync holds is reported busy after that wait."""
     sources = settings.source(source)
     if not sources:
         raise ConfigError("no [[sources]] in the config: add one (see README, 'Configuration')")
@@ -232,7 +235,12 @@ async def run_sync(
     try:
         for config, connector in zip(sources, connectors, strict=True):
             try:
-                with sync_lock(engine, config.name):
+                with sync_lock(
+                    engine,
+                    config.name,
+                    wait_seconds=lock_wait_seconds,
+                    on_wait=_tell_waiting(progress, config.name, lock_wait_seconds),
+                ):
                     report = await sync_source(
                         engine,
                         connector,
@@ -253,6 +261,13 @@ async def run_sync(
     finally:
         await _close_all(connectors)
     return reports
+
+
+def _tell_waiting(progress: Progress, source: str, seconds: float) -> Callable[[], None]:
+    return lambda: progress(
+        f"{source}: another sync or a `cjm worker` batch is writing this source; "
+        f"waiting up to {seconds:g} s for it to finish"
+    )
 
 
 async def _build_connectors(

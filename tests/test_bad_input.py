@@ -8,6 +8,7 @@ import hashlib
 import json
 import random
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,12 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CJM_DATABASE_URL", raising=False)
 
 
-def _config(tmp_path: Path, db: Path) -> Path:
+def _config(tmp_path: Path, db: Path, base_url: str | None = None) -> Path:
     path = tmp_path / "cjm.toml"
+    where = f'base_url = "{base_url}"' if base_url else 'subdomain = "acme"'
     path.write_text(
         f'[database]\nurl = "sqlite:///{db}"\n\n[[sources]]\nname = "zd"\nkind = "zendesk"\n'
-        'subdomain = "acme"\nemail = "lead@acme.example"\ntoken_env = "CJM_TEST_TOKEN"\n',
+        f'{where}\nemail = "lead@acme.example"\ntoken_env = "CJM_TEST_TOKEN"\n',
         encoding="utf-8",
     )
     return path
@@ -207,10 +209,47 @@ def test_a_busy_source_exits_75_so_cron_can_tell_busy_from_failed(
     engine = open_database(f"sqlite:///{db}")
     config = _config(tmp_path, db)
     with sync_lock(engine, "zd"):  # another cjm sync holds the source
-        code, _, err = run(["--config", str(config), "sync"], capsys)
+        code, _, err = run(["--config", str(config), "sync", "--lock-wait", "0.3"], capsys)
     engine.dispose()
     assert code == 75
-    assert "error: zd: another `cjm sync` is already running for source 'zd'" in err
+    assert (
+        "error: zd: another `cjm sync` (or a `cjm worker` batch) is already running for "
+        "source 'zd' after waiting 0.3 s" in err
+    )
+
+
+def test_a_sync_waits_for_a_worker_batch_that_ends_soon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `cjm serve` worker batch holds the source for seconds: the nightly sync that starts
+    meanwhile waits for it and then runs, instead of exiting 75 and skipping a night."""
+    from journey.lock import sync_lock
+    from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
+
+    monkeypatch.setenv("CJM_TEST_TOKEN", "sim-token")
+    db = tmp_path / "cjm.db"
+    engine = open_database(f"sqlite:///{db}")
+    held, release = threading.Event(), threading.Event()
+
+    def worker_batch() -> None:
+        with sync_lock(engine, "zd"):
+            held.set()
+            release.wait(10)
+
+    batch = threading.Thread(target=worker_batch)
+    batch.start()
+    assert held.wait(10)
+    threading.Timer(0.5, release.set).start()  # the batch ends half a second later
+    sim = ZendeskSimulator.generate(tickets=5, seed=1)
+    with serve_in_thread(create_zendesk_app(sim)) as server:
+        config = _config(tmp_path, db, base_url=server.url)
+        code, out, err = run(
+            ["--config", str(config), "sync", "--no-writeback", "--lock-wait", "20"], capsys
+        )
+    batch.join(10)
+    engine.dispose()
+    assert code == 0, err
+    assert "zd: another sync or a `cjm worker` batch is writing this source" in out + err
 
 
 # ---- model train --out and themes discover on an empty database ------------------------------

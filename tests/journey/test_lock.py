@@ -15,7 +15,7 @@ from journey.lock import sync_lock
 
 def test_second_holder_is_refused_and_other_sources_are_free(engine) -> None:
     with sync_lock(engine, "acme"):
-        with pytest.raises(SyncLockedError, match="already running for source 'acme'"):
+        with pytest.raises(SyncLockedError, match="already running for source .acme."):
             with sync_lock(engine, "acme"):
                 pass
         with sync_lock(engine, "other"):
