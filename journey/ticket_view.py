@@ -16,9 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from journey.models import Classification, Conversation, Label, Message, Source, Writeback
+from journey.models import (
+    Classification,
+    Conversation,
+    Label,
+    Message,
+    Person,
+    Source,
+    Writeback,
+)
 from journey.writeback import CONFIDENCE_LEVELS
 
 JOURNEY_LIMIT = 50  # the sidebar shows a customer's newest 50 conversations at most
@@ -153,24 +162,55 @@ def _human_stages(session: Session, conversation_ids: list[int]) -> dict[int, st
     return stages
 
 
+def _same_customer(session: Session, conversation: Conversation) -> list[tuple[int, str]]:
+    """(source id, requester id) of every requester record that is this conversation's customer:
+    the requester itself, plus — when the helpdesk gave an e-mail — every requester in any
+    source with the same hashed e-mail. The same rule as the map's journeys
+    (`journey_map.customers.customer_key`), so the sidebar and the map show one journey."""
+    assert conversation.requester_id is not None
+    own = (conversation.source_id, conversation.requester_id)
+    email_hash = session.execute(
+        select(Person.email_hash).where(
+            Person.source_id == conversation.source_id,
+            Person.external_id == conversation.requester_id,
+        )
+    ).scalar_one_or_none()
+    if not email_hash:
+        return [own]
+    others = session.execute(
+        select(Person.source_id, Person.external_id).where(Person.email_hash == email_hash)
+    ).all()
+    return list(dict.fromkeys([own, *((s, e) for s, e in others)]))
+
+
 def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any]]:
-    """The requester's conversations in this source, oldest first (this one included)."""
+    """The customer's conversations, oldest first (this one included), across sources when the
+    requester's hashed e-mail matches another source's requester (as in the journey map)."""
     if not conversation.requester_id:
         rows = [(conversation, None)]
     else:
+        same = _same_customer(session, conversation)
         rows = list(
             session.execute(
                 select(Conversation, Classification)
                 .outerjoin(Classification, col(Classification.conversation_id) == Conversation.id)
                 .where(
-                    Conversation.source_id == conversation.source_id,
-                    Conversation.requester_id == conversation.requester_id,
+                    or_(
+                        *(
+                            and_(
+                                col(Conversation.source_id) == source_id,
+                                col(Conversation.requester_id) == requester_id,
+                            )
+                            for source_id, requester_id in same
+                        )
+                    ),
                     Conversation.deleted.is_(False),  # type: ignore[attr-defined]
                 )
                 .order_by(col(Conversation.created_at).desc(), col(Conversation.id).desc())
                 .limit(JOURNEY_LIMIT)
             ).all()
         )
+    names = _source_names(session, {other.source_id for other, _ in rows})
     corrected = _human_stages(session, [other.id for other, _ in rows if other.id is not None])
     steps: list[dict[str, Any]] = []
     for other, classification in reversed(rows):
@@ -180,6 +220,9 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
         steps.append(
             {
                 "ticket_id": other.external_id,
+                # another helpdesk's ticket: the app names its source and opens no link to it
+                "source": names.get(other.source_id),
+                "elsewhere": other.source_id != conversation.source_id,
                 "subject": other.subject,
                 "created_at": _iso(other.created_at),
                 "channel": other.channel,
@@ -195,6 +238,13 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
             }
         )
     return steps
+
+
+def _source_names(session: Session, source_ids: set[int]) -> dict[int, str]:
+    rows = session.execute(
+        select(Source.id, Source.name).where(col(Source.id).in_(sorted(source_ids)))
+    ).all()
+    return {source_id: name for source_id, name in rows if source_id is not None}
 
 
 def ticket_view(session: Session, ref: TicketRef) -> dict[str, Any]:

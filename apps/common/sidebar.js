@@ -199,13 +199,15 @@
         el("ol", { class: "cjm-timeline" }, v.journey.map(function (step) {
           var item = el("li", { class: step.current ? "cjm-current" : "", "data-ticket": step.ticket_id }, [
             el("span", { class: "cjm-when", text: day(step.created_at) }),
-            el("span", { class: "cjm-what", text: "#" + step.ticket_id + " " +
+            el("span", { class: "cjm-what", text: (step.elsewhere ? step.source + " " : "") +
+              "#" + step.ticket_id + " " +
               (step.stage ? labelOf(stages, step.stage) : step.mined ? "no stage" : "not mined") }),
             step.themes.length ? el("span", { class: "cjm-small",
               text: step.themes.map(function (t) { return labelOf(themes, t); }).join(", ") }) : null,
             step.emotion ? el("span", { class: "cjm-small", text: feeling(step.emotion) }) : null,
           ]);
-          if (!step.current && self.adapter.openTicket) {
+          // another helpdesk's ticket id means nothing here: named, not linked
+          if (!step.current && !step.elsewhere && self.adapter.openTicket) {
             item.classList.add("cjm-link");
             item.addEventListener("click", function () { self.adapter.openTicket(step.ticket_id); });
           }

@@ -15,7 +15,15 @@ from sqlalchemy import delete, select
 
 from journey.config import SourceConfig, load_settings
 from journey.db import session_scope
-from journey.models import Classification, Conversation, Label, Message, Writeback
+from journey.models import (
+    Classification,
+    Conversation,
+    Label,
+    Message,
+    Person,
+    Source,
+    Writeback,
+)
 from journey.web.app_auth import ZENDESK_ISSUER, AuthError, authenticate
 from tests.apps.conftest import APP_SECRET, SOURCE, World
 
@@ -101,6 +109,48 @@ def test_sidebar_view_shows_the_stored_stage_themes_evidence_and_journey(world: 
     theirs = [t for t in world.sim.ticket_ids() if world.sim.ticket(t).requester_id == requester]
     assert len(journey) == len([t for t in theirs if world.sim.ticket(t).status != "deleted"])
     assert view["override"] is None
+
+
+def test_sidebar_journey_follows_the_customer_into_another_helpdesk(world: World) -> None:
+    """The same person (same hashed e-mail) writing to a second helpdesk is one customer, as in
+    the journey map: the sidebar lists that helpdesk's conversation too, named by its source
+    and not linked (its ticket id means nothing in this helpdesk); a requester without a hash
+    keeps a journey of their own."""
+    ticket, _ = classified(world)
+    with session_scope(world.engine) as session:
+        here = session.execute(
+            select(Conversation).where(Conversation.external_id == ticket)
+        ).scalar_one()
+        person = session.execute(
+            select(Person).where(
+                Person.source_id == here.source_id, Person.external_id == here.requester_id
+            )
+        ).scalar_one()
+        person.email_hash = "h-same-customer"
+        other = Source(name="shop-freshdesk", kind="freshdesk", base_url="http://fd.test")
+        session.add(other)
+        session.flush()
+        session.add(
+            Person(
+                source_id=other.id, external_id="77", role="end-user", email_hash="h-same-customer"
+            )
+        )
+        session.add(Person(source_id=other.id, external_id="78", role="end-user"))
+        for external_id, requester in (("9001", "77"), ("9002", "78")):
+            session.add(
+                Conversation(
+                    source_id=other.id,
+                    external_id=external_id,
+                    requester_id=requester,
+                    created_at=here.created_at,
+                    updated_at=here.updated_at,
+                    subject="from the shop",
+                )
+            )
+    view = call(world, "GET", f"/api/v1/tickets/{SOURCE}/{ticket}", headers=auth(ticket)).json()
+    elsewhere = [s for s in view["journey"] if s["elsewhere"]]
+    assert [(s["source"], s["ticket_id"]) for s in elsewhere] == [("shop-freshdesk", "9001")]
+    assert {s["source"] for s in view["journey"] if not s["elsewhere"]} == {SOURCE}
 
 
 def test_abstained_and_not_mined_tickets_say_so(world: World) -> None:

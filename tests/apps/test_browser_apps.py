@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from journey.apps_package import package_app
 from journey.db import make_engine, migrate, session_scope
 from journey.label_web import ORIGIN as PAGE_ORIGIN
-from journey.models import Classification, Conversation, Label
+from journey.models import Classification, Conversation, Label, Person, Source
 from miner import default_taxonomy
 from simulator import serve_in_thread
 from tests.apps.conftest import (
@@ -243,6 +243,55 @@ def test_zendesk_sidebar_shows_stage_themes_evidence_and_the_customers_journey(
     assert sent["secure"] is True and sent["cors"] is False and sent["jwt"]["algorithm"] == "HS256"
     assert APP_SECRET not in page.content() and APP_SECRET not in str(page.evaluate("window.HOST"))
     shot(page, "zendesk-sidebar")
+
+
+def test_zendesk_sidebar_names_a_step_from_another_helpdesk_and_does_not_link_it(
+    page: Any, host: str, installs: dict[str, Installation], zworld: World
+) -> None:
+    """The customer also wrote to another helpdesk (same hashed e-mail): that conversation is in
+    the journey, named by its source, and clicking it routes nowhere."""
+    first = stored(zworld.engine)[0][0]
+    conversation = next(c for c, _ in stored(zworld.engine) if c.requester_id != first.requester_id)
+    with session_scope(zworld.engine) as session:
+        session.execute(
+            update(Person)
+            .where(Person.source_id == conversation.source_id)
+            .where(Person.external_id == conversation.requester_id)
+            .values(email_hash="h-browser-customer")
+        )
+        shop = Source(name="shop-desk", kind="freshdesk", base_url="http://shop.test")
+        session.add(shop)
+        session.flush()
+        session.add(
+            Person(
+                source_id=shop.id,
+                external_id="shop-1",
+                role="end-user",
+                email_hash="h-browser-customer",
+            )
+        )
+        session.add(
+            Conversation(
+                source_id=shop.id,
+                external_id="5501",
+                requester_id="shop-1",
+                created_at=conversation.created_at,
+                updated_at=conversation.updated_at,
+            )
+        )
+    installs["zendesk"].data = {
+        "ticket.id": int(conversation.external_id),
+        "currentUser.email": AGENT,
+    }
+    app = open_app(page, host, "zendesk")
+    step = app.locator('#cjm-journey li[data-ticket="5501"]')
+    step.wait_for()
+    assert step.locator(".cjm-what").inner_text().startswith("shop-desk #5501")
+    routed = page.evaluate("window.hostLog").count("invoke routeTo")
+    step.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.hostLog").count("invoke routeTo") == routed
+    shot(page, "zendesk-sidebar-journey-across-helpdesks")
 
 
 def test_zendesk_correction_reaches_the_label_table_the_field_and_the_ticket(
