@@ -133,6 +133,9 @@ class MinerConfig(_Strict):
     # Sentence embeddings beside TF-IDF (journey/embeddings.py): "minilm" needs the quality
     # extra; a trained model keeps the embeddings it was trained with.
     embeddings: Literal["wordllama", "minilm", "none"] = "wordllama"
+    # Processes that mine: 0 (auto) uses both cores once 10,000 or more conversations wait
+    # (a model change re-labelling history, a first sync); N ≥ 1 always uses N.
+    processes: Annotated[int, Field(ge=0, le=16)] = 0
 
 
 class MapConfig(_Strict):

@@ -18,7 +18,8 @@ depends only on the connector protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -34,6 +35,7 @@ from journey.db import open_database, session_scope
 from journey.embeddings import embeddings_choice, require_installed
 from journey.errors import ConfigError, SyncLockedError
 from journey.lock import LOCK_WAIT_SECONDS, sync_lock
+from journey.mining_pool import MiningPool, processes_for
 from journey.models import Source, SyncState
 from journey.store import ensure_source
 from journey.sync import Progress, SourceReport, SyncOptions, sync_source
@@ -184,11 +186,13 @@ def build_miner(options: MinerOptions) -> tuple[ConversationMiner, Taxonomy]:
 
 class LazyMiner:
     """Loads the miner on first use, so a wrong token fails in a second, not after the model
-    has been read from disk."""
+    has been read from disk. For a large backlog it shares the predictions with a helper
+    process (`share_work`, `journey/mining_pool.py`)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._miner: ConversationMiner | None = None
+        self._pool: MiningPool | None = None
 
     def _get(self) -> ConversationMiner:
         if self._miner is None:
@@ -200,7 +204,33 @@ class LazyMiner:
         return self._get().version
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if self._pool is not None:
+            return self._pool.predict(self._get(), texts)
         return self._get().predict(texts)
+
+    @contextmanager
+    def share_work(self, backlog: int, progress: Progress) -> Iterator[int]:
+        """While inside, predictions are shared with helper processes when `[miner].processes`
+        (or, on auto, a backlog this large) asks for them. Yields the number of processes."""
+        configured = self._settings.miner.processes
+        processes = processes_for(configured, backlog)
+        if processes <= 1 or backlog < 2 or self._pool is not None:
+            yield 1
+            return
+        self._get()  # this process's model first: its version names the stored labels
+        pool = MiningPool(self._settings, processes - 1, wait_for_helpers=configured >= 2)
+        self._pool = pool
+        progress(f"mining: {backlog} conversations on {processes} processes")
+        try:
+            yield processes
+            progress(f"mining: helper processes mined {pool.helped} of them")
+        except BaseException:
+            pool.terminate()
+            raise
+        else:
+            pool.close()
+        finally:
+            self._pool = None
 
 
 async def run_sync(

@@ -16,9 +16,10 @@ import logging
 import re
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -77,6 +78,13 @@ class Miner(Protocol):
     def version(self) -> str: ...
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+
+@runtime_checkable
+class SharesWork(Protocol):
+    """A miner that can spread a large backlog over more processes (`runner.LazyMiner`)."""
+
+    def share_work(self, backlog: int, progress: Progress) -> AbstractContextManager[int]: ...
 
 
 MINE_BATCH = 500
@@ -436,8 +444,6 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
 
     Returns (mined, stage changed, not in English): the last are stored with their language but
     get no stage or themes, and the summary says how many rather than dropping them silently."""
-    mined = changed = walked = foreign = 0
-    last_id = 0
     with session_scope(engine) as session:
         outdated = outdated_classifications(session, source_id, miner.version)
         total = count_dirty_conversations(session, source_id, miner.version)
@@ -446,6 +452,16 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
             f"mining: the model changed ({miner.version}); re-labelling {outdated} "
             "stored conversations"
         )
+    sharing = miner.share_work(total, progress) if isinstance(miner, SharesWork) else None
+    with sharing or nullcontext(1):
+        return _mine_batches(engine, source_id, miner, progress, total)
+
+
+def _mine_batches(
+    engine: Engine, source_id: int, miner: Miner, progress: Progress, total: int
+) -> tuple[int, int, int]:
+    mined = changed = walked = foreign = 0
+    last_id = 0
     while True:
         with session_scope(engine) as session:
             conversations = dirty_conversations(
