@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from connectors.errors import ApiError, NotFoundError
+from connectors.errors import ApiError, FieldGoneError, NotFoundError
 from connectors.freshchat import FreshchatClient
 from connectors.freshdesk_mapping import (
     CHAT_PREFIX,
@@ -658,6 +658,15 @@ class FreshdeskConnector:
             )
         except (ApiError, NotFoundError) as exc:
             self._tags.pop(ticket_id, None)
+            unknown = exc.invalid_fields if isinstance(exc, ApiError) else frozenset()
+            gone = unknown & {k for k, _ in update.set_fields}
+            if gone:  # cjm's own field: every ticket would fail the same way
+                raise FieldGoneError(
+                    f"{self.name}: Freshdesk says field {', '.join(sorted(gone))} does not exist: "
+                    f"run `cjm setup-fields --source {self.name}`",
+                    exc.status_code if isinstance(exc, ApiError) else None,
+                    invalid_fields=gone,
+                ) from None
             return UpdateResult(ticket_id, False, str(exc))
         written = self.api.decode(response, "tickets/update")
         self._remember_tags(ticket_id, tuple(written.get("tags") or body.get("tags") or tags))

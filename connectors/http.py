@@ -454,7 +454,11 @@ class ApiClient:
                 f"404 from {self.vendor} on {endpoint}: check {self._url_setting()}"
             )
         detail = _error_detail(response)
-        return ApiError(f"{status} from {self.vendor} on {endpoint}: {detail}", status)
+        return ApiError(
+            f"{status} from {self.vendor} on {endpoint}: {detail}",
+            status,
+            invalid_fields=_invalid_fields(response),
+        )
 
 
 class _Failing:
@@ -521,6 +525,23 @@ def _is_plan_limit(response: httpx.Response) -> bool:
         return True
     text = str(body.get("description", "")) if isinstance(body, dict) else ""
     return "incremental export" not in text.lower()
+
+
+def _invalid_fields(response: httpx.Response) -> frozenset[str]:
+    """The fields a validation error calls unknown (Freshdesk: `{"errors": [{"field": …, "code":
+    "invalid_field"}]}`), so a write can tell "cjm's field is gone" from a bad value."""
+    try:
+        body = response.json()
+    except ValueError:
+        return frozenset()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return frozenset()
+    return frozenset(
+        str(e["field"])
+        for e in errors
+        if isinstance(e, dict) and e.get("field") and e.get("code") == "invalid_field"
+    )
 
 
 def _error_detail(response: httpx.Response) -> str:
