@@ -260,7 +260,7 @@ class Worker:
             fields = await self._field_ids(config.name, connector)
         except ConnectorError as exc:
             return SourceReport(source=config.name, error=str(exc))
-        return await sync_source(
+        report = await sync_source(
             self.engine,
             connector,
             self.miner,
@@ -272,6 +272,9 @@ class Worker:
                 redact_pii=self.settings.miner.redact_pii,
             ),
         )
+        if report.error:  # e.g. a field the helpdesk says is gone: list afresh next batch
+            self._fields.pop(config.name, None)
+        return report
 
     async def _field_ids(self, source: str, connector: HelpdeskConnector) -> FieldIds:
         """The helpdesk's field listing, kept `FIELDS_TTL` seconds between batches: the sync

@@ -16,11 +16,14 @@ from sqlalchemy.engine import Engine
 
 from connectors.records import FieldIds
 from connectors.zendesk import ZendeskConnector
+from journey import worker as worker_module
 from journey.config import Settings, SourceConfig, load_settings
 from journey.db import session_scope
 from journey.models import Source
 from journey.runner import run_setup_fields, run_sync
 from journey.store import save_field_ids
+from journey.sync import SourceReport
+from journey.worker import Worker
 from simulator import ZendeskSimulator, create_zendesk_app
 from tests.test_freshdesk_sync_integration import NOW, STAGE, make_world
 
@@ -129,3 +132,45 @@ def test_a_stage_field_the_helpdesk_no_longer_has_stops_write_back_naming_setup_
     report = world.sync()
     assert world.calls(FRESHDESK_FIELDS) - listed_before == 1
     assert report.written > 0 and saved_ids(engine)[0] == "cf_journey_stage_new"
+
+
+class _Listing:
+    """A connector that only counts its field listings (the sync itself is replaced)."""
+
+    name = "acme"
+
+    def __init__(self) -> None:
+        self.listings = 0
+
+    async def discover_fields(self) -> FieldIds:
+        self.listings += 1
+        return FieldIds(stage="cf_journey_stage", names=(("cf_plan", "Plan"),))
+
+
+def test_a_worker_keeps_its_listing_until_a_batch_fails(
+    tmp_path: Path, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_file = tmp_path / "cjm.toml"
+    config_file.write_text(
+        '[[sources]]\nname = "acme"\nkind = "freshdesk"\nbase_url = "http://acme.test"\n'
+        'api_key_env = "CJM_FRESHDESK_KEY"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config_file, {"CJM_FRESHDESK_KEY": "key"})
+    connector = _Listing()
+    errors = iter([None, None, "field cf_journey_stage does not exist", None])
+    given: list[FieldIds | None] = []
+
+    async def fake_sync(engine, connector, miner, *, base_url, options):  # type: ignore[no-untyped-def]
+        given.append(options.fields)
+        return SourceReport(source="acme", error=next(errors))
+
+    monkeypatch.setattr(worker_module, "sync_source", fake_sync)
+    worker = Worker(sqlite_engine, settings, lambda _s, _c: connector, miner=None)  # type: ignore[arg-type]
+    config = settings.sources[0]
+    for _ in range(4):
+        asyncio.run(worker._sync(config, ["1"]))
+    # listed once for the first two batches (titles kept between batches); the failed third
+    # batch drops the listing, so the fourth lists again
+    assert connector.listings == 2
+    assert all(f is not None and f.names == (("cf_plan", "Plan"),) for f in given)
