@@ -6,7 +6,8 @@
     ├── NotFoundError              404: wrong subdomain/base_url, or a deleted record
     ├── RateLimitedError           429 / 503 still failing after the allowed retries
     └── ApiError                   any other 4xx / 5xx, or a body we cannot parse
-        └── MalformedRecordError   a record with missing or mistyped fields
+        ├── MalformedRecordError   a record with missing or mistyped fields
+        └── FieldGoneError         a write named one of cjm's fields the helpdesk no longer has
 
 Messages are one line, never contain a secret, and say what to check.
 """
@@ -42,13 +43,26 @@ class RateLimitedError(ConnectorError):
 
 
 class ApiError(ConnectorError):
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status_code: int | None = None,
+        invalid_fields: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        # fields the helpdesk called unknown (Freshdesk: errors[].code "invalid_field")
+        self.invalid_fields = invalid_fields
 
 
 class MalformedRecordError(ApiError):
     """The helpdesk sent a record we cannot read (missing or mistyped fields)."""
+
+
+class FieldGoneError(ApiError):
+    """A ticket write named a field of cjm's that the helpdesk says does not exist (deleted or
+    re-created since `cjm setup-fields` saved its id): every other write would fail the same way,
+    so the run stops and the saved id is forgotten."""
 
 
 class NotTheApiError(ApiError):

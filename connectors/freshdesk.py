@@ -20,7 +20,8 @@ cannot advance: the walker warns and moves one second on rather than loop.
 Rate limits: one limiter per account (the plan's calls/min × `budget_share`), a second one for
 the lower tickets-list limit, each `include` charged its 2 extra credits on both, the plan learnt
 from `X-RateLimit-Total`, a pause when `X-RateLimit-Remaining` runs low (agents' apps share the
-budget), and `Retry-After` on 429 pausing the whole account (`ApiClient`).
+budget), and `Retry-After` on 429 pausing the whole account: the headers are read in one place,
+`ApiClient` (connectors/http.py: `RateLimitHeaders`); this module adds the tickets-list limit.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from connectors.errors import ApiError, NotFoundError
+from connectors.errors import ApiError, FieldGoneError, NotFoundError
 from connectors.freshchat import FreshchatClient
 from connectors.freshdesk_mapping import (
     CHAT_PREFIX,
@@ -62,7 +63,7 @@ from connectors.records import (
     TicketUpdate,
     UpdateResult,
 )
-from connectors.settings import FreshdeskSettings
+from connectors.settings import FRESHDESK_LIST_LIMIT, FreshdeskSettings
 
 log = logging.getLogger("cjm.freshdesk")
 T = TypeVar("T")
@@ -175,6 +176,9 @@ class FreshdeskConnector:
             limits=limits,
             clock=self._clock,
         )
+        # `concurrency` calls may be on their way when the account runs low: keep them spare
+        self.api.reserve_calls = settings.concurrency + 1
+        self.api.reserve_pause_seconds = settings.low_remaining_pause_seconds
         # The tickets-list sub-limit is ours, not ApiClient's export limiter: a 429 must pause
         # the whole account (ApiClient pauses only the export limiter for export calls).
         self.list_limiter = RateLimiter(
@@ -236,30 +240,17 @@ class FreshdeskConnector:
         if credits > 1:
             await self.api.limiter.acquire(credits - 1)  # `ApiClient.request` takes the first
         response = await self.api.request(method, url, endpoint=endpoint, **kwargs)
-        self._observe_budget(response)
+        self._learn_list_limit()
         return response
 
-    def _observe_budget(self, response: httpx.Response) -> None:
-        """Learn the plan from `X-RateLimit-Total`; pause when `-Remaining` runs low."""
-        share = self.settings.limits.budget_share
-        total = _header_int(response, "X-RateLimit-Total")
-        if total is not None:
-            allowed = max(1, int(total * share))
-            if allowed < self.api.limiter.per_minute:
-                log.warning(
-                    "Freshdesk reports %s calls/min for %s; using %s (budget_share %.2f)",
-                    total,
-                    self.name,
-                    allowed,
-                    share,
-                )
-                self.api.limiter.per_minute = allowed
+    def _learn_list_limit(self) -> None:
+        """The tickets-list limit of the plan the account announced (`ApiClient` reads the
+        rate-limit headers, adopts the account limit and pauses when the budget runs low)."""
+        total = self.api.plan_limit
         if total is not None and self.settings.learn_list_limit and total != self._learnt_plan:
             self._learnt_plan = total
+            share = self.settings.limits.budget_share
             self.list_limiter.set_rate(max(1, int(plan_list_limit(total) * share)))
-        remaining = _header_int(response, "X-RateLimit-Remaining")
-        if remaining is not None and remaining <= self.settings.concurrency + 1:
-            self.api.limiter.pause(self.settings.low_remaining_pause_seconds)
 
     # ---- pull -------------------------------------------------------------------------------
 
@@ -530,7 +521,7 @@ class FreshdeskConnector:
             if self._agents is None:
                 ids: set[str] = set()
                 url: str | None = AGENTS
-                params: dict[str, Any] | None = {"per_page": 100}
+                params: dict[str, Any] | None = {"per_page": self.settings.agents_per_page}
                 while url:
                     response = await self._request("GET", url, endpoint="agents", params=params)
                     ids.update(str(a["id"]) for a in self.api.decode(response, "agents") or ())
@@ -658,6 +649,15 @@ class FreshdeskConnector:
             )
         except (ApiError, NotFoundError) as exc:
             self._tags.pop(ticket_id, None)
+            unknown = exc.invalid_fields if isinstance(exc, ApiError) else frozenset()
+            gone = unknown & {k for k, _ in update.set_fields}
+            if gone:  # cjm's own field: every ticket would fail the same way
+                raise FieldGoneError(
+                    f"{self.name}: Freshdesk says field {', '.join(sorted(gone))} does not exist: "
+                    f"run `cjm setup-fields --source {self.name}`",
+                    exc.status_code if isinstance(exc, ApiError) else None,
+                    invalid_fields=gone,
+                ) from None
             return UpdateResult(ticket_id, False, str(exc))
         written = self.api.decode(response, "tickets/update")
         self._remember_tags(ticket_id, tuple(written.get("tags") or body.get("tags") or tags))
@@ -709,7 +709,6 @@ def _next_link(response: httpx.Response) -> str | None:
 # Freshdesk's per-minute plans and their tickets-list sub-limit (support.freshdesk.com, "What are
 # the rate limits for the API calls to Freshdesk?"): Growth, Pro, Enterprise.
 PLAN_LIST_LIMITS = {200: 20, 400: 100, 700: 200}
-DEFAULT_LIST_LIMIT = 20  # Growth's: the safe guess for a plan we do not know
 
 
 def plan_list_limit(total: int) -> int:
@@ -721,15 +720,7 @@ def plan_list_limit(total: int) -> int:
     top = max(PLAN_LIST_LIMITS)
     if total > top:
         return total * PLAN_LIST_LIMITS[top] // top
-    return DEFAULT_LIST_LIMIT
-
-
-def _header_int(response: httpx.Response, name: str) -> int | None:
-    value = response.headers.get(name)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+    return FRESHDESK_LIST_LIMIT  # a plan we do not know: Growth's, the safe guess
 
 
 def _find_field(fields: Iterable[dict[str, Any]], name: str, label: str) -> dict[str, Any] | None:

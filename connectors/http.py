@@ -228,6 +228,11 @@ class ApiClient:
         )
         self._plan_limit: int | None = None
         self._remaining: int | None = None  # the account's calls left this minute, last seen
+        # A connector with calls in flight keeps this many in reserve: with no more left than
+        # that it pauses `reserve_pause_seconds` (Freshdesk: concurrency + 1, 5 s), so the
+        # calls already on their way do not hit a 429.
+        self.reserve_calls = 0
+        self.reserve_pause_seconds = 10.0
 
     async def request(
         self,
@@ -398,23 +403,27 @@ class ApiClient:
         share), and slow down before the server has to say 429 when the account is nearly
         spent, by us or by the agents' apps that share it."""
         headers = response.headers
-        total = _int_header(headers, "X-Rate-Limit", "X-RateLimit-Total", "ratelimit-limit")
+        budget = RateLimitHeaders.of(headers)
+        total, left = budget.total, budget.remaining
         if total and total != self._plan_limit:
             self._plan_limit = total
             self.limiter.set_rate(total * self.limits.budget_share)
-        left = _int_header(
-            headers, "X-Rate-Limit-Remaining", "X-RateLimit-Remaining", "ratelimit-remaining"
-        )
         if left is not None:
             self._remaining = left
         if left is not None and left <= max(1, int((total or 0) * RESERVE_SHARE)):
-            reset = headers.get("ratelimit-reset")
-            self.limiter.pause(parse_retry_after(reset, 10.0))
+            self.limiter.pause(parse_retry_after(budget.reset, 10.0))
+        elif left is not None and left <= self.reserve_calls:
+            self.limiter.pause(self.reserve_pause_seconds)
         exports = headers.get("zendesk-ratelimit-incremental-exports")
         if export and exports:
             fields = dict(part.strip().split("=", 1) for part in exports.split(";") if "=" in part)
             if fields.get("remaining") == "0":
                 self.export_limiter.pause(parse_retry_after(fields.get("resets"), 60.0))
+
+    @property
+    def plan_limit(self) -> int | None:
+        """The account's calls per minute as its last response announced (None: not said)."""
+        return self._plan_limit
 
     def _account_wait(self, seconds: float, paused: bool) -> None:
         self.report_limit_wait(seconds, paused, self.limiter.per_minute, "")
@@ -454,7 +463,11 @@ class ApiClient:
                 f"404 from {self.vendor} on {endpoint}: check {self._url_setting()}"
             )
         detail = _error_detail(response)
-        return ApiError(f"{status} from {self.vendor} on {endpoint}: {detail}", status)
+        return ApiError(
+            f"{status} from {self.vendor} on {endpoint}: {detail}",
+            status,
+            invalid_fields=_invalid_fields(response),
+        )
 
 
 class _Failing:
@@ -501,6 +514,30 @@ class _Failing:
 RESERVE_SHARE = 0.02  # below 2 % of the plan left in this minute: wait for the reset
 
 
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    """What one response says about the account's API budget. The one reader of these headers
+    for every vendor: Zendesk `X-Rate-Limit` / `X-Rate-Limit-Remaining`, Freshdesk
+    `X-RateLimit-Total` / `X-RateLimit-Remaining`, and the IETF draft's `ratelimit-limit` /
+    `-remaining` / `-reset` (`Retry-After` on a 429 is read by `parse_retry_after`, in
+    `ApiClient.request`). Freshdesk's `X-RateLimit-Used-CurrentRequest` is not read: cjm charges
+    a call's credits before sending it, from the `include`s it asks for."""
+
+    total: int | None = None  # the plan's calls per minute
+    remaining: int | None = None  # calls left on the account this minute
+    reset: str | None = None  # seconds until the window resets
+
+    @classmethod
+    def of(cls, headers: httpx.Headers) -> RateLimitHeaders:
+        return cls(
+            total=_int_header(headers, "X-Rate-Limit", "X-RateLimit-Total", "ratelimit-limit"),
+            remaining=_int_header(
+                headers, "X-Rate-Limit-Remaining", "X-RateLimit-Remaining", "ratelimit-remaining"
+            ),
+            reset=headers.get("ratelimit-reset"),
+        )
+
+
 def _int_header(headers: httpx.Headers, *names: str) -> int | None:
     for name in names:
         value = headers.get(name)
@@ -521,6 +558,23 @@ def _is_plan_limit(response: httpx.Response) -> bool:
         return True
     text = str(body.get("description", "")) if isinstance(body, dict) else ""
     return "incremental export" not in text.lower()
+
+
+def _invalid_fields(response: httpx.Response) -> frozenset[str]:
+    """The fields a validation error calls unknown (Freshdesk: `{"errors": [{"field": …, "code":
+    "invalid_field"}]}`), so a write can tell "cjm's field is gone" from a bad value."""
+    try:
+        body = response.json()
+    except ValueError:
+        return frozenset()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return frozenset()
+    return frozenset(
+        str(e["field"])
+        for e in errors
+        if isinstance(e, dict) and e.get("field") and e.get("code") == "invalid_field"
+    )
 
 
 def _error_detail(response: httpx.Response) -> str:

@@ -9,6 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# Defaults that more than one module needs live here once (journey/config.py builds its
+# `[sources.limits]` defaults from `RateLimitSettings()`; the simulators keep their own copy of
+# the vendors' numbers, since they import nothing of ours).
+ZENDESK_TOKEN_ENV = "CJM_ZENDESK_TOKEN"
+ZENDESK_CHAT_BASE_URL = "https://www.zopim.com"  # the legacy Chat API's host (dlt uses it too)
+FRESHDESK_PLAN_LIMIT = 200  # calls/min per account on the Growth plan
+FRESHDESK_LIST_LIMIT = 20  # Growth's tickets-list limit: the safe guess for an unknown plan
+
 
 @dataclass(frozen=True)
 class RateLimitSettings:
@@ -48,7 +56,7 @@ class ZendeskSettings:
     email: str | None = None
     api_token: str | None = field(default=None, repr=False)
     oauth_token: str | None = field(default=None, repr=False)
-    credential_env: str = "CJM_ZENDESK_TOKEN"
+    credential_env: str = ZENDESK_TOKEN_ENV
     limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     tickets_per_page: int = 1000
     events_per_page: int = 1000
@@ -66,7 +74,7 @@ class ZendeskSettings:
     messaging_transcripts: bool = True  # conversation_log for from_messaging_channel tickets
     repull_redacted: bool = True  # re-read a ticket's comments after a redaction event
     chat_export: bool = False  # legacy Zendesk Chat: Chat API incremental export
-    chat_base_url: str = "https://www.zopim.com"
+    chat_base_url: str = ZENDESK_CHAT_BASE_URL
     chat_oauth_token: str | None = field(default=None, repr=False)  # default: oauth_token
     chat_requests_per_minute: int = 200
     # --- write-back
@@ -94,7 +102,9 @@ class FreshchatSettings:
 
 def _freshdesk_limits() -> RateLimitSettings:
     # Growth plan: 200 calls/min per account, 20/min on the tickets list.
-    return RateLimitSettings(requests_per_minute=200, export_requests_per_minute=20)
+    return RateLimitSettings(
+        requests_per_minute=FRESHDESK_PLAN_LIMIT, export_requests_per_minute=FRESHDESK_LIST_LIMIT
+    )
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,7 @@ class FreshdeskSettings:
     limits: RateLimitSettings = field(default_factory=_freshdesk_limits)
     tickets_per_page: int = 100
     conversations_per_page: int = 100
+    agents_per_page: int = 100
     max_page: int = 300  # Freshdesk answers 400 beyond page 300
     restart_every_pages: int = 1  # restart `updated_since` from the last record every N pages
     include_stats: bool = True  # stats tell a reply from cjm's own tag write (2 credits/call)

@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connectors.settings import (
+    FRESHDESK_LIST_LIMIT,
+    ZENDESK_CHAT_BASE_URL,
+    ZENDESK_TOKEN_ENV,
     FreshchatSettings,
     FreshdeskSettings,
     RateLimitSettings,
@@ -45,15 +48,19 @@ class DatabaseConfig(_Strict):
     url: str = DEFAULT_DATABASE_URL
 
 
+_LIMITS = RateLimitSettings()  # the connectors' defaults: defined once, in connectors/settings.py
+
+
 class LimitsConfig(_Strict):
-    requests_per_minute: Annotated[int, Field(gt=0)] = 200
-    export_requests_per_minute: Annotated[int, Field(gt=0)] = 10
-    budget_share: Annotated[float, Field(gt=0, le=1)] = 0.5
-    max_retries: Annotated[int, Field(ge=0, le=20)] = 6
-    timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+    requests_per_minute: Annotated[int, Field(gt=0)] = _LIMITS.requests_per_minute
+    export_requests_per_minute: Annotated[int, Field(gt=0)] = _LIMITS.export_requests_per_minute
+    budget_share: Annotated[float, Field(gt=0, le=1)] = _LIMITS.budget_share
+    max_retries: Annotated[int, Field(ge=0, le=20)] = _LIMITS.max_retries
+    timeout_seconds: Annotated[float, Field(gt=0)] = _LIMITS.timeout_seconds
     # A server that fails or hangs ends the run after this many seconds (from its first failure).
-    give_up_after_seconds: Annotated[float, Field(gt=0)] = 300.0
-    # Freshdesk: the plan's (lower) tickets-list limit per minute; omitted → 20 (Growth).
+    give_up_after_seconds: Annotated[float, Field(gt=0)] = _LIMITS.give_up_after_seconds
+    # Freshdesk: the plan's (lower) tickets-list limit per minute; omitted → learnt from the
+    # plan the account announces, starting from Growth's (FRESHDESK_LIST_LIMIT).
     ticket_list_per_minute: Annotated[int, Field(gt=0)] | None = None
 
 
@@ -86,7 +93,7 @@ class SourceConfig(_Strict):
     satisfaction_ratings: bool = True  # CSAT comments as solicited feedback
     messaging_transcripts: bool = True  # conversation_log of messaging tickets
     chat_export: bool = False  # legacy Zendesk Chat through the Chat API incremental export
-    chat_base_url: str | None = None  # default https://www.zopim.com
+    chat_base_url: str | None = None  # default ZENDESK_CHAT_BASE_URL (www.zopim.com)
     chat_oauth_token_env: str | None = None  # default: the Support OAuth token
     # --- Real time (`cjm serve`) and the agent apps (all optional) -------------------------
     # Zendesk: the webhook signing secret (normally stored encrypted by `cjm setup-webhook`;
@@ -225,7 +232,7 @@ class Settings(BaseModel):
             email=source.email,
             api_token=token,
             oauth_token=oauth,
-            credential_env=source.oauth_token_env or source.token_env or "CJM_ZENDESK_TOKEN",
+            credential_env=source.oauth_token_env or source.token_env or ZENDESK_TOKEN_ENV,
             limits=RateLimitSettings(
                 requests_per_minute=limits.requests_per_minute,
                 export_requests_per_minute=limits.export_requests_per_minute,
@@ -240,7 +247,7 @@ class Settings(BaseModel):
             satisfaction_ratings=source.satisfaction_ratings,
             messaging_transcripts=source.messaging_transcripts,
             chat_export=source.chat_export,
-            chat_base_url=(source.chat_base_url or "https://www.zopim.com").rstrip("/"),
+            chat_base_url=(source.chat_base_url or ZENDESK_CHAT_BASE_URL).rstrip("/"),
             chat_oauth_token=chat_token,
         )
 
@@ -275,7 +282,7 @@ class Settings(BaseModel):
             credential_env=source.api_key_env,
             limits=RateLimitSettings(
                 requests_per_minute=limits.requests_per_minute,
-                export_requests_per_minute=limits.ticket_list_per_minute or 20,
+                export_requests_per_minute=limits.ticket_list_per_minute or FRESHDESK_LIST_LIMIT,
                 budget_share=limits.budget_share,
                 max_retries=limits.max_retries,
                 timeout_seconds=limits.timeout_seconds,

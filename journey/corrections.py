@@ -19,6 +19,7 @@ from sqlmodel import select
 from journey.db import session_scope
 from journey.errors import ConfigError
 from journey.models import Classification, Label, Writeback, utcnow
+from journey.store import themes_of
 from journey.ticket_view import TicketRef
 from journey.writeback import desired_state, with_override
 from miner import Taxonomy
@@ -78,6 +79,7 @@ def record_correction(
         outbox = session.execute(
             select(Writeback).where(Writeback.conversation_id == ref.conversation_id)
         ).scalar_one_or_none()
+        miner_themes = themes_of(session, [ref.conversation_id])[ref.conversation_id]
         previous = dict((outbox.desired.get("agent") or {}) if outbox is not None else {})
         agent: dict[str, Any] = {
             "stage": correction.stage or previous.get("stage"),
@@ -88,7 +90,7 @@ def record_correction(
             "at": utcnow().isoformat(),
         }
         base = (
-            desired_state(classification)
+            desired_state(classification, miner_themes)
             if classification is not None
             else {"stage": None, "confidence": None, "pain": []}
         )
@@ -106,7 +108,7 @@ def record_correction(
         themes: Sequence[str] = (
             agent["themes"]
             if agent["themes"] is not None
-            else (classification.themes if classification is not None else [])
+            else (miner_themes if classification is not None else [])
         )
         label = Label(
             conversation_id=ref.conversation_id,

@@ -4,8 +4,8 @@ conversations in time order, and the journey emotions each conversation shows.
 - `v_customer_journey` — one row per live conversation that has a requester: the customer (the
   requester, merged across sources by hashed e-mail: `journey.journey_map.customers`), the
   conversation's step in that customer's journey (1 = first), its stage and the previous
-  conversation's stage, themes, sentiment, strongest emotion, channel and the days since the
-  customer's previous conversation.
+  conversation's stage, themes (a JSON array of the `conversation_theme` rows), sentiment,
+  strongest emotion, channel and the days since the customer's previous conversation.
 - `v_conversation_emotion` — one row per live conversation × journey emotion it shows
   (`classification.emotions`, migration 0007), with score and the customer's sentence; a
   conversation showing none appears once with emotion NULL (not mined since 0007, or calm).
@@ -21,17 +21,19 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Select, case, func, literal_column, select, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection, Engine
 
 from journey.journey_map.customers import C, customer_key, has_requester, with_requester
 from journey.journey_map.sql import epoch_days, week_start
-from journey.models import Classification, Source, table
+from journey.models import Classification, ConversationTheme, Source, table
 from journey.views import drop_named_views, replace_views
 
 NEGATIVE, POSITIVE = -0.05, 0.05  # the map's thresholds
 
 K = table(Classification)
 S = table(Source)
+T = table(ConversationTheme)
 
 
 def _band(sentiment: object) -> ColumnElement[Any]:
@@ -55,6 +57,33 @@ def _strongest_emotion(dialect: str) -> ColumnElement[Any]:
     return func.json_extract(K.c.emotions, "$[0].emotion")
 
 
+def _themes(dialect: str) -> ColumnElement[Any]:
+    """The conversation's themes as a JSON array in the miner's order (the `conversation_theme`
+    rows by id), `[]` when mined without themes, NULL when not mined: the shape the view had
+    when it read the (dropped, migration 0014) `classification.themes` column."""
+    if dialect == "postgresql":
+        listed: ColumnElement[Any] = (
+            select(
+                func.coalesce(
+                    func.json_agg(aggregate_order_by(T.c.theme, T.c.id)),
+                    literal_column("'[]'::json"),
+                )
+            )
+            .where(T.c.conversation_id == C.c.id)
+            .scalar_subquery()
+        )
+    else:  # SQLite before 3.44 has no ORDER BY inside an aggregate: order a subquery instead
+        ordered = (
+            select(T.c.theme)
+            .where(T.c.conversation_id == C.c.id)
+            .order_by(T.c.id)
+            .correlate(C)
+            .subquery()
+        )
+        listed = select(func.json_group_array(ordered.c.theme)).scalar_subquery()
+    return case((K.c.id.is_(None), None), else_=listed)
+
+
 def _customer_journey(dialect: str) -> Select:
     customer = customer_key()
     order = (C.c.created_at, C.c.id)
@@ -74,7 +103,7 @@ def _customer_journey(dialect: str) -> Select:
             K.c.stage,
             func.lag(K.c.stage).over(partition_by=customer, order_by=order).label("previous_stage"),
             K.c.stage_confidence,
-            K.c.themes,
+            _themes(dialect).label("themes"),
             K.c.sentiment,
             _strongest_emotion(dialect).label("emotion"),
             (epoch_days(C.c.created_at) - previous_at).label("days_since_previous"),

@@ -154,7 +154,10 @@ class Message(SQLModel, table=True):
 
 
 class Classification(SQLModel, table=True):
-    """The miner's latest answer for a conversation, with the text hash that produced it."""
+    """The miner's latest answer for a conversation, with the text hash that produced it.
+
+    Its themes are not here: they live once, as `ConversationTheme` rows (migration 0014), read
+    as lists through `journey.store.themes_of`."""
 
     __table_args__ = (Index("ix_classification_stage", "stage"),)
 
@@ -163,7 +166,6 @@ class Classification(SQLModel, table=True):
     model_version: str
     stage: str | None = None
     stage_confidence: float = 0.0
-    themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     theme_scores: dict[str, float] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )
@@ -178,7 +180,9 @@ class Classification(SQLModel, table=True):
 
 
 class ConversationTheme(SQLModel, table=True):
-    """One row per (conversation, theme): what SQL aggregation and analysts' views join on."""
+    """One row per (conversation, theme): the one home of a conversation's themes, what SQL
+    aggregation, analysts' views, the ticket view and the outbox read. Rows are inserted in the
+    miner's order (strongest first), so ordering by id gives the theme list back."""
 
     __tablename__ = "conversation_theme"
     __table_args__ = (

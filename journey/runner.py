@@ -37,7 +37,7 @@ from journey.errors import ConfigError, SyncLockedError
 from journey.lock import LOCK_WAIT_SECONDS, sync_lock
 from journey.mining_pool import MiningPool, processes_for
 from journey.models import Source, SyncState
-from journey.store import ensure_source
+from journey.store import ensure_source, save_field_ids
 from journey.sync import Progress, SourceReport, SyncOptions, sync_source
 from journey.webhook_setup import WebhookReport
 from journey.writeback import CONFIDENCE_PREFIX, stage_option
@@ -355,9 +355,8 @@ async def run_setup_fields(
             # Opened once the helpdesk answered: a failure before leaves no database behind.
             engine = database(settings, engine)
             with session_scope(engine) as session:
-                row = ensure_source(session, config.name, config.kind, config.resolved_base_url())
-                row.stage_field_id, row.confidence_field_id = fields.stage, fields.confidence
-                session.add(row)
+                ensure_source(session, config.name, config.kind, config.resolved_base_url())
+                save_field_ids(session, config.name, fields)  # later syncs read them back
             done.append((config.name, fields))
     finally:
         await _close_all(connectors)

@@ -13,7 +13,7 @@ from sqlalchemy import select as core_select  # more than four columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from connectors.records import MessageRecord, Page
+from connectors.records import FieldIds, MessageRecord, Page
 from journey.identity import hashed_emails
 from journey.journey_map import rollups as map_rollups
 from journey.journey_map import steps as journey_steps
@@ -74,6 +74,17 @@ def ensure_source(session: Session, name: str, kind: str, base_url: str) -> Sour
         source.base_url, source.kind = base_url, kind
         session.add(source)
     return source
+
+
+def save_field_ids(session: Session, source_name: str, fields: FieldIds) -> None:
+    """Remember where cjm's fields live (`cjm setup-fields`, or a sync that had to list them),
+    so later syncs read the ids back instead of listing every field again; `FieldIds()` forgets
+    them (the helpdesk said the saved id is gone)."""
+    session.execute(
+        update(Source)
+        .where(col(Source.name) == source_name)
+        .values(stage_field_id=fields.stage, confidence_field_id=fields.confidence)
+    )
 
 
 def get_checkpoint(session: Session, source_id: int, stream: str) -> str | None:
@@ -604,7 +615,8 @@ def save_classifications(
     session: Session, model_version: str, mined: Sequence[tuple[int, str, Prediction]]
 ) -> None:
     """Store (conversation id, text hash, prediction) as each conversation's classification,
-    with one `conversation_theme` row per theme."""
+    with one `conversation_theme` row per theme: the one home of a conversation's themes, inserted
+    in the miner's order (strongest first) so `themes_of` can read that order back by row id."""
     if not mined:
         return
     ids = [cid for cid, _, _ in mined]
@@ -621,7 +633,6 @@ def save_classifications(
         row.model_version = model_version
         row.stage = prediction.stage
         row.stage_confidence = float(prediction.stage_confidence)
-        row.themes = list(prediction.themes)
         row.theme_scores = {k: float(v) for k, v in prediction.theme_scores.items()}
         row.evidence = list(prediction.evidence)
         row.stage_evidence = _best_sentence(prediction, "stage", prediction.stage)
@@ -652,6 +663,24 @@ def save_classifications(
     session.flush()
     journey_steps.refresh_conversations(session, ids)  # stages moved: the map's stored journeys
     map_rollups.refresh_conversations(session, ids, set())  # and daily rollups
+
+
+def themes_of(session: Session, conversation_ids_: Iterable[int]) -> dict[int, list[str]]:
+    """Each conversation's themes, in the miner's order (strongest first), from the
+    `conversation_theme` rows: the one source of truth (the ticket view, the outbox's pain tags
+    and agents' labels all read them here). One query per 500 ids; a conversation without theme
+    rows maps to `[]`."""
+    ids = list(dict.fromkeys(conversation_ids_))
+    themes: dict[int, list[str]] = {cid: [] for cid in ids}
+    for chunk in _chunks(ids, 500):
+        rows = session.execute(
+            select(ConversationTheme.conversation_id, ConversationTheme.theme)
+            .where(col(ConversationTheme.conversation_id).in_(chunk))
+            .order_by(col(ConversationTheme.conversation_id), col(ConversationTheme.id))
+        )
+        for cid, theme in rows:
+            themes[cid].append(theme)
+    return themes
 
 
 def _best_sentence(prediction: Prediction, head: str, label: str | None) -> str | None:

@@ -31,7 +31,7 @@ from connectors.base import (
     HasNotices,
     HelpdeskConnector,
 )
-from connectors.errors import ConnectorError, NotTheApiError
+from connectors.errors import ConnectorError, FieldGoneError, NotTheApiError
 from connectors.http import reporting_waits
 from connectors.records import ConversationRecord, FieldIds, MessageRecord, Page, TicketUpdate
 from journey.db import session_scope
@@ -57,6 +57,7 @@ from journey.store import (
     purge_conversations,
     save_checkpoint,
     save_classifications,
+    save_field_ids,
     store_page,
     stored_versions,
     unresolved_stubs,
@@ -102,7 +103,9 @@ class SyncOptions:
     # streams; mining and write-back are the same steps. No checkpoint moves and no sync_run
     # row is written (the webhook_event rows record the work).
     tickets: Sequence[str] | None = None
-    fields: FieldIds | None = None  # already discovered (a worker keeps them between batches)
+    # a recent field listing (a worker keeps one between batches): titles for segments, and ids
+    # only where the source row has none saved
+    fields: FieldIds | None = None
     progress: Progress = field(default=lambda _message: None)
 
 
@@ -152,9 +155,9 @@ async def sync_source(
     assert source.id is not None
     try:
         with reporting_waits(options.progress):  # retries and rate-limit pauses, one line each
-            fields = options.fields or await _discover_fields(connector, options)
+            fields = await _fields_for(engine, source, connector, options)
             if options.writeback:
-                _require_stage_field(connector, fields)  # before a pull that may take an hour
+                _require_stage_field(connector, fields.ids)  # before a pull that may take an hour
             if options.tickets is not None:  # a webhook worker: just these tickets
                 await _read_tickets(engine, source.id, connector, options, report, fields)
             elif options.pull:
@@ -168,7 +171,7 @@ async def sync_source(
                     "(stored with their language: cjm classifies English only)"
                 )
             if options.writeback:
-                await _write_back(engine, source, connector, options, report, fields)
+                await _write_back(engine, source, connector, options, report, fields.ids)
     except (ConnectorError, CjmError) as exc:
         report.error = str(exc)
     finally:
@@ -211,11 +214,10 @@ async def _pull_all(
     connector: HelpdeskConnector,
     options: SyncOptions,
     report: SourceReport,
-    fields: FieldIds,
+    fields: _Fields,
 ) -> None:
     start = options.since or datetime.fromtimestamp(0, UTC)
     clean = _cleaner(options.redact_pii)
-    named = _field_slugs(fields)
     for stream in connector.streams:
         with session_scope(engine) as session:
             checkpoint = None if options.since else get_checkpoint(session, source_id, stream)
@@ -223,8 +225,9 @@ async def _pull_all(
         async for page in connector.pull(stream, checkpoint, start):
             roles = await _resolve_roles(engine, source_id, connector, page)
             page = await _fetch_changed_messages(engine, source_id, connector, page)  # Freshdesk
+            named = await fields.slugs_for(page)
             with session_scope(engine) as session:
-                _store_page(session, source_id, page, roles, clean, report, named, fields)
+                _store_page(session, source_id, page, roles, clean, report, named, fields.ids)
                 records = len(page.conversations) + len(page.messages)
                 save_checkpoint(session, source_id, stream, page.checkpoint, records)
             pulled += records
@@ -244,7 +247,7 @@ async def _read_tickets(
     connector: HelpdeskConnector,
     options: SyncOptions,
     report: SourceReport,
-    fields: FieldIds,
+    fields: _Fields,
 ) -> None:
     """Real time: the tickets webhooks named, read by id as they are now and stored exactly as
     a pulled page is (no checkpoint: the streams' cursors stay where the nightly sync left
@@ -253,10 +256,11 @@ async def _read_tickets(
         raise CjmError(f"{connector.name}: this helpdesk cannot read tickets by id")
     page = await connector.fetch_tickets(list(options.tickets or ()))
     roles = await _resolve_roles(engine, source_id, connector, page)
+    named = await fields.slugs_for(page)
     with session_scope(engine) as session:
         _store_page(
             session, source_id, page, roles, _cleaner(options.redact_pii), report,
-            _field_slugs(fields), fields,
+            named, fields.ids,
         )  # fmt: skip
 
 
@@ -310,7 +314,7 @@ async def _resolve_referenced(
     connector: HelpdeskConnector,
     options: SyncOptions,
     report: SourceReport,
-    fields: FieldIds,
+    fields: _Fields,
     limit: int = 1000,
 ) -> None:
     """Tickets something referenced (a CSAT rating, a message) but no list returned: on
@@ -328,15 +332,62 @@ async def _resolve_referenced(
     page = await connector.fetch_archived(list(first_seen))
     roles = await _resolve_roles(engine, source_id, connector, page)
     found = {c.external_id for c in page.conversations}
+    named = await fields.slugs_for(page)
     with session_scope(engine) as session:
         _store_page(
             session, source_id, page, roles, _cleaner(options.redact_pii), report,
-            _field_slugs(fields), fields,
+            named, fields.ids,
         )  # fmt: skip
         settled = datetime.now(UTC) - timedelta(days=1)
         gone = [e for e, seen in first_seen.items() if e not in found and seen < settled]
         if gone:
             purge_conversations(session, conversation_ids(session, source_id, gone).values())
+
+
+@dataclass
+class _Fields:
+    """cjm's field ids for one sync, and the helpdesk's field titles that name segments.
+
+    The ids come back from the `source` row (`cjm setup-fields` saved them). The titles
+    ("Customer region" → `customer_region` in `conversation.custom_fields`) are not stored:
+    an admin may rename a field any day. So a sync lists the fields at most once, and only when
+    a page carries custom fields to name (a sync with nothing new makes no field call), unless
+    the ids were missing and the listing already happened to find them."""
+
+    ids: FieldIds
+    connector: HelpdeskConnector
+    options: SyncOptions
+    slugs: dict[str, str] | None = None  # None: not listed yet
+
+    async def slugs_for(self, page: Page) -> dict[str, str]:
+        if self.slugs is None and any(c.custom_fields for c in page.conversations):
+            self.slugs = _field_slugs(await _discover_fields(self.connector, self.options))
+        return self.slugs or {}
+
+
+async def _fields_for(
+    engine: Engine, source: Source, connector: HelpdeskConnector, options: SyncOptions
+) -> _Fields:
+    """Saved ids first; the fields are listed here only when no id was saved (a database that
+    predates `setup-fields` saving them, or an id the helpdesk reported gone), and what that
+    listing finds is saved, so the next sync reads it back. A webhook worker passes its own
+    recent listing in `options.fields` (titles; ids only where none is saved)."""
+    saved = field_ids_for(source)
+    listed = options.fields
+    if not saved.stage and listed is None:
+        listed = await _discover_fields(connector, options)
+        if listed.stage:
+            with session_scope(engine) as session:
+                save_field_ids(session, connector.name, listed)
+    ids = saved
+    if not saved.stage and listed is not None:
+        ids = FieldIds(stage=listed.stage, confidence=listed.confidence)
+    return _Fields(
+        ids=ids,
+        connector=connector,
+        options=options,
+        slugs=_field_slugs(listed) if listed is not None else None,
+    )
 
 
 async def _discover_fields(connector: HelpdeskConnector, options: SyncOptions) -> FieldIds:
@@ -527,9 +578,15 @@ async def _write_back(
 ) -> None:
     _require_stage_field(connector, fields)
     assert source.id is not None
-    result = await write_back(
-        engine, source.id, connector, fields, dry_run=options.dry_run, progress=options.progress
-    )
+    try:
+        result = await write_back(
+            engine, source.id, connector, fields, dry_run=options.dry_run, progress=options.progress
+        )
+    except FieldGoneError:
+        # the saved id is stale: forget it, so the next sync looks the field up by its title
+        with session_scope(engine) as session:
+            save_field_ids(session, connector.name, FieldIds())
+        raise
     report.planned = result.planned
     report.written = result.written
     report.write_failures = result.failed

@@ -28,6 +28,7 @@ from journey.models import (
     Source,
     Writeback,
 )
+from journey.store import themes_of
 from journey.writeback import CONFIDENCE_LEVELS
 
 JOURNEY_LIMIT = 50  # the sidebar shows a customer's newest 50 conversations at most
@@ -211,7 +212,9 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
             ).all()
         )
     names = _source_names(session, {other.source_id for other, _ in rows})
-    corrected = _human_stages(session, [other.id for other, _ in rows if other.id is not None])
+    ids = [other.id for other, _ in rows if other.id is not None]
+    corrected = _human_stages(session, ids)
+    themes = themes_of(session, ids)
     steps: list[dict[str, Any]] = []
     for other, classification in reversed(rows):
         assert other.id is not None  # read from the database
@@ -232,7 +235,7 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
                 "model_stage": model_stage,
                 "corrected": other.id in corrected,
                 "mined": classification is not None,
-                "themes": list(classification.themes) if classification is not None else [],
+                "themes": themes[other.id] if classification is not None else [],
                 "emotion": emotions[0]["emotion"] if emotions else None,
                 "current": other.id == conversation.id,
             }
@@ -297,7 +300,7 @@ def ticket_view(session: Session, ref: TicketRef) -> dict[str, Any]:
         else None,
         themes=[
             {"name": t, "score": round(float(classification.theme_scores.get(t, 0.0)), 3)}
-            for t in classification.themes
+            for t in themes_of(session, [ref.conversation_id])[ref.conversation_id]
         ],
         evidence=_evidence(classification, conversation.subject, messages),
         emotions=_emotions(classification),

@@ -58,7 +58,7 @@ log = logging.getLogger("cjm.worker")
 
 ConnectorFactory = Callable[[Settings, SourceConfig], HelpdeskConnector]
 POOL_KEY = "journey.worker"  # WebContext.state key of `cjm serve`'s in-process WorkerPool
-FIELDS_TTL = 600.0  # seconds a worker trusts the field ids it discovered
+FIELDS_TTL = 600.0  # seconds a worker trusts its field listing (titles; ids are saved)
 PRUNE_EVERY = 3600.0  # seconds between deletions of old done events (events.KEEP_DONE)
 
 
@@ -260,7 +260,7 @@ class Worker:
             fields = await self._field_ids(config.name, connector)
         except ConnectorError as exc:
             return SourceReport(source=config.name, error=str(exc))
-        return await sync_source(
+        report = await sync_source(
             self.engine,
             connector,
             self.miner,
@@ -272,8 +272,15 @@ class Worker:
                 redact_pii=self.settings.miner.redact_pii,
             ),
         )
+        if report.error:  # e.g. a field the helpdesk says is gone: list afresh next batch
+            self._fields.pop(config.name, None)
+        return report
 
     async def _field_ids(self, source: str, connector: HelpdeskConnector) -> FieldIds:
+        """The helpdesk's field listing, kept `FIELDS_TTL` seconds between batches: the sync
+        reads cjm's field ids back from the `source` row (`cjm setup-fields` saved them), but
+        the titles that name segments are not stored, and one listing per batch of events would
+        cost a call per event on a quiet day."""
         cached = self._fields.get(source)
         if cached and time.monotonic() - cached[0] < FIELDS_TTL:
             return cached[1]

@@ -21,6 +21,7 @@ from connectors.records import FieldIds, TicketUpdate
 from journey.db import session_scope
 from journey.models import Classification, Conversation, Label, Writeback, utcnow
 from journey.progress import report_count
+from journey.store import themes_of
 from miner import confidence_bands
 
 STAGE_PREFIX = "stage__"
@@ -43,14 +44,21 @@ def confidence_option(confidence: float) -> str:
     return f"{CONFIDENCE_PREFIX}low"
 
 
-def desired_state(classification: Classification) -> dict[str, Any]:
-    """What cjm wants on the ticket, derived from the latest classification."""
+def pain_tags(themes: Iterable[str]) -> list[str]:
+    """The ticket tags that carry `themes` (sorted: the outbox compares them as a set)."""
+    return sorted(f"{PAIN_PREFIX}{t}" for t in themes)
+
+
+def desired_state(classification: Classification, themes: Iterable[str]) -> dict[str, Any]:
+    """What cjm wants on the ticket, derived from the latest classification and its theme rows
+    (`store.themes_of`). The outbox keeps this as a snapshot on purpose: it is the delta to
+    send, compared with what was last applied, not a second home of the themes."""
     return {
         "stage": stage_option(classification.stage) if classification.stage else None,
         "confidence": confidence_option(classification.stage_confidence)
         if classification.stage
         else None,
-        "pain": sorted(f"{PAIN_PREFIX}{t}" for t in classification.themes),
+        "pain": pain_tags(themes),
     }
 
 
@@ -66,7 +74,7 @@ def with_override(desired: Mapping[str, Any], agent: Mapping[str, Any] | None) -
         merged["stage"] = stage_option(str(agent["stage"]))
         merged["confidence"] = None
     if agent.get("themes") is not None:
-        merged["pain"] = sorted(f"{PAIN_PREFIX}{t}" for t in agent["themes"])
+        merged["pain"] = pain_tags(agent["themes"])
     merged["agent"] = dict(agent)
     return merged
 
@@ -183,6 +191,7 @@ def refresh_outbox(session: Session, conversation_ids: Sequence[int]) -> None:
     rows = session.execute(
         select(Classification).where(Classification.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
     ).scalars()
+    themes = themes_of(session, conversation_ids)
     existing = {
         w.conversation_id: w
         for w in session.execute(
@@ -192,7 +201,9 @@ def refresh_outbox(session: Session, conversation_ids: Sequence[int]) -> None:
     for classification in rows:
         outbox = existing.get(classification.conversation_id)
         agent = outbox.desired.get("agent") if outbox is not None else None
-        desired = with_override(desired_state(classification), agent)
+        desired = with_override(
+            desired_state(classification, themes[classification.conversation_id]), agent
+        )
         if outbox is None:
             session.add(Writeback(conversation_id=classification.conversation_id, desired=desired))
         elif outbox.desired != desired:

@@ -24,6 +24,7 @@ from journey.models import (
     Source,
     Writeback,
 )
+from journey.store import themes_of
 from journey.web.app_auth import ZENDESK_ISSUER, AuthError, authenticate
 from tests.apps.conftest import APP_SECRET, SOURCE, World
 
@@ -87,7 +88,9 @@ def test_sidebar_view_shows_the_stored_stage_themes_evidence_and_journey(world: 
     # … the same stage cjm wrote on the ticket in the helpdesk
     assert world.stage(int(ticket)) == f"stage__{classification.stage}"
     assert view["confidence_band"] in ("high", "medium", "low")
-    assert [t["name"] for t in view["themes"]] == classification.themes
+    with session_scope(world.engine) as session:
+        themes = themes_of(session, [classification.conversation_id])
+    assert [t["name"] for t in view["themes"]] == themes[classification.conversation_id]
     assert view["model_version"] == classification.model_version
     assert view["evidence"], "a classified ticket shows why"
     with session_scope(world.engine) as session:

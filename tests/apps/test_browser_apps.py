@@ -26,6 +26,7 @@ from journey.apps_package import package_app
 from journey.db import make_engine, migrate, session_scope
 from journey.label_web import ORIGIN as PAGE_ORIGIN
 from journey.models import Classification, Conversation, Label, Person, Source
+from journey.store import themes_of
 from miner import default_taxonomy
 from simulator import serve_in_thread
 from tests.apps.conftest import (
@@ -213,7 +214,7 @@ def test_zendesk_sidebar_shows_stage_themes_evidence_and_the_customers_journey(
     shown = app.locator("#cjm-themes .cjm-chip").evaluate_all(
         "nodes => nodes.map(n => n.dataset.theme)"
     )
-    assert shown == classification.themes
+    assert shown == _themes(zworld.engine, classification.conversation_id)
     quotes = app.locator("#cjm-evidence q").all_inner_texts()
     assert quotes and all(q.strip() for q in quotes)
     assert set(quotes) <= {classification.stage_evidence, *classification.evidence}
@@ -410,7 +411,8 @@ def test_freshdesk_sidebar_shows_the_ticket_and_a_correction_reaches_the_ticket(
     ]
     assert page.evaluate("window.ticketFields") == {"cf_journey_stage": f"stage__{theirs}"}
     shown = app.locator("#cjm-themes .cjm-chip").evaluate_all("ns => ns.map(n => n.dataset.theme)")
-    assert shown == classification.themes  # a stage-only correction leaves the themes
+    # a stage-only correction leaves the themes
+    assert shown == _themes(fworld.engine, classification.conversation_id)
 
     def on_ticket() -> Any:
         return fworld.sim.ticket(ticket).custom_fields.get("cf_journey_stage")
@@ -488,13 +490,13 @@ def test_labelling_page_is_keyboard_first_and_stores_each_decision(
 
 
 def _predicted_themes(world: World, label: Label) -> list[str]:
-    with session_scope(world.engine) as session:
-        row = session.execute(
-            select(Classification.themes).where(
-                Classification.conversation_id == label.conversation_id
-            )
-        ).scalar_one()
-    return list(row)
+    return _themes(world.engine, label.conversation_id)
+
+
+def _themes(engine: Any, conversation_id: int) -> list[str]:
+    """The miner's themes of a conversation, as stored (the `conversation_theme` rows)."""
+    with session_scope(engine) as session:
+        return themes_of(session, [conversation_id])[conversation_id]
 
 
 def test_customer_text_is_shown_as_text_never_as_html(

@@ -1,4 +1,5 @@
-"""Pure Freshdesk mappers on hand-written payloads of the documented shapes."""
+"""Pure Freshdesk mappers on recorded payloads (tests/payloads.py), and on hand-written
+minimal ones where a test is about keys the helpdesk left out."""
 
 from __future__ import annotations
 
@@ -13,18 +14,19 @@ from connectors.freshdesk_mapping import (
     update_body,
 )
 from connectors.records import TicketUpdate
+from tests.payloads import item
 
 
 def test_status_source_and_reply_times() -> None:
+    listed = item("freshdesk/tickets", 0)  # recorded from the simulator (tests/payloads.py)
     record = ticket_to_record(
         {
-            "id": 5,
+            **listed,
             "status": 4,
             "source": 7,
             "created_at": "2026-01-01T10:00:00Z",
             "updated_at": "2026-01-05T10:00:00Z",
-            "stats": {"requester_responded_at": "2026-01-03T10:00:00Z"},
-            "custom_fields": {"cf_journey_stage": "stage__delivery"},
+            "stats": {**listed["stats"], "requester_responded_at": "2026-01-03T10:00:00Z"},
         }
     )
     assert (record.status, record.channel, record.kind) == ("solved", "chat", "chat")
@@ -46,7 +48,7 @@ def test_description_is_the_first_customer_message_unless_outbound() -> None:
 
 
 def test_conversation_roles_notes_and_survey_feedback() -> None:
-    base = {"id": 1, "created_at": "2026-01-01T10:00:00Z", "body_text": "x", "source": 0}
+    base = item("freshdesk/ticket_conversations", 0, incoming=False, private=False, source=0)
     agents = {"9"}
     assert (
         conversation_to_message({**base, "user_id": 9, "incoming": True}, "1", agents).author_role

@@ -19,6 +19,7 @@ from connectors.freshdesk import FreshdeskConnector
 from connectors.records import TicketUpdate
 from connectors.settings import FreshchatSettings, FreshdeskSettings, RateLimitSettings
 from tests.fakes import FakeClock
+from tests.payloads import item, payload
 
 BASE = "https://acme.freshdesk.com"
 CHAT = "https://api.freshchat.com"
@@ -41,19 +42,24 @@ def make(clock: FakeClock | None = None, **overrides: Any) -> FreshdeskConnector
     return FreshdeskConnector(settings(**overrides), clock=clock or FakeClock())
 
 
+TICKETS = "freshdesk/tickets"  # recorded from the simulator (tests/payloads.py)
+FIELDS = "freshdesk/admin_ticket_fields"
+OPEN = 1  # the recorded open ticket
+# A conversation as Freshdesk lists it; tests change who wrote it and how.
+CONVERSATION = item("freshdesk/ticket_conversations", 0)
+
+
 def ticket(ticket_id: int, updated: str = "2026-01-03T10:00:00Z", **extra: Any) -> dict[str, Any]:
+    """The recorded open ticket with the id and update time a test walks by, an agent's "vip"
+    tag, and no reply yet (so its content changed when it was created)."""
+    recorded = item(TICKETS, OPEN)
     return {
+        **recorded,
         "id": ticket_id,
-        "subject": "Parcel late",
-        "status": 2,
-        "source": 1,
-        "requester_id": 5,
         "created_at": "2026-01-02T10:00:00Z",
         "updated_at": updated,
         "tags": ["vip"],
-        "custom_fields": {"cf_journey_stage": None},
-        "description_text": "Where is my parcel?",
-        "stats": {"requester_responded_at": None, "agent_responded_at": None},
+        "stats": dict.fromkeys(recorded["stats"]),
         **extra,
     }
 
@@ -90,7 +96,7 @@ def test_ticket_list_request_shape_auth_and_mapping(respx_mock) -> None:
     (only,) = pages
     assert only.messages_on_demand and only.checkpoint == "2026-01-04T10:00:00Z"
     first, spam = only.conversations
-    assert first.tags == ("vip",) and first.custom_fields == {"cf_journey_stage": None}
+    assert first.tags == ("vip",) and first.custom_fields == item(TICKETS, OPEN)["custom_fields"]
     assert first.content_updated_at == datetime(2026, 1, 2, 10, tzinfo=UTC)
     assert spam.deleted and spam.status == "spam"
 
@@ -209,7 +215,13 @@ def test_deleted_and_spam_passes_and_csat_ratings(respx_mock) -> None:
 def test_fetch_messages_roles_pagination_and_archived_fallback(respx_mock) -> None:
     respx_mock.get("/api/v2/tickets").mock(return_value=page([ticket(1), ticket(2)]))
     agents = respx_mock.get("/api/v2/agents").mock(return_value=page([{"id": 9}]))
-    conv = {"incoming": False, "private": False, "source": 0, "created_at": "2026-01-02T11:00:00Z"}
+    conv = {
+        **CONVERSATION,
+        "incoming": False,
+        "private": False,
+        "source": 0,
+        "created_at": "2026-01-02T11:00:00Z",
+    }
     first = respx_mock.get("/api/v2/tickets/1/conversations").mock(
         side_effect=[
             page(
@@ -364,18 +376,32 @@ def test_old_pulled_tags_are_read_again_before_writing(respx_mock) -> None:
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
+def test_discover_fields_names_the_custom_fields_and_finds_none_of_cjms(respx_mock) -> None:
+    recorded = payload(FIELDS)
+    respx_mock.get("/api/v2/admin/ticket_fields").mock(
+        return_value=httpx.Response(200, json=recorded)
+    )
+    fields = run(make().discover_fields())
+    assert fields.stage is None and fields.confidence is None  # setup-fields not run yet
+    custom = [(f["name"], f["label"]) for f in recorded if not f["default"]]
+    assert custom and list(fields.names) == custom  # the segments' titles; no default field
+
+
+@respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
 def test_setup_fields_creates_then_completes_with_the_whole_choice_list(respx_mock) -> None:
     stages = [("stage__awareness", "Awareness"), ("stage__purchase", "Purchase")]
     levels = [("stage_confidence__high", "High")]
+    recorded = payload(FIELDS)  # the account's default fields and two custom dropdowns
+    dropdown = next(f for f in recorded if f["type"] == "custom_dropdown")
     existing = {
+        **dropdown,
         "id": 77,
         "name": "cf_journey_stage",
         "label": "Journey stage",
-        "type": "custom_dropdown",
         "choices": [{"id": 1, "value": "stage__awareness", "position": 1}],
     }
     respx_mock.get("/api/v2/admin/ticket_fields").mock(
-        return_value=httpx.Response(200, json=[existing])
+        return_value=httpx.Response(200, json=[*recorded, existing])
     )
     create = respx_mock.post("/api/v2/admin/ticket_fields").mock(
         return_value=httpx.Response(201, json={"id": 78, "name": "cf_journey_stage_confidence"})

@@ -18,6 +18,7 @@ from connectors.records import TicketUpdate
 from connectors.settings import OAuthTokens, RateLimitSettings, ZendeskSettings
 from connectors.zendesk import ZendeskConnector
 from tests.fakes import FakeClock
+from tests.payloads import item, payload
 
 BASE = "https://acme.zendesk.com"
 CHAT = "https://www.zopim.com"
@@ -46,9 +47,15 @@ def pull(c: ZendeskConnector, stream: str, checkpoint: str | None = None) -> lis
     return asyncio.run(go())
 
 
+EVENTS_PAGE = "zendesk/incremental_ticket_events"  # recorded from the simulator
+
+
 def events_body(events: list[dict[str, Any]], end: bool = True, nxt: int = 1767261601):
+    """The recorded ticket_events page, carrying `events` and the cursor a test walks by."""
     return {
+        **payload(EVENTS_PAGE),
         "ticket_events": events,
+        "count": len(events),
         "next_page": f"{BASE}{EVENTS}?start_time={nxt}",
         "end_of_stream": end,
         "end_time": nxt,
@@ -63,22 +70,31 @@ def comment_event(
     updater: int | None = None,
     body: str = "Where is my parcel?",
 ):
+    """The recorded audit of a public comment, for `ticket_id`, written by `author` through
+    `channel`, saying `body` (its other child events left out)."""
+    audit = item(EVENTS_PAGE, 0, of="ticket_events")
+    comment = next(c for c in audit["child_events"] if c["event_type"] == "Comment")
+    via = {**audit["via"], "channel": channel}
     return {
+        **audit,
         "id": comment_id // 100,
         "ticket_id": ticket_id,
         "timestamp": 1767261600,
         "created_at": "2026-01-01T10:00:00Z",
         "updater_id": updater or author,
-        "via": {"channel": channel},
-        "event_type": "Audit",
+        "via": via,
         "child_events": [
             {
+                **comment,
                 "id": comment_id,
-                "event_type": "Comment",
+                "audit_id": comment_id // 100,
                 "author_id": author,
                 "body": body,
+                "plain_body": body,
+                "html_body": f"<p>{body}</p>",
                 "public": True,
-                "via": {"channel": channel},
+                "via": via,
+                "created_at": "2026-01-01T10:00:00Z",
             }
         ],
     }
@@ -667,12 +683,15 @@ def test_jobs_in_flight_are_capped_and_too_many_jobs_is_waited_out(respx_mock) -
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
 def test_field_changes_name_whether_cjm_or_someone_else_set_them(respx_mock) -> None:  # type: ignore[no-untyped-def]
     def audit(aid: int, updater: int, value: str) -> dict[str, Any]:
+        """The recorded audit, by `updater`, now setting field 100 to `value` and the status."""
+        recorded = item(EVENTS_PAGE, 0, of="ticket_events")
+        change = next(c for c in recorded["child_events"] if c["event_type"] == "Change")
         return {
-            "id": aid, "ticket_id": 7, "updater_id": updater, "created_at": "2026-01-01T10:00:00Z",
+            **recorded, "id": aid, "ticket_id": 7, "updater_id": updater,
+            "created_at": "2026-01-01T10:00:00Z",
             "child_events": [
-                {"id": aid * 100, "event_type": "Change", "field_name": "100", "value": value},
-                {"id": aid * 100 + 1, "event_type": "Change", "field_name": "status",
-                 "value": "open"},
+                {**change, "id": aid * 100, "field_name": "100", "value": value},
+                {**change, "id": aid * 100 + 1, "field_name": "status", "value": "open"},
             ],
         }  # fmt: skip
 

@@ -16,6 +16,7 @@ from connectors.records import TicketUpdate
 from connectors.settings import RateLimitSettings, ZendeskSettings
 from connectors.zendesk import ZendeskConnector
 from tests.fakes import FakeClock
+from tests.payloads import item, payload
 
 BASE = "https://acme.zendesk.com"
 EVENTS = "/api/v2/incremental/ticket_events.json"
@@ -37,38 +38,32 @@ async def collect(connector: ZendeskConnector, stream: str, checkpoint: str | No
     return [page async for page in connector.pull(stream, checkpoint, START)]
 
 
-def ticket(ticket_id: int, **extra):
-    return {
-        "id": ticket_id,
-        "subject": "Parcel late",
-        "status": "open",
-        "requester_id": 5,
-        "created_at": "2026-01-02T10:00:00Z",
-        "updated_at": "2026-01-03T10:00:00Z",
-        "tags": ["vip"],
-        "via": {"channel": "email"},
-        "custom_fields": [{"id": 100, "value": None}],
-        **extra,
-    }
+TICKETS = "zendesk/incremental_tickets_cursor"  # recorded from the simulator (tests/payloads.py)
+FIELDS = "zendesk/ticket_fields"
 
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
 def test_ticket_export_sends_start_time_once_then_follows_the_cursor(respx_mock) -> None:
+    recorded = payload(TICKETS)
+    requester = next(u for u in recorded["users"] if u["role"] == "end-user")
+    listed = item(TICKETS, 0, of="tickets", requester_id=requester["id"])
     route = respx_mock.get("/api/v2/incremental/tickets/cursor.json").mock(
         side_effect=[
             httpx.Response(
                 200,
                 json={
-                    "tickets": [ticket(1)],
+                    **recorded,
+                    "tickets": [listed],
                     "after_cursor": "c1",
                     "end_of_stream": False,
-                    "users": [{"id": 5, "role": "end-user"}],
                 },
             ),
             httpx.Response(
                 200,
                 json={
-                    "tickets": [ticket(2, status="deleted")],
+                    **recorded,
+                    "tickets": [item(TICKETS, 1, of="tickets", status="deleted")],
+                    "users": [],
                     "after_cursor": "c2",
                     "end_of_stream": True,
                 },
@@ -82,8 +77,12 @@ def test_ticket_export_sends_start_time_once_then_follows_the_cursor(respx_mock)
     assert first["per_page"] == "1000" and first["include"] == "users"
     assert second["cursor"] == "c1" and "start_time" not in second
     assert [p.checkpoint for p in pages] == ["c1", "c2"]
-    assert pages[0].conversations[0].custom_fields == {"100": None}
-    assert pages[0].people[0].role == "end_user"
+    # custom fields keyed by field id, as text
+    assert pages[0].conversations[0].custom_fields == {
+        str(f["id"]): f["value"] for f in listed["custom_fields"]
+    }
+    roles = {p.external_id: p.role for p in pages[0].people}
+    assert roles[str(requester["id"])] == "end_user"  # Zendesk's "end-user", sideloaded
     assert pages[1].conversations[0].deleted
 
 
@@ -184,22 +183,17 @@ def test_users_are_looked_up_one_hundred_at_a_time(respx_mock) -> None:
 
 @respx.mock(base_url=BASE, assert_all_called=True, assert_all_mocked=True)
 def test_setup_fields_creates_missing_field_and_adds_options_without_a_put(respx_mock) -> None:
+    recorded = payload(FIELDS)  # the account's system fields and its brand/plan/region dropdowns
+    dropdown = next(f for f in recorded["ticket_fields"] if f["type"] == "tagger")
+    stage = {
+        **dropdown,
+        "id": 100,
+        "title": "Journey stage",
+        "custom_field_options": [{"id": 1, "name": "Awareness", "value": "stage__awareness"}],
+    }
     respx_mock.get("/api/v2/ticket_fields.json").mock(
         return_value=httpx.Response(
-            200,
-            json={
-                "ticket_fields": [
-                    {
-                        "id": 100,
-                        "type": "tagger",
-                        "title": "Journey stage",
-                        "custom_field_options": [
-                            {"id": 1, "name": "Awareness", "value": "stage__awareness"}
-                        ],
-                    },
-                ],
-                "next_page": None,
-            },
+            200, json={**recorded, "ticket_fields": [*recorded["ticket_fields"], stage]}
         )
     )
     add_option = respx_mock.post("/api/v2/ticket_fields/100/options.json").mock(
@@ -370,12 +364,12 @@ def test_server_errors_back_off_then_succeed() -> None:
                 httpx.Response(500),
                 httpx.Response(502),
                 httpx.Response(
-                    200, json={"tickets": [ticket(1)], "after_cursor": "c", "end_of_stream": True}
+                    200, json={**payload(TICKETS), "after_cursor": "c", "end_of_stream": True}
                 ),
             ]
         )
         pages = asyncio.run(collect(make_connector(clock), "tickets"))
-    assert len(pages[0].conversations) == 1
+    assert len(pages[0].conversations) == len(payload(TICKETS)["tickets"])
     assert len(clock.sleeps) == 2 and all(0 < s <= 60 for s in clock.sleeps)
 
 

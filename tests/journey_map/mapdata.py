@@ -85,7 +85,6 @@ def load(engine: Engine, conversations: Sequence[Conv]) -> None:
                         "model_version": "test",
                         "stage": c.stage,
                         "stage_confidence": 0.9 if c.stage else 0.2,
-                        "themes": sorted(c.themes),
                         "theme_scores": c.themes,
                         "evidence": c.evidence,
                         "sentiment": c.sentiment,

@@ -236,12 +236,11 @@ def _rows(
         evidence = [phrase] + ([rng.choice(PHRASES[themes[1]])] if len(themes) > 1 else [])
         classification = (
             cid, "synthetic-1", None if abstained else stage, round(rng.uniform(0.5, 0.99), 3),
-            json.dumps(sorted(themes)),
             json.dumps({t: round(rng.uniform(0.4, 0.99), 3) for t in themes}, sort_keys=True),
             json.dumps(evidence), round(sentiment, 4), "en",
             hashlib.blake2b(str(cid).encode(), digest_size=8).hexdigest(), created_s,
         )  # fmt: skip
-        scores = json.loads(classification[5])
+        scores = json.loads(classification[4])
         theme_rows = [(cid, t, scores[t]) for t in themes]
         text = rng.choice(TEXTS[primary]).format(
             p=phrase, P=phrase.capitalize(), p2=rng.choice(PHRASES[primary]), d=rng.randint(3, 21)
@@ -285,7 +284,7 @@ _CONVERSATION_COLS = (
     "tags", "custom_fields", "deleted", "needs_mining", "synced_at", "requester_id",
 )  # fmt: skip
 _CLASSIFICATION_COLS = (
-    "conversation_id", "model_version", "stage", "stage_confidence", "themes", "theme_scores",
+    "conversation_id", "model_version", "stage", "stage_confidence", "theme_scores",
     "evidence", "sentiment", "language", "text_hash", "classified_at",
 )  # fmt: skip
 _THEME_COLS = ("conversation_id", "theme", "score")
@@ -323,7 +322,7 @@ def _insert(engine: Engine, chunk: Sequence[_Row]) -> None:
         "conversation_theme": ConversationTheme,
         "message": Message,
     }
-    json_cols = {"tags", "custom_fields", "themes", "theme_scores", "evidence"}
+    json_cols = {"tags", "custom_fields", "theme_scores", "evidence"}
     with engine.begin() as conn:
         for table, cols, rows in tables:
             dicts = [

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from journey.db import make_engine, session_scope
 from journey.models import Classification, Conversation, Label, Message, Writeback
+from journey.store import themes_of
 from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
 
 pytestmark = pytest.mark.slow
@@ -125,8 +126,9 @@ def database_snapshot(run: Run) -> dict[str, Any]:
             for m in session.execute(select(Message)).scalars()
         )
         by_id = {c.id: c.external_id for c in session.execute(select(Conversation)).scalars()}
+        themes = themes_of(session, by_id)
         classifications = sorted(
-            (by_id[c.conversation_id], c.stage, tuple(c.themes))
+            (by_id[c.conversation_id], c.stage, tuple(themes[c.conversation_id]))
             for c in session.execute(select(Classification)).scalars()
         )
         outbox = sorted(
