@@ -16,6 +16,7 @@ ZENDESK_TOKEN_ENV = "CJM_ZENDESK_TOKEN"
 ZENDESK_CHAT_BASE_URL = "https://www.zopim.com"  # the legacy Chat API's host (dlt uses it too)
 FRESHDESK_PLAN_LIMIT = 200  # calls/min per account on the Growth plan
 FRESHDESK_LIST_LIMIT = 20  # Growth's tickets-list limit: the safe guess for an unknown plan
+FRESHDESK_PER_PAGE = 100  # Freshdesk's largest `per_page`, the same on every list endpoint
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class FreshchatSettings:
     token: str | None = field(default=None, repr=False)
     credential_env: str = "CJM_FRESHCHAT_TOKEN"
     requests_per_minute: int = 100
-    budget_share: float = 0.5
+    budget_share: float = RateLimitSettings.budget_share
     report_window_hours: int = 24  # one raw-report extract covers at most this much time
     lookback_days: int = 90  # the first run reads this far back (reports keep ~15 months)
     messages_per_page: int = 50
@@ -118,9 +119,9 @@ class FreshdeskSettings:
     api_key: str | None = field(default=None, repr=False)
     credential_env: str = "CJM_FRESHDESK_KEY"
     limits: RateLimitSettings = field(default_factory=_freshdesk_limits)
-    tickets_per_page: int = 100
-    conversations_per_page: int = 100
-    agents_per_page: int = 100
+    tickets_per_page: int = FRESHDESK_PER_PAGE
+    conversations_per_page: int = FRESHDESK_PER_PAGE
+    agents_per_page: int = FRESHDESK_PER_PAGE
     max_page: int = 300  # Freshdesk answers 400 beyond page 300
     restart_every_pages: int = 1  # restart `updated_since` from the last record every N pages
     include_stats: bool = True  # stats tell a reply from cjm's own tag write (2 credits/call)

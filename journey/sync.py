@@ -352,17 +352,45 @@ class _Fields:
     ("Customer region" → `customer_region` in `conversation.custom_fields`) are not stored:
     an admin may rename a field any day. So a sync lists the fields at most once, and only when
     a page carries custom fields to name (a sync with nothing new makes no field call), unless
-    the ids were missing and the listing already happened to find them."""
+    the ids were missing and the listing already happened to find them.
+
+    Both helpdesks put every custom field on every ticket, so a saved stage id that none of a
+    page's tickets carries is gone (deleted, or re-created under a new id; Zendesk would ignore
+    writes to it without an error): that listing then also looks the field up again by title,
+    and what it finds is saved."""
 
     ids: FieldIds
+    engine: Engine
     connector: HelpdeskConnector
     options: SyncOptions
     slugs: dict[str, str] | None = None  # None: not listed yet
+    checked: bool = False  # the saved stage id was seen on a ticket (or looked up again)
 
     async def slugs_for(self, page: Page) -> dict[str, str]:
-        if self.slugs is None and any(c.custom_fields for c in page.conversations):
+        carried = [c.custom_fields for c in page.conversations if c.custom_fields]
+        # Only when writing back: then a failed listing raises instead of looking like "gone".
+        if carried and self.ids.stage and self.options.writeback and not self.checked:
+            self.checked = True
+            if not any(self.ids.stage in fields for fields in carried):
+                await self._look_up_again()
+        if self.slugs is None and carried:
             self.slugs = _field_slugs(await _discover_fields(self.connector, self.options))
         return self.slugs or {}
+
+    async def _look_up_again(self) -> None:
+        listed = await _discover_fields(self.connector, self.options)
+        self.slugs = _field_slugs(listed)
+        if listed.stage == self.ids.stage:
+            return
+        log.warning(
+            "%s: field %s is gone from the helpdesk; %s",
+            self.connector.name,
+            self.ids.stage,
+            f"found it again as {listed.stage}" if listed.stage else "run `cjm setup-fields`",
+        )
+        self.ids = FieldIds(stage=listed.stage, confidence=listed.confidence)
+        with session_scope(self.engine) as session:
+            save_field_ids(session, self.connector.name, self.ids)
 
 
 async def _fields_for(
@@ -384,6 +412,7 @@ async def _fields_for(
         ids = FieldIds(stage=listed.stage, confidence=listed.confidence)
     return _Fields(
         ids=ids,
+        engine=engine,
         connector=connector,
         options=options,
         slugs=_field_slugs(listed) if listed is not None else None,

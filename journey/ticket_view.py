@@ -184,9 +184,12 @@ def _same_customer(session: Session, conversation: Conversation) -> list[tuple[i
     return list(dict.fromkeys([own, *((s, e) for s, e in others)]))
 
 
-def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any]]:
+def _journey(
+    session: Session, conversation: Conversation
+) -> tuple[list[dict[str, Any]], dict[int, list[str]]]:
     """The customer's conversations, oldest first (this one included), across sources when the
-    requester's hashed e-mail matches another source's requester (as in the journey map)."""
+    requester's hashed e-mail matches another source's requester (as in the journey map), and
+    the themes of those and of this one (one query for the whole sidebar)."""
     if not conversation.requester_id:
         rows = [(conversation, None)]
     else:
@@ -214,7 +217,8 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
     names = _source_names(session, {other.source_id for other, _ in rows})
     ids = [other.id for other, _ in rows if other.id is not None]
     corrected = _human_stages(session, ids)
-    themes = themes_of(session, ids)
+    assert conversation.id is not None  # read from the database
+    themes = themes_of(session, [*ids, conversation.id])
     steps: list[dict[str, Any]] = []
     for other, classification in reversed(rows):
         assert other.id is not None  # read from the database
@@ -240,7 +244,7 @@ def _journey(session: Session, conversation: Conversation) -> list[dict[str, Any
                 "current": other.id == conversation.id,
             }
         )
-    return steps
+    return steps, themes
 
 
 def _source_names(session: Session, source_ids: set[int]) -> dict[int, str]:
@@ -268,6 +272,7 @@ def ticket_view(session: Session, ref: TicketRef) -> dict[str, Any]:
         ).scalars()
     )
     override = _override(session, ref.conversation_id)
+    journey, themes = _journey(session, conversation)
     view: dict[str, Any] = {
         "ticket_id": conversation.external_id,
         "subject": conversation.subject,
@@ -287,7 +292,7 @@ def ticket_view(session: Session, ref: TicketRef) -> dict[str, Any]:
         # the themes an agent set through an app (None: the miner's themes stand)
         "agent_themes": ((outbox.desired.get("agent") or {}).get("themes") if outbox else None),
         "writeback": outbox.status if outbox is not None else None,
-        "journey": _journey(session, conversation),
+        "journey": journey,
     }
     if classification is None:
         return view
@@ -300,7 +305,7 @@ def ticket_view(session: Session, ref: TicketRef) -> dict[str, Any]:
         else None,
         themes=[
             {"name": t, "score": round(float(classification.theme_scores.get(t, 0.0)), 3)}
-            for t in themes_of(session, [ref.conversation_id])[ref.conversation_id]
+            for t in themes[ref.conversation_id]
         ],
         evidence=_evidence(classification, conversation.subject, messages),
         emotions=_emotions(classification),

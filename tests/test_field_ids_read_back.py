@@ -112,16 +112,38 @@ def test_a_database_without_saved_ids_lists_them_once_and_keeps_them(zendesk: Ze
     assert listed == 0
 
 
-def test_a_stage_field_the_helpdesk_no_longer_has_stops_write_back_naming_setup_fields(
+def _recreate_stage_field(world) -> None:  # type: ignore[no-untyped-def]
+    """An admin deleted the Journey stage field and made it again: same label, a new name."""
+    stage_field = world.sim.field(STAGE)
+    assert stage_field is not None
+    stage_field["name"] = "cf_journey_stage_new"
+
+
+def test_a_saved_field_no_pulled_ticket_carries_is_looked_up_again(
     tmp_path: Path, engine: Engine
 ) -> None:
     world = make_world(tmp_path, engine, tickets=60)
-    stage_field = world.sim.field(STAGE)
-    assert stage_field is not None
-    stage_field["name"] = "cf_journey_stage_new"  # an admin deleted it and made another
-    stage_field["label"] = "Journey stage"
-    reports = asyncio.run(
-        run_sync(world.settings, connector_factory=world.factory, engine=world.engine)
+    _recreate_stage_field(world)
+    listed_before = world.calls(FRESHDESK_FIELDS)
+    report = world.sync()  # the pulled tickets carry cf_journey_stage_new, not the saved name
+    assert world.calls(FRESHDESK_FIELDS) - listed_before == 1  # titles and the id, one call
+    assert report.written > 0 and saved_ids(engine)[0] == "cf_journey_stage_new"
+    staged = [
+        t
+        for t in world.sim.ticket_ids()
+        if world.sim.ticket(t).custom_fields.get("cf_journey_stage_new")
+    ]
+    assert staged
+
+
+def test_a_write_to_a_field_that_is_gone_stops_naming_setup_fields(
+    tmp_path: Path, engine: Engine
+) -> None:
+    world = make_world(tmp_path, engine, tickets=60)
+    world.sync(writeback=False)  # stored and mined, nothing written yet
+    _recreate_stage_field(world)
+    reports = asyncio.run(  # `cjm model apply`: no pull, so only the write can tell
+        run_sync(world.settings, connector_factory=world.factory, engine=world.engine, pull=False)
     )
     error = reports[0].error or ""
     assert "cf_journey_stage does not exist" in error

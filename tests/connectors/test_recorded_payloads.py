@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from connectors.freshdesk_mapping import conversation_to_message, ticket_to_record
+from connectors.freshdesk_mapping import agent_to_person, conversation_to_message, ticket_to_record
 from connectors.zendesk_mapping import events_to_messages, user_to_person
 from connectors.zendesk_mapping import ticket_to_record as zendesk_ticket
 from tests.fixtures.payloads.record import record
@@ -32,6 +32,7 @@ def test_every_recorded_payload_maps_to_records() -> None:
         for raw in payload("freshdesk/ticket_conversations")
     ]
     assert all(m is not None and m.body for m in messages)
+    assert {agent_to_person(raw).role for raw in payload("freshdesk/agents")} == {"agent"}
     events = payload("zendesk/incremental_ticket_events")["ticket_events"]
     assert [m.body for m in events_to_messages(events)]
     export = payload("zendesk/incremental_tickets_cursor")
