@@ -156,7 +156,11 @@ class Message(SQLModel, table=True):
 class Classification(SQLModel, table=True):
     """The miner's latest answer for a conversation, with the text hash that produced it."""
 
-    __table_args__ = (Index("ix_classification_stage", "stage"),)
+    __table_args__ = (
+        Index("ix_classification_stage", "stage"),
+        # a stage's CSAT quote: its rows in sentiment order (migration 0013)
+        Index("ix_classification_stage_sentiment", "stage", "sentiment"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", unique=True)
@@ -184,6 +188,8 @@ class ConversationTheme(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("conversation_id", "theme"),
         Index("ix_conversation_theme_theme", "theme"),
+        # a (stage, theme) pair's quotes: the theme's rows best score first (migration 0013)
+        Index("ix_conversation_theme_rank", "theme", "score", "conversation_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
