@@ -355,6 +355,12 @@ class JourneyStep(SQLModel, table=True):
         Index(
             "ix_journey_step_churn", "created_at", "sentiment", "next_at", "customer_key", "stage"
         ),
+        # covering: the backward moves of a period and the corrections at its edges (0013)
+        Index(
+            "ix_journey_step_moves", "created_at", "prev_at", "stage", "prev_stage", "customer_key"
+        ),
+        # the churn signals of a window, from the index alone (migration 0013)
+        Index("ix_journey_step_signal", "signal_at", "customer_key", "stage"),
     )
 
     conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
@@ -379,6 +385,29 @@ class JourneyStep(SQLModel, table=True):
     next2_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next3_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next4_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # created_at when this is a 30-day churn signal (negative, and no next contact within 30
+    # days), else None (migration 0013)
+    signal_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class JourneyDay(SQLModel, table=True):
+    """The journey steps' facts per day (UTC): counts by `kind` and two labels `a`, `b` ('' when
+    unused): "rows", "staged", "first" (the customer's first conversation ever), "move"
+    (prev_stage → stage), "path" (a: the four stages of a journey starting here as JSON, b: "1"
+    when it has more), "switch" (a source change), "signal" (a: the stage of a churn signal).
+    A map sums the days of its period instead of scanning every step, and corrects at the
+    period's edges (migration 0013). Derived: kept by `journey.journey_map.journey_days`
+    whenever the steps of a customer are recomputed."""
+
+    __tablename__ = "journey_day"
+    __table_args__ = (UniqueConstraint("day", "kind", "a", "b", name="uq_journey_day_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = Field(sa_type=UTCDateTime)
+    kind: str
+    a: str = ""
+    b: str = ""
+    n: int = 0
 
 
 class JourneyThemeStep(SQLModel, table=True):

@@ -39,7 +39,7 @@ from sqlalchemy import and_, case, distinct, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
-from journey.journey_map import steps
+from journey.journey_map import steps, stored_flows
 from journey.journey_map.customers import C, customer_key, has_requester, with_requester
 from journey.journey_map.filters import conversation_conditions
 from journey.journey_map.model import (
@@ -89,7 +89,16 @@ def build_flows(
     """Journeys and flows of [period) and, for the trend, the period before it."""
     order = {name: i for i, name in enumerate(stage_names)}
     stored = _stored(conn, filters, options.by)
-    now, before = (_stored_moves if stored else _moves)(conn, period, filters, options.by)
+    # whole days: sums of the steps' daily facts, corrected at the edges (`stored_flows.py`)
+    edges = (
+        stored_flows.Edges(conn)
+        if stored and stored_flows.usable(period, options.churn_days)
+        else None
+    )
+    if edges is not None:
+        now, before = stored_flows.moves(conn, period, edges)
+    else:
+        now, before = (_stored_moves if stored else _moves)(conn, period, filters, options.by)
     links = []
     for (src, dst), n in sorted(now.items(), key=lambda kv: (-kv[1], kv[0])):
         links.append(
@@ -98,7 +107,7 @@ def build_flows(
         )  # fmt: skip
     backwards = _backwards(conn, period, filters, now, before, order, label, options, stored)
     repeats = _repeats(conn, period, filters, theme_label, options, stored)
-    churn, pending = _churn(conn, period, filters, label, options, stored)
+    churn, pending = _churn(conn, period, filters, label, options, stored, edges is not None)
     moves, prev_moves = sum(now.values()), sum(before.values())
     flows = Flows(
         moves=moves,
@@ -112,7 +121,7 @@ def build_flows(
         repeat_contacts=options.repeat_contacts,
         churn_pending=pending,
     )
-    return _journeys(conn, period, filters, options, stored), flows
+    return _journeys(conn, period, filters, options, stored, edges), flows
 
 
 def _stored(conn: Connection, filters: Filters, by: str) -> bool:
@@ -247,8 +256,18 @@ def _direction(order: dict[str, int], src: str, dst: str) -> str:
 
 
 def _journeys(
-    conn: Connection, period: Period, filters: Filters, options: FlowOptions, stored: bool = False
+    conn: Connection,
+    period: Period,
+    filters: Filters,
+    options: FlowOptions,
+    stored: bool = False,
+    edges: stored_flows.Edges | None = None,
 ) -> Journeys:
+    if edges is not None:
+        conversations, staged, customers, before, merged, rows = stored_flows.journey_numbers(
+            conn, period, edges
+        )
+        return _journeys_of(rows, customers, before, conversations, staged, merged, options.paths)
     if stored:
         return _stored_journeys(conn, period, options)
     by = options.by
@@ -510,10 +529,16 @@ def _churn(
     label: Callable[[str], str],
     options: FlowOptions,
     stored: bool = False,
+    daily: bool = False,
 ) -> tuple[FlowSignal, int]:
     """Negative contacts with no later contact within N days, counted when the N days run out."""
     by = options.by
     days = timedelta(days=options.churn_days)
+    if daily:  # the stored signals' daily facts (`stored_flows.churn`)
+        counts, by_stage, customers, examples = stored_flows.churn(conn, period, options.examples)
+        return _churn_signal(
+            conn, period, filters, label, options, counts, by_stage, customers, examples, stored
+        ), counts[3]
     previous = period.previous()
     customer = customer_key(by)
     at = epoch_days(C.c.created_at)
@@ -601,18 +626,36 @@ def _churn(
             select(func.count(distinct(signals.c.customer))).where(signals.c.bucket == 1)
         ).scalar_one()
     examples = sorted(set(candidates))[: options.examples]
+    signal = _churn_signal(
+        conn, period, filters, label, options, counts, by_stage, customers, examples, stored
+    )
+    return signal, counts[3]
+
+
+def _churn_signal(
+    conn: Connection,
+    period: Period,
+    filters: Filters,
+    label: Callable[[str], str],
+    options: FlowOptions,
+    counts: dict[int, int],
+    by_stage: dict[str, int],
+    customers: int,
+    examples: list[str],
+    stored: bool,
+) -> FlowSignal:
     # the example path is the customer's conversations up to the silent last contact
+    days = timedelta(days=options.churn_days)
     window = Period(period.start - days, period.end - days)
-    signal = FlowSignal(
+    return FlowSignal(
         kind="churn",
         count=counts[1],
         previous=counts[2],
         change=_change(counts[1], counts[2]),
         customers=int(customers),
         breakdown=_breakdown(by_stage, lambda s: "Unstaged" if s == "unstaged" else label(s)),
-        examples=_example_paths(conn, window, filters, examples, by, stored),
+        examples=_example_paths(conn, window, filters, examples, options.by, stored),
     )
-    return signal, counts[3]
 
 
 def _within(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
