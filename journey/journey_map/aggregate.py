@@ -118,20 +118,28 @@ def build_map(
     period = resolve_period(engine, since, until)
     previous = period.previous()
     labels = _Labels(taxonomy)
-    journey_steps.ensure(engine)  # a bulk-loaded database: the flows' stored steps, once
-    map_rollups.ensure(engine)  # and the daily rollups
+    steps_ready = journey_steps.ensure(engine)  # a bulk load: the flows' stored steps, once
+    rollups_ready = map_rollups.ensure(engine)  # and the daily rollups
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
     with engine.connect() as conn:
         rolled = map_rollups.usable(
-            conn, filters, window.start, window.end, period.start, period.end, previous.start
-        )
+            conn, filters, window.start, window.end, period.start, period.end, previous.start,
+            ready=rollups_ready,
+        )  # fmt: skip
     # the flows (the longest job after the conversation scan) start first, beside that scan
     (journeys, flows), scan, theme_scan, actions, emotions = _concurrently(
         engine,
         lambda conn: build_flows(
-            conn, period, filters, taxonomy.stage_names, labels.stage, labels.theme, options.flows
-        ),
+            conn,
+            period,
+            filters,
+            taxonomy.stage_names,
+            labels.stage,
+            labels.theme,
+            options.flows,
+            steps_ready,
+        ),  # fmt: skip
         lambda conn: _scan_conversations(conn, window, period, previous, filters, rolled),
         lambda conn: _scan_themes(conn, window, period, previous, filters, rolled),
         lambda conn: _phrases(conn, period, filters, options.actions_per_stage),

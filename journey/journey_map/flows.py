@@ -85,10 +85,12 @@ def build_flows(
     label: Callable[[str], str],
     theme_label: Callable[[str], str],
     options: FlowOptions = FlowOptions(),
+    steps_ready: bool | None = None,
 ) -> tuple[Journeys, Flows]:
-    """Journeys and flows of [period) and, for the trend, the period before it."""
+    """Journeys and flows of [period) and, for the trend, the period before it
+    (`steps_ready`: what `steps.ensure` just found, spares counting the steps again)."""
     order = {name: i for i, name in enumerate(stage_names)}
-    stored = _stored(conn, filters, options.by)
+    stored = _stored(conn, filters, options.by, steps_ready)
     # whole days: sums of the steps' daily facts, corrected at the edges (`stored_flows.py`)
     edges = (
         stored_flows.Edges(conn)
@@ -124,7 +126,7 @@ def build_flows(
     return _journeys(conn, period, filters, options, stored, edges), flows
 
 
-def _stored(conn: Connection, filters: Filters, by: str) -> bool:
+def _stored(conn: Connection, filters: Filters, by: str, ready: bool | None = None) -> bool:
     """Read the stored journey steps (`steps.py`) instead of windowing the raw tables: for the
     unfiltered map by requester, when the steps are in step. A source, channel or segment filter
     changes who is whose previous contact, and the steps hold the unfiltered journeys, so
@@ -133,7 +135,7 @@ def _stored(conn: Connection, filters: Filters, by: str) -> bool:
         return False
     if filters.source is not None or filters.channel is not None or filters.segment:
         return False
-    return steps.in_step(conn)
+    return steps.in_step(conn) if ready is None else ready
 
 
 # ---- the customer's staged sequence ---------------------------------------------------------

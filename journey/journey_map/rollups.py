@@ -120,9 +120,10 @@ def in_step(conn: Connection) -> bool:
     return int(rolled) == int(stored)
 
 
-def ensure(engine: Engine) -> None:
-    """Rebuild the rollups when they do not add up (the one-shot backfill `cjm map` runs)."""
-    rebuild_when_out_of_step(engine, in_step, rebuild)
+def ensure(engine: Engine) -> bool:
+    """Rebuild the rollups when they do not add up (the one-shot backfill `cjm map` runs);
+    True when the map may read them."""
+    return rebuild_when_out_of_step(engine, in_step, rebuild)
 
 
 def days_of(conn: Any, conversation_ids: Iterable[int]) -> set[datetime]:
@@ -167,13 +168,16 @@ def _midnight(moment: datetime) -> datetime:
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def usable(conn: Connection, filters: Filters, *moments: datetime) -> bool:
-    """Can the map's scans read the rollups? Midnight boundaries, no segment filter, in step."""
+def usable(
+    conn: Connection, filters: Filters, *moments: datetime, ready: bool | None = None
+) -> bool:
+    """Can the map's scans read the rollups? Midnight boundaries, no segment filter, in step
+    (`ready`: what `ensure` just found, spares counting every conversation again)."""
     if forced_raw() or filters.segment:
         return False
     if any(m.astimezone(UTC).timetz() != time(tzinfo=UTC) for m in moments):
         return False
-    return in_step(conn)
+    return in_step(conn) if ready is None else ready
 
 
 def _conditions(table: Any, window: Period, filters: Filters) -> list[Any]:

@@ -167,25 +167,28 @@ def in_step(conn: Connection) -> bool:
     return int(steps) == int(live) and journey_days.in_step(conn)
 
 
-def ensure(engine: Engine) -> None:
-    """Rebuild the steps when they are out of step (the one-shot backfill `cjm map` runs)."""
-    rebuild_when_out_of_step(engine, in_step, rebuild)
+def ensure(engine: Engine) -> bool:
+    """Rebuild the steps when they are out of step (the one-shot backfill `cjm map` runs);
+    True when the map may read them (so it need not count again)."""
+    return rebuild_when_out_of_step(engine, in_step, rebuild)
 
 
 def rebuild_when_out_of_step(
     engine: Engine,
     in_step: Callable[[Connection], bool],
     rebuild: Callable[[Connection], Any],
-) -> None:
+) -> bool:
     """Rebuild one set of derived tables (steps, rollups) when `in_step` says they disagree with
-    the conversations; nothing when the raw path is forced or the database is not ours."""
+    the conversations; nothing when the raw path is forced or the database is not ours (False:
+    the map must not read them)."""
     if forced_raw() or engine.dialect.name not in ("sqlite", "postgresql"):
-        return
+        return False
     with engine.connect() as conn:
         if in_step(conn):
-            return
+            return True
     with engine.begin() as conn:
         rebuild(conn)
+    return True
 
 
 def refresh_conversations(conn: Any, conversation_ids: Iterable[int]) -> None:
