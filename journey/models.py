@@ -160,6 +160,8 @@ class Classification(SQLModel, table=True):
         Index("ix_classification_stage", "stage"),
         # a stage's CSAT quote: its rows in sentiment order (migration 0013)
         Index("ix_classification_stage_sentiment", "stage", "sentiment"),
+        # the map's count of conversations not in English: two short ranges (migration 0013)
+        Index("ix_classification_language", "language"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -400,7 +402,10 @@ class JourneyDay(SQLModel, table=True):
     whenever the steps of a customer are recomputed."""
 
     __tablename__ = "journey_day"
-    __table_args__ = (UniqueConstraint("day", "kind", "a", "b", name="uq_journey_day_key"),)
+    __table_args__ = (
+        UniqueConstraint("day", "kind", "a", "b", name="uq_journey_day_key"),
+        Index("ix_journey_day_kind", "kind", "day"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     day: datetime = Field(sa_type=UTCDateTime)

@@ -138,11 +138,12 @@ def apply(conn: Any, delta: Counter[Key]) -> None:
             conn.execute(insert(J), inserts)
 
 
-def in_step(conn: Connection) -> bool:
-    """The days count every step once."""
+def in_step(conn: Connection, steps: int | None = None) -> bool:
+    """The days count every step once (`steps`: the steps' count, when known)."""
     rolled = conn.execute(select(func.coalesce(func.sum(J.c.n), 0)).where(J.c.kind == "rows"))
-    stored = conn.execute(select(func.count()).select_from(S))
-    return int(rolled.scalar_one()) == int(stored.scalar_one())
+    if steps is None:
+        steps = int(conn.execute(select(func.count()).select_from(S)).scalar_one())
+    return int(rolled.scalar_one()) == steps
 
 
 def midnight(moment: datetime) -> datetime:

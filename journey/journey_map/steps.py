@@ -164,7 +164,7 @@ def in_step(conn: Connection) -> bool:
         .select_from(C)
         .where(C.c.deleted.is_(False), C.c.requester_id.is_not(None))
     ).scalar_one()
-    return int(steps) == int(live) and journey_days.in_step(conn)
+    return int(steps) == int(live) and journey_days.in_step(conn, int(steps))
 
 
 def ensure(engine: Engine) -> bool:

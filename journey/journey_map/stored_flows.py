@@ -45,8 +45,9 @@ class Edges:
     """The first and last step's times: whether a period's edges need correcting."""
 
     def __init__(self, conn: Connection) -> None:
-        span = select(func.min(S.c.created_at), func.max(S.c.created_at))
-        self.first, self.last = conn.execute(span).one()
+        # two queries: SQLite reads a lone MIN or MAX off the index, not both in one
+        self.first = conn.execute(select(func.min(S.c.created_at))).scalar_one()
+        self.last = conn.execute(select(func.max(S.c.created_at))).scalar_one()
 
     def before(self, moment: datetime) -> bool:
         return self.first is not None and _aware(self.first) < moment

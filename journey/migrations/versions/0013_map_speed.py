@@ -18,6 +18,8 @@ Revises: 0012
   period (`aggregate._verbatim_candidates`).
 - `classification (stage, sentiment)`: a stage's CSAT quote is its most negative conversation
   with a comment; read in sentiment order, the query stops at the first ones that have one.
+- `classification (language)`: the map counts the conversations not in English from two short
+  index ranges (below and above "en") instead of scanning the period.
 
 """
 
@@ -39,6 +41,7 @@ def upgrade() -> None:
         "ix_conversation_theme_rank", "conversation_theme", ["theme", "score", "conversation_id"]
     )
     op.create_index("ix_classification_stage_sentiment", "classification", ["stage", "sentiment"])
+    op.create_index("ix_classification_language", "classification", ["language"])
     op.add_column("journey_step", sa.Column("signal_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index(
         "ix_journey_step_moves",
@@ -59,6 +62,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("day", "kind", "a", "b", name="uq_journey_day_key"),
     )
+    op.create_index("ix_journey_day_kind", "journey_day", ["kind", "day"])
     bind = op.get_bind()
     if bind.execute(sa.select(sa.func.count()).select_from(steps.S)).scalar_one():
         S = steps.S  # noqa: N806 - the table, as in the module that owns it
@@ -74,10 +78,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_journey_day_kind", table_name="journey_day")
     op.drop_table("journey_day")
     op.drop_index("ix_journey_step_signal", table_name="journey_step")
     op.drop_index("ix_journey_step_moves", table_name="journey_step")
     with op.batch_alter_table("journey_step") as batch:
         batch.drop_column("signal_at")
+    op.drop_index("ix_classification_language", table_name="classification")
     op.drop_index("ix_classification_stage_sentiment", table_name="classification")
     op.drop_index("ix_conversation_theme_rank", table_name="conversation_theme")
