@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Float, case, exists, func, or_, select, true
+from sqlalchemy import Float, and_, case, exists, func, or_, select, true, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
@@ -544,7 +544,10 @@ def _phrases(
     chosen by how distinctive they are of the stage. SQL hands over a fixed-size, deterministic
     sample per stage (ids scrambled by a multiplicative hash), so the cost does not grow with
     the period's volume."""
-    rows = _phrase_sample_by_residue(conn, period, filters)
+    if conn.dialect.name == "sqlite":
+        rows = _phrase_sample_by_residue(conn, period, filters)
+    else:  # PostgreSQL ranks fast, and its large IN lists are slow: the same sample
+        rows = _phrase_sample_ranked(conn, period, filters)
     rows.sort(key=lambda row: (row[0], row[3]))
     groups: dict[str, list[list[str]]] = defaultdict(list)
     query = [row[:3] for row in rows]
@@ -618,6 +621,24 @@ def _phrase_sample_by_residue(
     return rows
 
 
+PHRASE_PREFILTER = 2500  # of 10007 scramble values: a quarter of each stage's rows
+
+
+def _phrase_sample_ranked(
+    conn: Connection, period: Period, filters: Filters
+) -> list[tuple[Any, ...]]:
+    """`_phrase_sample` over every stage by ranking in SQL: a stage's first PHRASE_SAMPLE in
+    (scramble, id) order all have a small scramble when the stage is large, so those rows are
+    ranked first (no sort of the whole period), then the stages that did not fill their sample
+    that way are ranked again over all their rows. Same sample as `_phrase_sample_by_residue`."""
+    scramble = (C.c.id * SCRAMBLE_BY) % SCRAMBLE_MOD
+    rows = _phrase_sample(conn, period, filters, scramble, [scramble < PHRASE_PREFILTER])
+    full = {stage for stage, n in Counter(row[0] for row in rows).items() if n >= PHRASE_SAMPLE}
+    rows = [row for row in rows if row[0] in full]
+    rows += _phrase_sample(conn, period, filters, scramble, [K.c.stage.not_in(sorted(full))])
+    return rows
+
+
 def _stages(conn: Connection) -> set[str]:
     """Every stage the classifications name, one index seek each (not a scan of the index)."""
     found: set[str] = set()
@@ -670,8 +691,22 @@ def _verbatims(
         )
         pairs += [(stage, th) for th, _n in ranked[:per_stage]]
     candidates: list[tuple[Any, ...]] = []
-    for stage, theme in pairs:
-        candidates += _verbatim_candidates(conn, period, filters, stage, theme)
+    if conn.dialect.name == "sqlite":
+        for stage, theme in pairs:
+            candidates += _verbatim_candidates(conn, period, filters, stage, theme)
+    elif pairs:
+        # most pairs' top three are negative and typical (score ≥ 0.9): rank only those rows
+        # first, which spares sorting the whole period; a pair with fewer than three such rows
+        # is ranked again over all its rows. Either way a pair's top three are the true ones.
+        strong = [K.c.sentiment < NEGATIVE, T.c.score >= STRONG_SCORE]
+        candidates = _ranked_candidates(conn, period, filters, pairs, strong)
+        found: dict[tuple[str, str], int] = defaultdict(int)
+        for row in candidates:
+            found[(row[4], row[5])] += 1
+        short = [pair for pair in pairs if found[pair] < 3]
+        if short:
+            candidates = [row for row in candidates if found[(row[4], row[5])] >= 3]
+            candidates += _ranked_candidates(conn, period, filters, short, [])
     texts = _first_customer_texts(conn, {row[0] for row in candidates}, solicited=False)
 
     result: dict[str, list[Verbatim]] = defaultdict(list)
@@ -739,6 +774,61 @@ def _verbatim_candidates(
         rest = base.where(or_(K.c.sentiment >= NEGATIVE, K.c.sentiment.is_(None)))
         rows += [tuple(r) for r in conn.execute(rest.order_by(*order).limit(3 - len(rows)))]
     return [(*row[:7], rank, row[7]) for rank, row in enumerate(rows, start=1)]
+
+
+STRONG_SCORE = 0.9  # see _verbatims: the first, cheap ranking pass
+
+
+def _ranked_candidates(
+    conn: Connection,
+    period: Period,
+    filters: Filters,
+    pairs: list[tuple[str, str]],
+    extra: list[Any],
+) -> list[tuple[Any, ...]]:
+    """`_verbatim_candidates` of every pair in one window ranking, among the rows matching
+    `extra` (PostgreSQL: its window sort is fast, its per-pair index walks are not)."""
+    rank = func.row_number().over(
+        partition_by=(K.c.stage, T.c.theme),
+        order_by=(
+            case((K.c.sentiment < NEGATIVE, 0), else_=1),
+            T.c.score.desc(),
+            K.c.sentiment.asc(),
+            C.c.id.asc(),
+        ),
+    )
+    # the ranking sorts narrow rows; the top three's text and details are joined after
+    ranked_q = (
+        select(
+            C.c.id.label("cid"),
+            K.c.stage.label("stage"),
+            T.c.theme.label("theme"),
+            K.c.sentiment.label("sentiment"),
+            rank.label("rn"),
+        )
+        .select_from(
+            C.join(K, K.c.conversation_id == C.c.id).join(T, T.c.conversation_id == C.c.id)
+        )
+        .where(*_where(period, filters), tuple_(K.c.stage, T.c.theme).in_(pairs), *extra)
+        .subquery()
+    )
+    top = select(ranked_q).where(ranked_q.c.rn <= 3).subquery()
+    details = select(
+        top.c.cid,
+        C.c.external_id,
+        C.c.channel,
+        C.c.created_at,
+        top.c.stage,
+        top.c.theme,
+        top.c.sentiment,
+        top.c.rn,
+        T.c.evidence,
+    ).select_from(
+        top.join(C, C.c.id == top.c.cid).join(
+            T, and_(T.c.conversation_id == top.c.cid, T.c.theme == top.c.theme)
+        )
+    )
+    return [tuple(row) for row in conn.execute(details)]
 
 
 def _csat_verbatims(

@@ -226,8 +226,10 @@ def test_phrase_sample_walked_by_residue_equals_the_ranking(db: Engine, monkeypa
         for period, filters in _periods(db):
             with db.connect() as conn:
                 walked = aggregate._phrase_sample_by_residue(conn, period, filters)
+                prefiltered = aggregate._phrase_sample_ranked(conn, period, filters)
                 ranked = aggregate._phrase_sample(conn, period, filters, scramble, [])
             assert sorted(walked, key=repr) == sorted(ranked, key=repr), (period, filters)
+            assert sorted(prefiltered, key=repr) == sorted(ranked, key=repr), (period, filters)
             assert len(ranked) > 0
 
 
@@ -254,3 +256,5 @@ def test_quotes_in_index_order_equal_a_full_ranking(db: Engine) -> None:
                 found = aggregate._verbatim_candidates(conn, period, filters, stage, theme)
                 assert [row[0] for row in found] == expected, (stage, theme)
                 assert [row[7] for row in found] == list(range(1, len(expected) + 1))
+                ranked = aggregate._ranked_candidates(conn, period, filters, [(stage, theme)], [])
+                assert sorted(ranked, key=repr) == sorted(found, key=repr), (stage, theme)
