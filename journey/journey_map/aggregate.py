@@ -54,14 +54,14 @@ from journey.journey_map.model import (
 from journey.journey_map.opportunities import CellStats, rank_opportunities
 from journey.journey_map.spikes import Cell, SpikeConfig, detect_spikes
 from journey.journey_map.sql import customer_words, week_of, week_start, weeks_between
-from journey.models import Classification, Conversation, ConversationTheme, Message
+from journey.models import Classification, Conversation, ConversationTheme, Message, table
 from miner import Taxonomy
 from miner.phrases import documents_of, key_phrases
 
-C = Conversation.__table__
-K = Classification.__table__
-T = ConversationTheme.__table__
-M = Message.__table__
+C = table(Conversation)
+K = table(Classification)
+T = table(ConversationTheme)
+M = table(Message)
 
 NEGATIVE = -0.05  # VADER's convention: compound below −0.05 reads as negative
 MIN_TREND_WEEKS = 12
@@ -493,6 +493,9 @@ def _emotions(
 ) -> dict[str, list[tuple[str, int, str | None]]]:
     """Per stage, the journey emotions its conversations show, most common first: (emotion,
     conversations, the sentence of its strongest showing)."""
+    emotion: Any
+    score: Any
+    sentence: Any
     if conn.dialect.name == "postgresql":
         shown = func.json_array_elements(K.c.emotions).table_valued("value")
         emotion = shown.c.value.op("->>")("emotion")
@@ -919,7 +922,7 @@ def _spikes_and_trends(
             metric=r.metric,
             observed=_r(r.observed) or 0.0,
             expected=_r(r.expected) or 0.0,
-            effect=_r(r.effect) if math.isfinite(r.effect) else 999.0,
+            effect=float(round(r.effect, 4)) if math.isfinite(r.effect) else 999.0,
             n=r.n,
             p_value=float(f"{r.p_value:.3g}"),
             q_value=float(f"{r.q_value:.3g}"),

@@ -55,11 +55,11 @@ from journey.journey_map.model import (
     SignalCount,
 )
 from journey.journey_map.sql import customer_words, epoch_days
-from journey.models import Classification, ConversationTheme, Message
+from journey.models import Classification, ConversationTheme, Message, table
 
-K = Classification.__table__
-T = ConversationTheme.__table__
-M = Message.__table__
+K = table(Classification)
+T = table(ConversationTheme)
+M = table(Message)
 S = steps.S
 ST = steps.ST
 
@@ -266,10 +266,12 @@ def _journeys(
     edges: stored_flows.Edges | None = None,
 ) -> Journeys:
     if edges is not None:
-        conversations, staged, customers, before, merged, rows = stored_flows.journey_numbers(
+        conversations, staged, customers, before, merged, path_rows = stored_flows.journey_numbers(
             conn, period, edges
         )
-        return _journeys_of(rows, customers, before, conversations, staged, merged, options.paths)
+        return _journeys_of(
+            path_rows, customers, before, conversations, staged, merged, options.paths
+        )
     if stored:
         return _stored_journeys(conn, period, options)
     by = options.by
@@ -537,10 +539,8 @@ def _churn(
     by = options.by
     days = timedelta(days=options.churn_days)
     if daily:  # the stored signals' daily facts (`stored_flows.churn`)
-        counts, by_stage, customers, examples = stored_flows.churn(conn, period, options.examples)
-        return _churn_signal(
-            conn, period, filters, label, options, counts, by_stage, customers, examples, stored
-        ), counts[3]
+        found = stored_flows.churn(conn, period, options.examples)
+        return _churn_signal(conn, period, filters, label, options, *found, stored), found[0][3]
     previous = period.previous()
     customer = customer_key(by)
     at = epoch_days(C.c.created_at)

@@ -33,10 +33,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from journey.models import JourneyDay, JourneyStep
+from journey.models import JourneyDay, JourneyStep, table
 
-S = JourneyStep.__table__
-J = JourneyDay.__table__
+S = table(JourneyStep)
+J = table(JourneyDay)
 CHUNK = 400
 Key = tuple[datetime, str, str, str]
 

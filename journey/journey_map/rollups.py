@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, insert, or_, select
 from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col
 
 from journey.journey_map.model import Filters, Period
 from journey.journey_map.sql import day_start
@@ -35,14 +36,15 @@ from journey.models import (
     MapDay,
     MapThemeDay,
     Message,
+    table,
 )
 
-C = Conversation.__table__
-K = Classification.__table__
-T = ConversationTheme.__table__
-M = Message.__table__
-D = MapDay.__table__
-DT = MapThemeDay.__table__
+C = table(Conversation)
+K = table(Classification)
+T = table(ConversationTheme)
+M = table(Message)
+D = table(MapDay)
+DT = table(MapThemeDay)
 NEGATIVE = -0.05
 CHUNK = 200
 
@@ -186,7 +188,7 @@ def _conditions(table: Any, window: Period, filters: Filters) -> list[Any]:
     conditions = [table.c.day >= window.start, table.c.day < window.end]
     if filters.source is not None:
         conditions.append(
-            table.c.source_id.in_(select(Source.id).where(Source.name == filters.source))
+            table.c.source_id.in_(select(col(Source.id)).where(col(Source.name) == filters.source))
         )
     if filters.channel is not None:
         conditions.append(table.c.channel == filters.channel)

@@ -37,13 +37,14 @@ from journey.models import (
     JourneyStep,
     JourneyThemeStep,
     Person,
+    table,
 )
 
-S = JourneyStep.__table__
-ST = JourneyThemeStep.__table__
-T = ConversationTheme.__table__
-K = Classification.__table__
-P = Person.__table__
+S = table(JourneyStep)
+ST = table(JourneyThemeStep)
+T = table(ConversationTheme)
+K = table(Classification)
+P = table(Person)
 CHUNK = 400  # customers per statement (SQLite bound-parameter limits)
 NEGATIVE = -0.05  # a negative conversation (VADER's convention, as the map)
 SIGNAL_DAYS = 30  # `signal_at`: the default churn window (`flows.FlowOptions.churn_days`)

@@ -29,13 +29,13 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from journey.journey_map import rollups, steps
-from journey.models import Classification, Conversation, ConversationTheme, Message, Person
+from journey.models import Classification, Conversation, ConversationTheme, Message, Person, table
 
-C = Conversation.__table__
-K = Classification.__table__
-T = ConversationTheme.__table__
-M = Message.__table__
-P = Person.__table__
+C = table(Conversation)
+K = table(Classification)
+T = table(ConversationTheme)
+M = table(Message)
+P = table(Person)
 CHUNK = 500
 
 
