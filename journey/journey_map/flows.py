@@ -22,7 +22,10 @@ Each count comes with the previous period's count (same definitions) for the tre
 The unfiltered map by requester reads the same answers from the stored journey steps
 (`steps.py`: previous/next conversations precomputed per customer), without window functions
 over the raw tables; filtered maps, journeys by organisation and `CJM_MAP_RAW=1` take the raw
-queries. `tests/journey_map/test_steps.py` holds the two paths to the same output.
+queries. When the period is whole days (the default period, dates given to `--since/--until`),
+the moves, journeys and 30-day churn signals are sums of the steps' daily facts, corrected at
+the period's edges (`stored_flows.py`, migration 0013). `tests/journey_map/test_steps.py` and
+`test_stored_flows.py` hold the paths to the same output.
 """
 
 from __future__ import annotations
