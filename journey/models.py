@@ -415,6 +415,28 @@ class JourneyDay(SQLModel, table=True):
     n: int = 0
 
 
+class MapEmotionDay(SQLModel, table=True):
+    """The map's emotion lane rolled up per day (UTC) × source × channel × stage × emotion: how
+    many showings, and the best one (readable sentence first, highest score, oldest
+    conversation) with its sentence (migration 0013). Derived: recomputed with the other daily
+    rollups (`journey.journey_map.emotion_days`)."""
+
+    __tablename__ = "map_emotion_day"
+    __table_args__ = (Index("ix_map_emotion_day_day", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = Field(sa_type=UTCDateTime)
+    source_id: int
+    channel: str | None = None
+    stage: str
+    emotion: str
+    n: int = 0
+    best_short: int = 0  # 0: the best showing's sentence has 12 characters or more
+    best_score: float | None = None
+    best_id: int = 0  # its conversation
+    sentence: str | None = Field(default=None, sa_type=Text)
+
+
 class JourneyThemeStep(SQLModel, table=True):
     """Per (conversation, theme) of a journey: when the same customer last raised the same theme
     twice before, so "three contacts about one theme" is a range scan (migration 0012; kept with

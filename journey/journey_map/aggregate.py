@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
 
+from journey.journey_map import emotion_days
 from journey.journey_map import rollups as map_rollups
 from journey.journey_map import steps as journey_steps
 from journey.journey_map.filters import (
@@ -143,7 +144,9 @@ def build_map(
         lambda conn: _scan_conversations(conn, window, period, previous, filters, rolled),
         lambda conn: _scan_themes(conn, window, period, previous, filters, rolled),
         lambda conn: _phrases(conn, period, filters, options.actions_per_stage),
-        lambda conn: _emotions(conn, period, filters),
+        lambda conn: (
+            emotion_days.read(conn, period, filters) if rolled else _emotions(conn, period, filters)
+        ),
     )
     now_sc, prev_sc, feedback, week_totals, stage_weeks = _split_conversations(scan, weeks)
     now_st, prev_st, theme_weeks = _split_themes(theme_scan, weeks)

@@ -26,6 +26,7 @@ from sqlalchemy import and_, case, delete, exists, func, insert, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
+from journey.journey_map import emotion_days
 from journey.journey_map.model import Filters, Period
 from journey.journey_map.sql import day_start
 from journey.journey_map.steps import forced_raw, rebuild_when_out_of_step
@@ -107,12 +108,15 @@ def _themes_query(*where: Any) -> Any:
     return select(*keys, *sums_of(inner.c.sentiment, inner.c.kid)).group_by(*keys)
 
 
-def rebuild(conn: Connection) -> None:
-    """Recompute every day (migration 0012's backfill; `ensure` after a bulk load)."""
+def rebuild(conn: Connection, *, emotions: bool = True) -> None:
+    """Recompute every day (migration 0012's backfill, which predates the emotion days:
+    `emotions=False`; `ensure` after a bulk load)."""
     conn.execute(delete(D))
     conn.execute(delete(DT))
     conn.execute(insert(D).from_select(_DAY_COLUMNS, _days_query()))
     conn.execute(insert(DT).from_select(_THEME_COLUMNS, _themes_query()))
+    if emotions:
+        emotion_days.rebuild(conn)
 
 
 def in_step(conn: Connection) -> bool:
@@ -153,6 +157,7 @@ def refresh_days(conn: Any, days: Iterable[datetime]) -> None:
         )
         conn.execute(insert(D).from_select(_DAY_COLUMNS, _days_query(within)))
         conn.execute(insert(DT).from_select(_THEME_COLUMNS, _themes_query(within)))
+        emotion_days.refresh(conn, chunk, within)
 
 
 def refresh_conversations(

@@ -13,13 +13,14 @@ their own fields.
 - steps read: source, requester, created_at, deleted, stage, sentiment, classified or not,
   themes (the theme steps);
 - rollups read: created_at (its day), source, channel, deleted, stage, classified or not,
-  sentiment, themes, and whether the conversation has a CSAT (solicited) comment.
+  sentiment, themes, emotions, and whether the conversation has a CSAT (solicited) comment.
 
 A requester's e-mail hash (the merge key) is compared the same way (`changed_hashes`).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class MapFields:
     sentiment: float | None
     themes: tuple[str, ...]
     csat: bool
+    emotions: str  # the classification's emotions, as canonical JSON (the emotion days)
 
     def step_fields(self) -> tuple[Any, ...]:
         return (self.source_id, self.requester_id, self.created_at, self.deleted,
@@ -60,7 +62,7 @@ class MapFields:
 
     def rollup_fields(self) -> tuple[Any, ...]:
         return (self.source_id, self.created_at, self.channel, self.deleted, self.classified,
-                self.stage, self.sentiment, self.themes, self.csat)  # fmt: skip
+                self.stage, self.sentiment, self.themes, self.csat, self.emotions)  # fmt: skip
 
 
 Snapshot = dict[int, MapFields]
@@ -87,15 +89,16 @@ def snapshot(conn: Any, conversation_ids: Iterable[int]) -> Snapshot:
         )
         rows = conn.execute(
             select(C.c.id, C.c.source_id, C.c.requester_id, C.c.created_at, C.c.channel,
-                   C.c.deleted, K.c.id, K.c.stage, K.c.sentiment)
+                   C.c.deleted, K.c.id, K.c.stage, K.c.sentiment, K.c.emotions)
             .select_from(C.outerjoin(K, K.c.conversation_id == C.c.id))
             .where(C.c.id.in_(chunk))
         )  # fmt: skip
-        for cid, source, requester, created, channel, deleted, kid, stage, sentiment in rows:
+        for cid, source, requester, created, channel, deleted, kid, stage, sentiment, shown in rows:
             found[int(cid)] = MapFields(
                 int(source), requester, created, channel, bool(deleted), kid is not None, stage,
                 None if sentiment is None else float(sentiment),
                 tuple(sorted(themes.get(int(cid), []))), int(cid) in surveyed,
+                json.dumps(_loaded(shown) or [], sort_keys=True),  # none shown: null or []
             )  # fmt: skip
     return found
 
@@ -131,6 +134,10 @@ def refresh(conn: Any, conversation_ids: Iterable[int], before: Snapshot) -> Ref
         days_before = {before[c].created_at for c in rollup_ids if c in before}
         rollups.refresh_conversations(conn, rollup_ids, days_before)
     return Refreshed(len(step_ids), len(rollup_ids))
+
+
+def _loaded(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def changed_hashes(conn: Any, source_id: int, hashes: Mapping[str, str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,8 +28,9 @@ from journey.journey_map import aggregate, rollups, steps, upkeep
 from journey.journey_map.filters import resolve_period
 from journey.journey_map.model import Filters, Period
 from journey.models import Conversation
+from miner.emotion import EmotionEvidence
 
-STORED = ("journey_step", "journey_theme_step", "map_day", "map_theme_day")
+STORED = ("journey_step", "journey_theme_step", "map_day", "map_theme_day", "map_emotion_day")
 C = Conversation.__table__
 
 
@@ -133,6 +135,18 @@ def test_re_mining_to_the_same_answer_writes_nothing_and_a_new_stage_does(db: En
         )
         session.commit()
     assert any("journey_step" in w for w in writes) and any("map_day" in w for w in writes)
+    _assert_in_step(db)
+
+    # a new emotion only: the emotion days, not the journeys
+    felt = replace(
+        _prediction(moved, float(sentiment), ()),
+        emotions=(EmotionEvidence("worry", 0.8, "Will it ever arrive at all?", 0.8),),
+    )
+    with _writes_to_stored_tables(db) as writes, Session(db) as session:
+        store.save_classifications(session, "again", [(int(cid), "h4", felt)])
+        session.commit()
+    assert any("map_emotion_day" in w for w in writes)
+    assert not any("journey_step" in w for w in writes)
     _assert_in_step(db)
 
 

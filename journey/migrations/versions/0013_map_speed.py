@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import and_, case, or_, update
 
-from journey.journey_map import journey_days, steps
+from journey.journey_map import emotion_days, journey_days, steps
 from journey.journey_map.sql import epoch_days
 
 revision = "0013"
@@ -63,6 +63,23 @@ def upgrade() -> None:
         sa.UniqueConstraint("day", "kind", "a", "b", name="uq_journey_day_key"),
     )
     op.create_index("ix_journey_day_kind", "journey_day", ["kind", "day"])
+    op.create_table(
+        "map_emotion_day",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(), nullable=True),
+        sa.Column("stage", sa.String(), nullable=False),
+        sa.Column("emotion", sa.String(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("best_short", sa.Integer(), nullable=False),
+        sa.Column("best_score", sa.Float(), nullable=True),
+        sa.Column("best_id", sa.Integer(), nullable=False),
+        sa.Column("sentence", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_map_emotion_day_day", "map_emotion_day", ["day"])
+    emotion_days.rebuild(op.get_bind())
     bind = op.get_bind()
     if bind.execute(sa.select(sa.func.count()).select_from(steps.S)).scalar_one():
         S = steps.S  # noqa: N806 - the table, as in the module that owns it
@@ -78,6 +95,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_map_emotion_day_day", table_name="map_emotion_day")
+    op.drop_table("map_emotion_day")
     op.drop_index("ix_journey_day_kind", table_name="journey_day")
     op.drop_table("journey_day")
     op.drop_index("ix_journey_step_signal", table_name="journey_step")
