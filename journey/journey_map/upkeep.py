@@ -115,14 +115,13 @@ def refresh(conn: Any, conversation_ids: Iterable[int], before: Snapshot) -> Ref
     """Recompute the stored steps and rollups of the conversations whose map-relevant fields
     differ from `before` (taken by `snapshot` before the write) — nothing for the others."""
     ids = {int(i) for i in conversation_ids}
-    after = snapshot(conn, ids)
+    after = snapshot(conn, ids & before.keys())  # a new conversation changed everything
     step_ids, rollup_ids = [], []
     for cid in sorted(ids):
         old, new = before.get(cid), after.get(cid)
         if old is None or new is None:
-            if old is not None or new is not None:
-                step_ids.append(cid)
-                rollup_ids.append(cid)
+            step_ids.append(cid)
+            rollup_ids.append(cid)
             continue
         if old.step_fields() != new.step_fields():
             step_ids.append(cid)
