@@ -224,6 +224,8 @@ class Phase:
     wall: float = 0.0
     api_minutes: float = 0.0
     rss_mib: float = 0.0
+    cpu: float = 0.0  # CPU seconds of this process (the simulator's too in asgi mode)
+    map_upkeep: float = 0.0  # seconds in the store's upkeep of the map's stored rows
     report: Any = None
     log: list[tuple[float, str, int]] = field(default_factory=list)
 
@@ -258,11 +260,41 @@ def rate_share(
 # ------------------------------------------------------------------------------ the run
 
 
+MAP_UPKEEP = [0.0]  # seconds spent keeping the map's stored journeys and daily rollups
+
+
+def time_map_upkeep() -> None:
+    """Wrap the store's calls that keep the map's stored rows (journey steps per customer, daily
+    rollups per day, and the before/after snapshot that decides which need it, when the code
+    has one), so each sync reports what they cost."""
+    from journey.journey_map import rollups, steps
+
+    targets = [(steps, "refresh_customers"), (rollups, "refresh_days")]
+    try:
+        from journey.journey_map import upkeep
+
+        targets.append((upkeep, "snapshot"))
+    except ImportError:  # the code before the snapshot existed (a "before" run)
+        pass
+    for module, name in targets:
+        inner = getattr(module, name)
+
+        def timed(*a: Any, _inner: Any = inner, **k: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return _inner(*a, **k)
+            finally:
+                MAP_UPKEEP[0] += time.perf_counter() - started
+
+        setattr(module, name, timed)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from journey.db import open_database
     from journey.sync import SyncOptions, sync_source
     from miner import ConversationMiner, default_taxonomy
 
+    time_map_upkeep()
     epoch = time.time()
     clock = ScaledClock(epoch, args.time_scale)
     started = time.perf_counter()
@@ -315,12 +347,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async def one_sync(name: str, before: dict[str, Any]) -> tuple[Phase, dict[str, Any]]:
         recorder = Recorder(handle.transport(), clock)
         conn = connector(recorder)
-        t0, m0 = time.perf_counter(), clock.monotonic()
+        t0, m0, c0, u0 = time.perf_counter(), clock.monotonic(), time.process_time(), MAP_UPKEEP[0]
         report = await sync_source(engine, conn, miner, base_url=handle.url, options=SyncOptions())
         await conn.aclose()
         phase = Phase(
             name,
             wall=time.perf_counter() - t0,
+            cpu=time.process_time() - c0,
+            map_upkeep=MAP_UPKEEP[0] - u0,
             api_minutes=(clock.monotonic() - m0) / 60,
             report=report,
             log=recorder.log,
@@ -406,6 +440,8 @@ def render(result: dict[str, Any]) -> str:
     )
     row("API time (minutes, scaled clock)", lambda p: f"{p.api_minutes:.1f}")
     row("wall time (s)", lambda p: f"{p.wall:.1f}")
+    row("cpu time of the process (s)", lambda p: f"{p.cpu:.1f}")
+    row("of which map upkeep (s): journey steps, rollups", lambda p: f"{p.map_upkeep:.1f}")
     row("peak RSS of the cjm process (MiB)", lambda p: f"{p.rss_mib:.0f}")
     lines.append("")
     lines.append(

@@ -159,7 +159,13 @@ class Classification(SQLModel, table=True):
     Its themes are not here: they live once, as `ConversationTheme` rows (migration 0014), read
     as lists through `journey.store.themes_of`."""
 
-    __table_args__ = (Index("ix_classification_stage", "stage"),)
+    __table_args__ = (
+        Index("ix_classification_stage", "stage"),
+        # a stage's CSAT quote: its rows in sentiment order (migration 0013)
+        Index("ix_classification_stage_sentiment", "stage", "sentiment"),
+        # the map's count of conversations not in English: two short ranges (migration 0013)
+        Index("ix_classification_language", "language"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", unique=True)
@@ -188,6 +194,8 @@ class ConversationTheme(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("conversation_id", "theme"),
         Index("ix_conversation_theme_theme", "theme"),
+        # a (stage, theme) pair's quotes: the theme's rows best score first (migration 0013)
+        Index("ix_conversation_theme_rank", "theme", "score", "conversation_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -353,6 +361,12 @@ class JourneyStep(SQLModel, table=True):
         Index(
             "ix_journey_step_churn", "created_at", "sentiment", "next_at", "customer_key", "stage"
         ),
+        # covering: the backward moves of a period and the corrections at its edges (0013)
+        Index(
+            "ix_journey_step_moves", "created_at", "prev_at", "stage", "prev_stage", "customer_key"
+        ),
+        # the churn signals of a window, from the index alone (migration 0013)
+        Index("ix_journey_step_signal", "signal_at", "customer_key", "stage"),
     )
 
     conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
@@ -377,6 +391,54 @@ class JourneyStep(SQLModel, table=True):
     next2_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next3_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next4_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # created_at when this is a 30-day churn signal (negative, and no next contact within 30
+    # days), else None (migration 0013)
+    signal_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class JourneyDay(SQLModel, table=True):
+    """The journey steps' facts per day (UTC): counts by `kind` and two labels `a`, `b` ('' when
+    unused): "rows", "staged", "first" (the customer's first conversation ever), "move"
+    (prev_stage → stage), "path" (a: the four stages of a journey starting here as JSON, b: "1"
+    when it has more), "switch" (a source change), "signal" (a: the stage of a churn signal).
+    A map sums the days of its period instead of scanning every step, and corrects at the
+    period's edges (migration 0013). Derived: kept by `journey.journey_map.journey_days`
+    whenever the steps of a customer are recomputed."""
+
+    __tablename__ = "journey_day"
+    __table_args__ = (
+        UniqueConstraint("day", "kind", "a", "b", name="uq_journey_day_key"),
+        Index("ix_journey_day_kind", "kind", "day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = Field(sa_type=UTCDateTime)
+    kind: str
+    a: str = ""
+    b: str = ""
+    n: int = 0
+
+
+class MapEmotionDay(SQLModel, table=True):
+    """The map's emotion lane rolled up per day (UTC) × source × channel × stage × emotion: how
+    many showings, and the best one (readable sentence first, highest score, oldest
+    conversation) with its sentence (migration 0013). Derived: recomputed with the other daily
+    rollups (`journey.journey_map.emotion_days`)."""
+
+    __tablename__ = "map_emotion_day"
+    __table_args__ = (Index("ix_map_emotion_day_day", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = Field(sa_type=UTCDateTime)
+    source_id: int
+    channel: str | None = None
+    stage: str
+    emotion: str
+    n: int = 0
+    best_short: int = 0  # 0: the best showing's sentence has 12 characters or more
+    best_score: float | None = None
+    best_id: int = 0  # its conversation
+    sentence: str | None = Field(default=None, sa_type=Text)
 
 
 class JourneyThemeStep(SQLModel, table=True):

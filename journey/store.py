@@ -15,8 +15,8 @@ from sqlmodel import Session, col, select
 
 from connectors.records import FieldIds, MessageRecord, Page
 from journey.identity import hashed_emails
-from journey.journey_map import rollups as map_rollups
 from journey.journey_map import steps as journey_steps
+from journey.journey_map import upkeep as map_upkeep
 from journey.models import (
     Classification,
     Conversation,
@@ -150,8 +150,10 @@ def set_email_hashes(session: Session, source_id: int, hashes: Mapping[str, str]
         {"source_id": source_id, "external_id": e, "role": "end_user", "email_hash": h}
         for e, h in sorted(hashes.items())
     ]
+    changed = map_upkeep.changed_hashes(session, source_id, hashes)  # the same hash: no merge
     _upsert(session, table(Person), rows, ("source_id", "external_id"), ("email_hash",))
-    journey_steps.refresh_people(session, source_id, hashes)  # a merge moves journeys
+    if changed:
+        journey_steps.refresh_people(session, source_id, changed)  # a merge moves journeys
 
 
 def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -161,7 +163,7 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
     now = utcnow()
     values = [{**row, "source_id": source_id, "synced_at": now} for row in rows]
     known = conversation_ids(session, source_id, [row["external_id"] for row in rows])
-    days_before = map_rollups.days_of(session, known.values())  # a created_at may move
+    before = map_upkeep.snapshot(session, known.values())  # what the map reads, before
     _upsert(
         session,
         table(Conversation),
@@ -183,8 +185,7 @@ def upsert_conversations(session: Session, source_id: int, rows: Sequence[dict[s
         ),
     )
     ids = conversation_ids(session, source_id, [row["external_id"] for row in rows])
-    journey_steps.refresh_conversations(session, ids.values())  # the map's stored journeys
-    map_rollups.refresh_conversations(session, ids.values(), days_before)  # and daily rollups
+    map_upkeep.refresh(session, ids.values(), before)  # the map's stored rows, where it changed
 
 
 def recheck_outbox(session: Session, source_id: int, external_ids: Iterable[str]) -> None:
@@ -300,6 +301,9 @@ def upsert_messages(session: Session, source_id: int, rows: Sequence[dict[str, A
     if not rows:
         return 0
     values = [{**row, "source_id": source_id} for row in rows]
+    surveyed_before = map_upkeep.snapshot(
+        session, {row["conversation_id"] for row in rows if row.get("solicited")}
+    )
     _upsert(
         session,
         table(Message),
@@ -314,8 +318,8 @@ def upsert_messages(session: Session, source_id: int, rows: Sequence[dict[str, A
         .values(needs_mining=True)
     )
     surveyed = {row["conversation_id"] for row in rows if row.get("solicited")}
-    if surveyed:  # a CSAT comment: a dimension of the map's daily rollup
-        map_rollups.refresh_conversations(session, surveyed, set())
+    if surveyed:  # a first CSAT comment: a dimension of the map's daily rollup
+        map_upkeep.refresh(session, surveyed, surveyed_before)
     return len(rows)
 
 
@@ -324,6 +328,7 @@ def purge_conversations(session: Session, conversation_ids_: Iterable[int]) -> i
     ids = list(conversation_ids_)
     if not ids:
         return 0
+    before = map_upkeep.snapshot(session, ids)
     session.execute(delete(Message).where(Message.conversation_id.in_(ids)))  # type: ignore[attr-defined]
     session.execute(
         delete(ConversationTheme).where(ConversationTheme.conversation_id.in_(ids))  # type: ignore[attr-defined]
@@ -334,8 +339,7 @@ def purge_conversations(session: Session, conversation_ids_: Iterable[int]) -> i
         .where(Conversation.id.in_(ids))  # type: ignore[union-attr]
         .values(subject=None, deleted=True, needs_mining=False)
     )
-    journey_steps.refresh_conversations(session, ids)  # the map's stored journeys
-    map_rollups.refresh_conversations(session, ids, set())  # and daily rollups
+    map_upkeep.refresh(session, ids, before)  # the map's stored rows (unless purged before)
     return len(ids)
 
 
@@ -620,6 +624,7 @@ def save_classifications(
     if not mined:
         return
     ids = [cid for cid, _, _ in mined]
+    before = map_upkeep.snapshot(session, ids)  # what the map reads, before re-mining
     previous = {
         c.conversation_id: c
         for c in session.execute(
@@ -661,8 +666,7 @@ def save_classifications(
     if themes:
         session.execute(table(ConversationTheme).insert(), themes)
     session.flush()
-    journey_steps.refresh_conversations(session, ids)  # stages moved: the map's stored journeys
-    map_rollups.refresh_conversations(session, ids, set())  # and daily rollups
+    map_upkeep.refresh(session, ids, before)  # the map's stored rows, where stages etc. moved
 
 
 def themes_of(session: Session, conversation_ids_: Iterable[int]) -> dict[int, list[str]]:

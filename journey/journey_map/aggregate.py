@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, exists, func, select, true, tuple_
+from sqlalchemy import Float, and_, case, exists, func, or_, select, true, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import ColumnElement
 
+from journey.journey_map import emotion_days
 from journey.journey_map import rollups as map_rollups
 from journey.journey_map import steps as journey_steps
 from journey.journey_map.filters import (
@@ -54,14 +55,14 @@ from journey.journey_map.model import (
 from journey.journey_map.opportunities import CellStats, rank_opportunities
 from journey.journey_map.spikes import Cell, SpikeConfig, detect_spikes
 from journey.journey_map.sql import customer_words, week_of, week_start, weeks_between
-from journey.models import Classification, Conversation, ConversationTheme, Message
+from journey.models import Classification, Conversation, ConversationTheme, Message, table
 from miner import Taxonomy
 from miner.phrases import documents_of, key_phrases
 
-C = Conversation.__table__
-K = Classification.__table__
-T = ConversationTheme.__table__
-M = Message.__table__
+C = table(Conversation)
+K = table(Classification)
+T = table(ConversationTheme)
+M = table(Message)
 
 NEGATIVE = -0.05  # VADER's convention: compound below −0.05 reads as negative
 MIN_TREND_WEEKS = 12
@@ -118,24 +119,34 @@ def build_map(
     period = resolve_period(engine, since, until)
     previous = period.previous()
     labels = _Labels(taxonomy)
-    journey_steps.ensure(engine)  # a bulk-loaded database: the flows' stored steps, once
-    map_rollups.ensure(engine)  # and the daily rollups
+    steps_ready = journey_steps.ensure(engine)  # a bulk load: the flows' stored steps, once
+    rollups_ready = map_rollups.ensure(engine)  # and the daily rollups
     weeks, window_start = _trend_weeks(period, options)
     window = Period(min(window_start, previous.start), period.end)
     with engine.connect() as conn:
         rolled = map_rollups.usable(
-            conn, filters, window.start, window.end, period.start, period.end, previous.start
-        )
+            conn, filters, window.start, window.end, period.start, period.end, previous.start,
+            ready=rollups_ready,
+        )  # fmt: skip
     # the flows (the longest job after the conversation scan) start first, beside that scan
     (journeys, flows), scan, theme_scan, actions, emotions = _concurrently(
         engine,
         lambda conn: build_flows(
-            conn, period, filters, taxonomy.stage_names, labels.stage, labels.theme, options.flows
-        ),
+            conn,
+            period,
+            filters,
+            taxonomy.stage_names,
+            labels.stage,
+            labels.theme,
+            options.flows,
+            steps_ready,
+        ),  # fmt: skip
         lambda conn: _scan_conversations(conn, window, period, previous, filters, rolled),
         lambda conn: _scan_themes(conn, window, period, previous, filters, rolled),
         lambda conn: _phrases(conn, period, filters, options.actions_per_stage),
-        lambda conn: _emotions(conn, period, filters),
+        lambda conn: (
+            emotion_days.read(conn, period, filters) if rolled else _emotions(conn, period, filters)
+        ),
     )
     now_sc, prev_sc, feedback, week_totals, stage_weeks = _split_conversations(scan, weeks)
     now_st, prev_st, theme_weeks = _split_themes(theme_scan, weeks)
@@ -361,7 +372,14 @@ def _not_english(conn: Connection, period: Period, filters: Filters) -> int:
     query = (
         select(func.count())
         .select_from(C.join(K, K.c.conversation_id == C.c.id))
-        .where(*_where(period, filters), K.c.language.is_not(None), K.c.language != "en")
+        # two index ranges around "en" (migration 0013), not a scan of the period: the period
+        # is checked per row found (`coalesce` keeps SQLite off the created_at index)
+        .where(
+            *_where(None, filters),
+            func.coalesce(C.c.created_at, C.c.created_at) >= period.start,
+            func.coalesce(C.c.created_at, C.c.created_at) < period.end,
+            or_(K.c.language < "en", K.c.language > "en"),
+        )
     )
     return int(conn.execute(query).scalar_one())
 
@@ -478,6 +496,9 @@ def _emotions(
 ) -> dict[str, list[tuple[str, int, str | None]]]:
     """Per stage, the journey emotions its conversations show, most common first: (emotion,
     conversations, the sentence of its strongest showing)."""
+    emotion: Any
+    score: Any
+    sentence: Any
     if conn.dialect.name == "postgresql":
         shown = func.json_array_elements(K.c.emotions).table_valued("value")
         emotion = shown.c.value.op("->>")("emotion")
@@ -529,14 +550,10 @@ def _phrases(
     chosen by how distinctive they are of the stage. SQL hands over a fixed-size, deterministic
     sample per stage (ids scrambled by a multiplicative hash), so the cost does not grow with
     the period's volume."""
-    scramble = (C.c.id * 7919) % 10007
-    # a stage's first PHRASE_SAMPLE in (scramble, id) order all have a small scramble when the
-    # stage is large: rank those rows first (no sort of the whole period), then rank again, over
-    # all their rows, the stages that did not fill their sample that way. Same sample.
-    rows = _phrase_sample(conn, period, filters, scramble, [scramble < PHRASE_PREFILTER])
-    full = {stage for stage, n in Counter(row[0] for row in rows).items() if n >= PHRASE_SAMPLE}
-    rows = [row for row in rows if row[0] in full]
-    rows += _phrase_sample(conn, period, filters, scramble, [K.c.stage.not_in(sorted(full))])
+    if conn.dialect.name == "sqlite":
+        rows = _phrase_sample_by_residue(conn, period, filters)
+    else:  # PostgreSQL ranks fast, and its large IN lists are slow: the same sample
+        rows = _phrase_sample_ranked(conn, period, filters)
     rows.sort(key=lambda row: (row[0], row[3]))
     groups: dict[str, list[list[str]]] = defaultdict(list)
     query = [row[:3] for row in rows]
@@ -551,7 +568,91 @@ def _phrases(
     }
 
 
+SCRAMBLE_BY, SCRAMBLE_MOD = 7919, 10007  # the sample's order: (id × 7919 mod 10007, id)
+PHRASE_LOOKUPS = 150_000  # ids looked up by key before the rest falls back to one ranking
+
+
+def _phrase_sample_by_residue(
+    conn: Connection, period: Period, filters: Filters
+) -> list[tuple[Any, ...]]:
+    """`_phrase_sample` over every stage, without reading the period: the conversations whose
+    scramble is v are exactly the ids ≡ v × 7919⁻¹ (mod 10007), so the ids are walked in
+    scramble order and looked up by primary key, a few scramble values at a time, until each
+    stage holds PHRASE_SAMPLE (a value's ids all come before the next value's, so a full stage's
+    first PHRASE_SAMPLE are final). Stages still short after PHRASE_LOOKUPS ids (a rare stage,
+    or a narrow segment) take the ranking over the period's rows. The same sample either way."""
+    low = conn.execute(select(func.min(C.c.id))).scalar_one()  # off the primary key: the
+    high = conn.execute(select(func.max(C.c.id))).scalar_one()  # ids outside the period miss
+    if low is None:
+        return []
+    inverse = pow(SCRAMBLE_BY, -1, SCRAMBLE_MOD)
+    per_value = (high - low) // SCRAMBLE_MOD + 1  # ids per scramble value, at most
+    found: dict[str, list[tuple[int, int]]] = defaultdict(list)  # stage → (scramble, id)
+    short = _stages(conn)
+    value, looked_up, step = 0, 0, max(1, 2000 // per_value)
+    while short and value < SCRAMBLE_MOD and looked_up < PHRASE_LOOKUPS:
+        values = range(value, min(value + step, SCRAMBLE_MOD))
+        ids: list[int] = []
+        for v in values:
+            residue = (v * inverse) % SCRAMBLE_MOD
+            ids += range(low + (residue - low) % SCRAMBLE_MOD, high + 1, SCRAMBLE_MOD)
+        looked_up += len(ids)
+        for start in range(0, len(ids), 5000):
+            query = (
+                select(K.c.stage, C.c.id)
+                .select_from(C.join(K, K.c.conversation_id == C.c.id))
+                .where(C.c.id.in_(ids[start : start + 5000]), *_where(period, filters),
+                       K.c.stage.concat("").in_(sorted(short)))  # by id, not stage
+            )  # fmt: skip
+            for stage, cid in conn.execute(query):
+                found[str(stage)].append(((cid * SCRAMBLE_BY) % SCRAMBLE_MOD, int(cid)))
+        value, step = values[-1] + 1, step * 2
+        short = {stage for stage in short if len(found[stage]) < PHRASE_SAMPLE}
+    rows = []
+    for stage, pairs in found.items():
+        if stage in short and value < SCRAMBLE_MOD:
+            continue  # not all its values were walked: ranked in SQL below
+        ranks = {cid: rank for rank, (_v, cid) in enumerate(sorted(pairs)[:PHRASE_SAMPLE], 1)}
+        listed = sorted(ranks)
+        for start in range(0, len(listed), 5000):
+            for cid, said, evidence in conn.execute(
+                select(K.c.conversation_id, K.c.stage_evidence, K.c.evidence).where(
+                    K.c.conversation_id.in_(listed[start : start + 5000])
+                )
+            ):
+                rows.append((stage, said, evidence, ranks[int(cid)]))
+    if short and value < SCRAMBLE_MOD:  # stopped early: the short stages, ranked in SQL
+        scramble = (C.c.id * SCRAMBLE_BY) % SCRAMBLE_MOD
+        rows += _phrase_sample(conn, period, filters, scramble, [K.c.stage.in_(sorted(short))])
+    return rows
+
+
 PHRASE_PREFILTER = 2500  # of 10007 scramble values: a quarter of each stage's rows
+
+
+def _phrase_sample_ranked(
+    conn: Connection, period: Period, filters: Filters
+) -> list[tuple[Any, ...]]:
+    """`_phrase_sample` over every stage by ranking in SQL: a stage's first PHRASE_SAMPLE in
+    (scramble, id) order all have a small scramble when the stage is large, so those rows are
+    ranked first (no sort of the whole period), then the stages that did not fill their sample
+    that way are ranked again over all their rows. Same sample as `_phrase_sample_by_residue`."""
+    scramble = (C.c.id * SCRAMBLE_BY) % SCRAMBLE_MOD
+    rows = _phrase_sample(conn, period, filters, scramble, [scramble < PHRASE_PREFILTER])
+    full = {stage for stage, n in Counter(row[0] for row in rows).items() if n >= PHRASE_SAMPLE}
+    rows = [row for row in rows if row[0] in full]
+    rows += _phrase_sample(conn, period, filters, scramble, [K.c.stage.not_in(sorted(full))])
+    return rows
+
+
+def _stages(conn: Connection) -> set[str]:
+    """Every stage the classifications name, one index seek each (not a scan of the index)."""
+    found: set[str] = set()
+    stage = conn.execute(select(func.min(K.c.stage))).scalar_one()
+    while stage is not None:
+        found.add(str(stage))
+        stage = conn.execute(select(func.min(K.c.stage)).where(K.c.stage > stage)).scalar_one()
+    return found
 
 
 def _phrase_sample(
@@ -596,19 +697,22 @@ def _verbatims(
         )
         pairs += [(stage, th) for th, _n in ranked[:per_stage]]
     candidates: list[tuple[Any, ...]] = []
-    if pairs:
+    if conn.dialect.name == "sqlite":
+        for stage, theme in pairs:
+            candidates += _verbatim_candidates(conn, period, filters, stage, theme)
+    elif pairs:
         # most pairs' top three are negative and typical (score ≥ 0.9): rank only those rows
         # first, which spares sorting the whole period; a pair with fewer than three such rows
         # is ranked again over all its rows. Either way a pair's top three are the true ones.
         strong = [K.c.sentiment < NEGATIVE, T.c.score >= STRONG_SCORE]
-        candidates = _verbatim_candidates(conn, period, filters, pairs, strong)
+        candidates = _ranked_candidates(conn, period, filters, pairs, strong)
         found: dict[tuple[str, str], int] = defaultdict(int)
         for row in candidates:
             found[(row[4], row[5])] += 1
         short = [pair for pair in pairs if found[pair] < 3]
         if short:
             candidates = [row for row in candidates if found[(row[4], row[5])] >= 3]
-            candidates += _verbatim_candidates(conn, period, filters, short, [])
+            candidates += _ranked_candidates(conn, period, filters, short, [])
     texts = _first_customer_texts(conn, {row[0] for row in candidates}, solicited=False)
 
     result: dict[str, list[Verbatim]] = defaultdict(list)
@@ -633,23 +737,63 @@ def _verbatims(
                 said or texts[cid],  # the sentence that shows the theme, else the first message
             )
         )
-    for verbatim in _csat_verbatims(conn, period, filters):
+    for verbatim in _csat_verbatims(conn, period, filters, stage_names):
         result[verbatim.stage or ""].append(verbatim)
     return dict(result)
+
+
+def _verbatim_candidates(
+    conn: Connection, period: Period, filters: Filters, stage: str, theme: str
+) -> list[tuple[Any, ...]]:
+    """The three best-ranked conversations of one (stage, theme) pair: negative first, then the
+    highest theme score, the lowest sentiment, the oldest id. (id, ticket, channel, created,
+    stage, theme, sentiment, rank, theme evidence).
+
+    One small query per pair instead of a window ranking over the period: the index on
+    (theme, score) hands the theme's rows over best score first, so the database stops after
+    the first rows of the pair's stage and period that are negative (migration 0013). Only a
+    pair with fewer than three negative conversations reads its other ones."""
+    negative = K.c.sentiment < NEGATIVE
+    order = (T.c.score.desc(), K.c.sentiment.asc(), C.c.id.asc())
+    base = (
+        select(
+            C.c.id,
+            C.c.external_id,
+            C.c.channel,
+            C.c.created_at,
+            K.c.stage,
+            T.c.theme,
+            K.c.sentiment,
+            T.c.evidence,
+        )
+        .select_from(
+            T.join(K, K.c.conversation_id == T.c.conversation_id).join(
+                C, C.c.id == T.c.conversation_id
+            )
+        )
+        # `stage || ''`: no index for the stage, so SQLite walks the theme's rows best score
+        # first (its own guess, the stage's rows, has to sort them all)
+        .where(*_where(period, filters), T.c.theme == theme, K.c.stage.concat("") == stage)
+    )
+    rows = [tuple(r) for r in conn.execute(base.where(negative).order_by(*order).limit(3))]
+    if len(rows) < 3:
+        rest = base.where(or_(K.c.sentiment >= NEGATIVE, K.c.sentiment.is_(None)))
+        rows += [tuple(r) for r in conn.execute(rest.order_by(*order).limit(3 - len(rows)))]
+    return [(*row[:7], rank, row[7]) for rank, row in enumerate(rows, start=1)]
 
 
 STRONG_SCORE = 0.9  # see _verbatims: the first, cheap ranking pass
 
 
-def _verbatim_candidates(
+def _ranked_candidates(
     conn: Connection,
     period: Period,
     filters: Filters,
     pairs: list[tuple[str, str]],
     extra: list[Any],
 ) -> list[tuple[Any, ...]]:
-    """The three best-ranked conversations of each (stage, theme) pair among those matching
-    `extra`: (id, ticket, channel, created, stage, theme, sentiment, rank, theme evidence)."""
+    """`_verbatim_candidates` of every pair in one window ranking, among the rows matching
+    `extra` (PostgreSQL: its window sort is fast, its per-pair index walks are not)."""
     rank = func.row_number().over(
         partition_by=(K.c.stage, T.c.theme),
         order_by=(
@@ -693,37 +837,30 @@ def _verbatim_candidates(
     return [tuple(row) for row in conn.execute(details)]
 
 
-def _csat_verbatims(conn: Connection, period: Period, filters: Filters) -> list[Verbatim]:
-    """Per stage, the solicited (CSAT) comment of its most negative conversation."""
-    rank = func.row_number().over(
-        partition_by=K.c.stage, order_by=(K.c.sentiment.asc(), C.c.id.asc(), M.c.id.asc())
-    )
-    ranked = (
-        select(
-            C.c.id,
-            C.c.external_id,
-            C.c.channel,
-            C.c.created_at,
-            K.c.stage,
-            K.c.sentiment,
-            M.c.text,
-            rank.label("rn"),
-        )
-        .select_from(
-            C.join(K, K.c.conversation_id == C.c.id).join(M, M.c.conversation_id == C.c.id)
-        )
-        .where(
-            *_where(period, filters),
-            K.c.stage.is_not(None),
-            *customer_words(M, solicited=True),
-        )
-        .subquery()
-    )
-    query = select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1)
-    return [
-        Verbatim(cid, ext, stage, None, _r(sent) or 0.0, ch, created, _excerpt(text), True)
-        for cid, ext, ch, created, stage, sent, text in conn.execute(query)
-    ]
+def _csat_verbatims(
+    conn: Connection, period: Period, filters: Filters, stage_names: Iterable[str]
+) -> list[Verbatim]:
+    """Per stage, the solicited (CSAT) comment of its most negative conversation. One query per
+    stage, read in (stage, sentiment) index order (migration 0013), so the database stops at the
+    first conversations with a comment instead of ranking every one of the period."""
+    found = []
+    for stage in stage_names:
+        query = (
+            select(C.c.id, C.c.external_id, C.c.channel, C.c.created_at, K.c.stage,
+                   K.c.sentiment, M.c.text)
+            .select_from(
+                K.join(C, C.c.id == K.c.conversation_id).join(M, M.c.conversation_id == C.c.id)
+            )
+            .where(*_where(period, filters), K.c.stage == stage,
+                   *customer_words(M, solicited=True))
+            .order_by(K.c.sentiment.asc(), C.c.id.asc(), M.c.id.asc())
+            .limit(1)
+        )  # fmt: skip
+        found += [
+            Verbatim(cid, ext, stage_, None, _r(sent) or 0.0, ch, created, _excerpt(text), True)
+            for cid, ext, ch, created, stage_, sent, text in conn.execute(query)
+        ]
+    return found
 
 
 def _first_customer_texts(
@@ -788,7 +925,7 @@ def _spikes_and_trends(
             metric=r.metric,
             observed=_r(r.observed) or 0.0,
             expected=_r(r.expected) or 0.0,
-            effect=_r(r.effect) if math.isfinite(r.effect) else 999.0,
+            effect=float(round(r.effect, 4)) if math.isfinite(r.effect) else 999.0,
             n=r.n,
             p_value=float(f"{r.p_value:.3g}"),
             q_value=float(f"{r.q_value:.3g}"),

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import matplotlib
 
@@ -54,14 +55,14 @@ _ID = re.compile(r'\bid="([^"]+)"')
 
 @contextmanager
 def _figure(width: float, height: float) -> Iterator[Figure]:
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type]
         yield Figure(figsize=(width, height), dpi=100)
 
 
 def _svg(fig: Figure, prefix: str) -> str:
     """The figure as an inline <svg> element, ids prefixed so several charts share one page."""
     buffer = io.StringIO()
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type]
         fig.savefig(buffer, format="svg", metadata={"Date": None}, transparent=True)
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
@@ -82,8 +83,8 @@ def emotion_curve_svg(jm: JourneyMap) -> str:
         ax = fig.add_axes((0.0, 0.04, 1.0, 0.92))
         ax.set_xlim(-0.5, n - 0.5)
         points = [(i, s) for i, s in enumerate(stages) if s.sentiment.mean is not None]
-        lows = [s.sentiment.mean - (s.sentiment.sd or 0) for _, s in points]
-        highs = [s.sentiment.mean + (s.sentiment.sd or 0) for _, s in points]
+        lows = [(s.sentiment.mean or 0.0) - (s.sentiment.sd or 0) for _, s in points]
+        highs = [(s.sentiment.mean or 0.0) + (s.sentiment.sd or 0) for _, s in points]
         bottom = max(-1.0, min([-0.3, *lows]) - 0.12)
         top = min(1.0, max([0.3, *highs]) + 0.18)
         ax.set_ylim(bottom, top)
@@ -99,7 +100,7 @@ def emotion_curve_svg(jm: JourneyMap) -> str:
             spine.set_visible(False)
         if points:
             xs = [i for i, _ in points]
-            means = [s.sentiment.mean for _, s in points]
+            means = [s.sentiment.mean or 0.0 for _, s in points]  # only stages with a mean
             ax.fill_between(xs, lows, highs, color=MUTED, alpha=0.10, lw=0)
             prev = [
                 (i, s.previous_sentiment)
@@ -222,7 +223,7 @@ def heatmap_svg(jm: JourneyMap) -> str:
         return _svg(fig, "heatmap")
 
 
-def _rect(col: int, row: int, face: str, edge: str) -> object:
+def _rect(col: int, row: int, face: str, edge: str) -> Any:
     from matplotlib.patches import Rectangle
 
     return Rectangle((col, row), 1, 1, facecolor=face, edgecolor=edge, linewidth=1.5)

@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import String, and_, cast, func, or_
 from sqlalchemy.sql.expression import ColumnElement
 
-from journey.models import Conversation, Person
+from journey.models import Conversation, Person, table
 
-C = Conversation.__table__
-P = Person.__table__.alias("requester")
+C = table(Conversation)
+P = table(Person).alias("requester")
 
 
 BY = ("requester", "organisation")  # what a journey follows (`cjm map --journeys-by`)

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import ColumnElement
+from sqlmodel import col
 
 from journey.errors import ConfigError
 from journey.journey_map.model import Filters, Period
 from journey.journey_map.sql import json_text
-from journey.models import Classification, Conversation, ConversationTheme, Source
+from journey.models import Classification, Conversation, ConversationTheme, Source, table
 from miner import Taxonomy
 
 DEFAULT_PERIOD = timedelta(days=28)
@@ -38,24 +39,26 @@ _COLUMN_SEGMENTS = {
 
 def conversation_conditions(period: Period | None, filters: Filters) -> list[ColumnElement[bool]]:
     """WHERE clauses on `conversation` for a period and filters (never deleted rows)."""
-    conditions: list[ColumnElement[bool]] = [Conversation.deleted.is_(False)]
+    conditions: list[ColumnElement[bool]] = [col(Conversation.deleted).is_(False)]
     if period is not None:
         conditions += [
-            Conversation.created_at >= period.start,
-            Conversation.created_at < period.end,
+            col(Conversation.created_at) >= period.start,
+            col(Conversation.created_at) < period.end,
         ]
     if filters.source is not None:
         conditions.append(
-            Conversation.source_id.in_(select(Source.id).where(Source.name == filters.source))
+            col(Conversation.source_id).in_(
+                select(col(Source.id)).where(col(Source.name) == filters.source)
+            )
         )
     if filters.channel is not None:
-        conditions.append(Conversation.channel == filters.channel)
+        conditions.append(col(Conversation.channel) == filters.channel)
     for key, value in sorted(filters.segment.items()):
         column = _COLUMN_SEGMENTS.get(key)
         if column is not None:
-            conditions.append(column == value)
+            conditions.append(col(column) == value)
         else:
-            conditions.append(json_text(Conversation.__table__.c.custom_fields, key) == value)
+            conditions.append(json_text(table(Conversation).c.custom_fields, key) == value)
     return conditions
 
 
@@ -171,19 +174,21 @@ def check_filters(
     """
     source = filters.source
     if source is not None:
-        source = _pick("source", source, _distinct(engine, select(Source.name).distinct()))
+        source = _pick("source", source, _distinct(engine, select(col(Source.name)).distinct()))
     channel = filters.channel
     if channel is not None:
         channel = _pick("channel", channel, _distinct(engine, _live(Conversation.channel)))
     segment = {key: _segment_value(engine, key, value) for key, value in filters.segment.items()}
     if stage is not None:
         names = dict.fromkeys(taxonomy.stage_names if taxonomy else ())
-        names.update(dict.fromkeys(_distinct(engine, select(Classification.stage).distinct())))
+        names.update(dict.fromkeys(_distinct(engine, select(col(Classification.stage)).distinct())))
         labels = {s.label: s.name for s in taxonomy.stages} if taxonomy else {}
         stage = _pick("stage", stage, list(names), labels)
     if theme is not None:
         names = dict.fromkeys(taxonomy.theme_names if taxonomy else ())
-        names.update(dict.fromkeys(_distinct(engine, select(ConversationTheme.theme).distinct())))
+        names.update(
+            dict.fromkeys(_distinct(engine, select(col(ConversationTheme.theme)).distinct()))
+        )
         labels = {t.label: t.name for t in taxonomy.themes} if taxonomy else {}
         theme = _pick("theme", theme, list(names), labels)
     return Checked(Filters(source, channel, segment), stage, theme)
@@ -248,7 +253,7 @@ def _segment_value(engine: Engine, key: str, value: str) -> str:
                 f"--segment {key}={value}: no conversation has a field {key!r}; "
                 f"fields: {_listing(fields)}"
             )
-        field = json_text(Conversation.__table__.c.custom_fields, key)
+        field = json_text(table(Conversation).c.custom_fields, key)
         statement = select(field).distinct().where(Conversation.deleted.is_(False))  # type: ignore[attr-defined]
         values = _distinct(engine, statement)
     else:
@@ -287,7 +292,7 @@ def segment_expression(key: str) -> ColumnElement[Any]:
     column = _COLUMN_SEGMENTS.get(key)
     if column is not None:
         return column  # type: ignore[return-value]
-    return json_text(Conversation.__table__.c.custom_fields, key)
+    return json_text(table(Conversation).c.custom_fields, key)
 
 
 def check_segment_value(engine: Engine, key: str, value: str) -> str:

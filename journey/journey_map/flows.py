@@ -22,7 +22,10 @@ Each count comes with the previous period's count (same definitions) for the tre
 The unfiltered map by requester reads the same answers from the stored journey steps
 (`steps.py`: previous/next conversations precomputed per customer), without window functions
 over the raw tables; filtered maps, journeys by organisation and `CJM_MAP_RAW=1` take the raw
-queries. `tests/journey_map/test_steps.py` holds the two paths to the same output.
+queries. When the period is whole days (the default period, dates given to `--since/--until`),
+the moves, journeys and 30-day churn signals are sums of the steps' daily facts, corrected at
+the period's edges (`stored_flows.py`, migration 0013). `tests/journey_map/test_steps.py` and
+`test_stored_flows.py` hold the paths to the same output.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from sqlalchemy import and_, case, distinct, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
-from journey.journey_map import steps
+from journey.journey_map import steps, stored_flows
 from journey.journey_map.customers import C, customer_key, has_requester, with_requester
 from journey.journey_map.filters import conversation_conditions
 from journey.journey_map.model import (
@@ -55,11 +58,11 @@ from journey.journey_map.model import (
     SignalCount,
 )
 from journey.journey_map.sql import customer_words, epoch_days
-from journey.models import Classification, ConversationTheme, Message
+from journey.models import Classification, ConversationTheme, Message, table
 
-K = Classification.__table__
-T = ConversationTheme.__table__
-M = Message.__table__
+K = table(Classification)
+T = table(ConversationTheme)
+M = table(Message)
 S = steps.S
 ST = steps.ST
 
@@ -85,11 +88,22 @@ def build_flows(
     label: Callable[[str], str],
     theme_label: Callable[[str], str],
     options: FlowOptions = FlowOptions(),
+    steps_ready: bool | None = None,
 ) -> tuple[Journeys, Flows]:
-    """Journeys and flows of [period) and, for the trend, the period before it."""
+    """Journeys and flows of [period) and, for the trend, the period before it
+    (`steps_ready`: what `steps.ensure` just found, spares counting the steps again)."""
     order = {name: i for i, name in enumerate(stage_names)}
-    stored = _stored(conn, filters, options.by)
-    now, before = (_stored_moves if stored else _moves)(conn, period, filters, options.by)
+    stored = _stored(conn, filters, options.by, steps_ready)
+    # whole days: sums of the steps' daily facts, corrected at the edges (`stored_flows.py`)
+    edges = (
+        stored_flows.Edges(conn)
+        if stored and stored_flows.usable(period, options.churn_days)
+        else None
+    )
+    if edges is not None:
+        now, before = stored_flows.moves(conn, period, edges)
+    else:
+        now, before = (_stored_moves if stored else _moves)(conn, period, filters, options.by)
     links = []
     for (src, dst), n in sorted(now.items(), key=lambda kv: (-kv[1], kv[0])):
         links.append(
@@ -98,7 +112,7 @@ def build_flows(
         )  # fmt: skip
     backwards = _backwards(conn, period, filters, now, before, order, label, options, stored)
     repeats = _repeats(conn, period, filters, theme_label, options, stored)
-    churn, pending = _churn(conn, period, filters, label, options, stored)
+    churn, pending = _churn(conn, period, filters, label, options, stored, edges is not None)
     moves, prev_moves = sum(now.values()), sum(before.values())
     flows = Flows(
         moves=moves,
@@ -112,10 +126,10 @@ def build_flows(
         repeat_contacts=options.repeat_contacts,
         churn_pending=pending,
     )
-    return _journeys(conn, period, filters, options, stored), flows
+    return _journeys(conn, period, filters, options, stored, edges), flows
 
 
-def _stored(conn: Connection, filters: Filters, by: str) -> bool:
+def _stored(conn: Connection, filters: Filters, by: str, ready: bool | None = None) -> bool:
     """Read the stored journey steps (`steps.py`) instead of windowing the raw tables: for the
     unfiltered map by requester, when the steps are in step. A source, channel or segment filter
     changes who is whose previous contact, and the steps hold the unfiltered journeys, so
@@ -124,7 +138,7 @@ def _stored(conn: Connection, filters: Filters, by: str) -> bool:
         return False
     if filters.source is not None or filters.channel is not None or filters.segment:
         return False
-    return steps.in_step(conn)
+    return steps.in_step(conn) if ready is None else ready
 
 
 # ---- the customer's staged sequence ---------------------------------------------------------
@@ -247,8 +261,20 @@ def _direction(order: dict[str, int], src: str, dst: str) -> str:
 
 
 def _journeys(
-    conn: Connection, period: Period, filters: Filters, options: FlowOptions, stored: bool = False
+    conn: Connection,
+    period: Period,
+    filters: Filters,
+    options: FlowOptions,
+    stored: bool = False,
+    edges: stored_flows.Edges | None = None,
 ) -> Journeys:
+    if edges is not None:
+        conversations, staged, customers, before, merged, path_rows = stored_flows.journey_numbers(
+            conn, period, edges
+        )
+        return _journeys_of(
+            path_rows, customers, before, conversations, staged, merged, options.paths
+        )
     if stored:
         return _stored_journeys(conn, period, options)
     by = options.by
@@ -510,10 +536,14 @@ def _churn(
     label: Callable[[str], str],
     options: FlowOptions,
     stored: bool = False,
+    daily: bool = False,
 ) -> tuple[FlowSignal, int]:
     """Negative contacts with no later contact within N days, counted when the N days run out."""
     by = options.by
     days = timedelta(days=options.churn_days)
+    if daily:  # the stored signals' daily facts (`stored_flows.churn`)
+        found = stored_flows.churn(conn, period, options.examples)
+        return _churn_signal(conn, period, filters, label, options, *found, stored), found[0][3]
     previous = period.previous()
     customer = customer_key(by)
     at = epoch_days(C.c.created_at)
@@ -601,18 +631,36 @@ def _churn(
             select(func.count(distinct(signals.c.customer))).where(signals.c.bucket == 1)
         ).scalar_one()
     examples = sorted(set(candidates))[: options.examples]
+    signal = _churn_signal(
+        conn, period, filters, label, options, counts, by_stage, customers, examples, stored
+    )
+    return signal, counts[3]
+
+
+def _churn_signal(
+    conn: Connection,
+    period: Period,
+    filters: Filters,
+    label: Callable[[str], str],
+    options: FlowOptions,
+    counts: dict[int, int],
+    by_stage: dict[str, int],
+    customers: int,
+    examples: list[str],
+    stored: bool,
+) -> FlowSignal:
     # the example path is the customer's conversations up to the silent last contact
+    days = timedelta(days=options.churn_days)
     window = Period(period.start - days, period.end - days)
-    signal = FlowSignal(
+    return FlowSignal(
         kind="churn",
         count=counts[1],
         previous=counts[2],
         change=_change(counts[1], counts[2]),
         customers=int(customers),
         breakdown=_breakdown(by_stage, lambda s: "Unstaged" if s == "unstaged" else label(s)),
-        examples=_example_paths(conn, window, filters, examples, by, stored),
+        examples=_example_paths(conn, window, filters, examples, options.by, stored),
     )
-    return signal, counts[3]
 
 
 def _within(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:

@@ -22,13 +22,13 @@ from journey.journey_map.filters import check_filters, conversation_conditions, 
 from journey.journey_map.formatting import period_label
 from journey.journey_map.model import Filters, Period
 from journey.journey_map.sql import customer_words, week_start, weeks_between
-from journey.models import Classification, Conversation, ConversationTheme, Message
+from journey.models import Classification, Conversation, ConversationTheme, Message, table
 from miner import Taxonomy
 
-C = Conversation.__table__
-K = Classification.__table__
-T = ConversationTheme.__table__
-M = Message.__table__
+C = table(Conversation)
+K = table(Classification)
+T = table(ConversationTheme)
+M = table(Message)
 NEGATIVE = -0.05
 
 Row = dict[str, Any]

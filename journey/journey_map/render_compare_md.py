@@ -31,7 +31,7 @@ def render_compare_md(cmp: Comparison) -> str:
         ]
         share = [
             _bold(f"{f.pct(c.share)} ({c.conversations:,})"
-                  + (f" {c.share_gap * 100:+.0f} pts" if "share" in c.highlights else ""),
+                  + (f" {(c.share_gap or 0.0) * 100:+.0f} pts" if "share" in c.highlights else ""),
                   "share" in c.highlights)
             for c in seg.stages
         ]  # fmt: skip

@@ -24,7 +24,9 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, insert, or_, select
 from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col
 
+from journey.journey_map import emotion_days
 from journey.journey_map.model import Filters, Period
 from journey.journey_map.sql import day_start
 from journey.journey_map.steps import forced_raw, rebuild_when_out_of_step
@@ -35,14 +37,15 @@ from journey.models import (
     MapDay,
     MapThemeDay,
     Message,
+    table,
 )
 
-C = Conversation.__table__
-K = Classification.__table__
-T = ConversationTheme.__table__
-M = Message.__table__
-D = MapDay.__table__
-DT = MapThemeDay.__table__
+C = table(Conversation)
+K = table(Classification)
+T = table(ConversationTheme)
+M = table(Message)
+D = table(MapDay)
+DT = table(MapThemeDay)
 NEGATIVE = -0.05
 CHUNK = 200
 
@@ -105,12 +108,15 @@ def _themes_query(*where: Any) -> Any:
     return select(*keys, *sums_of(inner.c.sentiment, inner.c.kid)).group_by(*keys)
 
 
-def rebuild(conn: Connection) -> None:
-    """Recompute every day (migration 0012's backfill; `ensure` after a bulk load)."""
+def rebuild(conn: Connection, *, emotions: bool = True) -> None:
+    """Recompute every day (migration 0012's backfill, which predates the emotion days:
+    `emotions=False`; `ensure` after a bulk load)."""
     conn.execute(delete(D))
     conn.execute(delete(DT))
     conn.execute(insert(D).from_select(_DAY_COLUMNS, _days_query()))
     conn.execute(insert(DT).from_select(_THEME_COLUMNS, _themes_query()))
+    if emotions:
+        emotion_days.rebuild(conn)
 
 
 def in_step(conn: Connection) -> bool:
@@ -120,9 +126,10 @@ def in_step(conn: Connection) -> bool:
     return int(rolled) == int(stored)
 
 
-def ensure(engine: Engine) -> None:
-    """Rebuild the rollups when they do not add up (the one-shot backfill `cjm map` runs)."""
-    rebuild_when_out_of_step(engine, in_step, rebuild)
+def ensure(engine: Engine) -> bool:
+    """Rebuild the rollups when they do not add up (the one-shot backfill `cjm map` runs);
+    True when the map may read them."""
+    return rebuild_when_out_of_step(engine, in_step, rebuild)
 
 
 def days_of(conn: Any, conversation_ids: Iterable[int]) -> set[datetime]:
@@ -150,6 +157,7 @@ def refresh_days(conn: Any, days: Iterable[datetime]) -> None:
         )
         conn.execute(insert(D).from_select(_DAY_COLUMNS, _days_query(within)))
         conn.execute(insert(DT).from_select(_THEME_COLUMNS, _themes_query(within)))
+        emotion_days.refresh(conn, chunk, within)
 
 
 def refresh_conversations(
@@ -167,13 +175,16 @@ def _midnight(moment: datetime) -> datetime:
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def usable(conn: Connection, filters: Filters, *moments: datetime) -> bool:
-    """Can the map's scans read the rollups? Midnight boundaries, no segment filter, in step."""
+def usable(
+    conn: Connection, filters: Filters, *moments: datetime, ready: bool | None = None
+) -> bool:
+    """Can the map's scans read the rollups? Midnight boundaries, no segment filter, in step
+    (`ready`: what `ensure` just found, spares counting every conversation again)."""
     if forced_raw() or filters.segment:
         return False
     if any(m.astimezone(UTC).timetz() != time(tzinfo=UTC) for m in moments):
         return False
-    return in_step(conn)
+    return in_step(conn) if ready is None else ready
 
 
 def _conditions(table: Any, window: Period, filters: Filters) -> list[Any]:
@@ -182,7 +193,7 @@ def _conditions(table: Any, window: Period, filters: Filters) -> list[Any]:
     conditions = [table.c.day >= window.start, table.c.day < window.end]
     if filters.source is not None:
         conditions.append(
-            table.c.source_id.in_(select(Source.id).where(Source.name == filters.source))
+            table.c.source_id.in_(select(col(Source.id)).where(col(Source.name) == filters.source))
         )
     if filters.channel is not None:
         conditions.append(table.c.channel == filters.channel)

@@ -48,7 +48,8 @@ def sankey_svg(
     x_left, x_right = LABEL_W, WIDTH - LABEL_W - NODE_W
 
     def place(nodes: list[str], sizes: dict[str, int]) -> dict[str, float]:
-        y, top = TOP, {}
+        y: float = TOP
+        top: dict[str, float] = {}
         for n in nodes:
             top[n] = y
             y += max(sizes[n] * scale, 2.0) + GAP

@@ -21,27 +21,33 @@ stale steps; `CJM_MAP_RAW=1` makes the map ignore them (the benchmark's "raw" pa
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, literal_column, select, tuple_
+from sqlalchemy import and_, case, delete, func, insert, literal_column, or_, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
+from journey.journey_map import journey_days
 from journey.journey_map.customers import C, customer_key, with_requester
+from journey.journey_map.sql import epoch_days
 from journey.models import (
     Classification,
     ConversationTheme,
     JourneyStep,
     JourneyThemeStep,
     Person,
+    table,
 )
 
-S = JourneyStep.__table__
-ST = JourneyThemeStep.__table__
-T = ConversationTheme.__table__
-K = Classification.__table__
-P = Person.__table__
+S = table(JourneyStep)
+ST = table(JourneyThemeStep)
+T = table(ConversationTheme)
+K = table(Classification)
+P = table(Person)
 CHUNK = 400  # customers per statement (SQLite bound-parameter limits)
+NEGATIVE = -0.05  # a negative conversation (VADER's convention, as the map)
+SIGNAL_DAYS = 30  # `signal_at`: the default churn window (`flows.FlowOptions.churn_days`)
 
 
 def forced_raw() -> bool:
@@ -85,6 +91,10 @@ def _computed(*where: Any) -> Any:
         .subquery()
     )
     staged_row = inner.c.stage.is_not(None)
+    silent = or_(
+        inner.c.next_at.is_(None),
+        epoch_days(inner.c.next_at) - epoch_days(inner.c.created_at) > SIGNAL_DAYS,
+    )
     return select(
         inner.c.conversation_id,
         inner.c.customer_key,
@@ -99,6 +109,7 @@ def _computed(*where: Any) -> Any:
         inner.c.prev_src,
         *(case((staged_row, inner.c[f"n{k}s"]), else_=None) for k in (1, 2, 3)),
         *(case((staged_row, inner.c[f"n{k}a"]), else_=None) for k in (1, 2, 3, 4)),
+        case((and_(inner.c.sentiment < NEGATIVE, silent), inner.c.created_at), else_=None),
     )
 
 
@@ -129,6 +140,7 @@ _COLUMNS = [
     "conversation_id", "customer_key", "source_id", "created_at", "stage", "sentiment",
     "prev_stage", "prev_at", "next_at", "prev_any_at", "prev_source_id",
     "next1_stage", "next2_stage", "next3_stage", "next1_at", "next2_at", "next3_at", "next4_at",
+    "signal_at",
 ]  # fmt: skip
 _THEME_COLUMNS = ["conversation_id", "theme", "customer_key", "created_at", "prev2_at"]
 
@@ -139,6 +151,7 @@ def rebuild(conn: Connection) -> int:
     conn.execute(delete(S))
     conn.execute(insert(S).from_select(_COLUMNS, _computed()))
     conn.execute(insert(ST).from_select(_THEME_COLUMNS, _computed_themes()))
+    journey_days.rebuild(conn)
     return int(conn.execute(select(func.count()).select_from(S)).scalar_one())
 
 
@@ -152,28 +165,31 @@ def in_step(conn: Connection) -> bool:
         .select_from(C)
         .where(C.c.deleted.is_(False), C.c.requester_id.is_not(None))
     ).scalar_one()
-    return int(steps) == int(live)
+    return int(steps) == int(live) and journey_days.in_step(conn, int(steps))
 
 
-def ensure(engine: Engine) -> None:
-    """Rebuild the steps when they are out of step (the one-shot backfill `cjm map` runs)."""
-    rebuild_when_out_of_step(engine, in_step, rebuild)
+def ensure(engine: Engine) -> bool:
+    """Rebuild the steps when they are out of step (the one-shot backfill `cjm map` runs);
+    True when the map may read them (so it need not count again)."""
+    return rebuild_when_out_of_step(engine, in_step, rebuild)
 
 
 def rebuild_when_out_of_step(
     engine: Engine,
     in_step: Callable[[Connection], bool],
     rebuild: Callable[[Connection], Any],
-) -> None:
+) -> bool:
     """Rebuild one set of derived tables (steps, rollups) when `in_step` says they disagree with
-    the conversations; nothing when the raw path is forced or the database is not ours."""
+    the conversations; nothing when the raw path is forced or the database is not ours (False:
+    the map must not read them)."""
     if forced_raw() or engine.dialect.name not in ("sqlite", "postgresql"):
-        return
+        return False
     with engine.connect() as conn:
         if in_step(conn):
-            return
+            return True
     with engine.begin() as conn:
         rebuild(conn)
+    return True
 
 
 def refresh_conversations(conn: Any, conversation_ids: Iterable[int]) -> None:
@@ -228,6 +244,7 @@ def refresh_customers(
     current.update(_keys_of(conn, merged))
     pairs |= merged
     keys |= set(current.values())
+    old = journey_days.of_customers(conn, keys)  # the daily facts: minus the old rows…
     for chunk in _chunks(sorted(keys)):
         conn.execute(delete(S).where(S.c.customer_key.in_(chunk)))
         conn.execute(delete(ST).where(ST.c.customer_key.in_(chunk)))
@@ -238,13 +255,16 @@ def refresh_customers(
     for group in by_key.values():  # a customer's requesters are always in one statement
         batch += group
         if len(batch) >= CHUNK:
-            _insert(conn, batch)
+            _insert(conn, batch, old)
             batch = []
     if batch:
-        _insert(conn, batch)
+        _insert(conn, batch, old)
+    delta = journey_days.of_customers(conn, keys)  # … plus the new ones
+    delta.subtract(old)
+    journey_days.apply(conn, delta)
 
 
-def _insert(conn: Any, pairs: list[tuple[int, str]]) -> None:
+def _insert(conn: Any, pairs: list[tuple[int, str]], old: Counter[journey_days.Key]) -> None:
     sources = sorted({s for s, _ in pairs})
     requesters = sorted({r for _, r in pairs})
     where = [
@@ -255,6 +275,7 @@ def _insert(conn: Any, pairs: list[tuple[int, str]]) -> None:
     # rows of these conversations under a key not among the refreshed ones (a requester id that
     # changed) would collide with the new rows: the primary key is the conversation
     ids = select(C.c.id).where(*where)
+    old.update(journey_days.of_conversations(conn, ids))
     conn.execute(delete(S).where(S.c.conversation_id.in_(ids)))
     conn.execute(delete(ST).where(ST.c.conversation_id.in_(ids)))
     conn.execute(insert(S).from_select(_COLUMNS, _computed(*where)))

@@ -23,7 +23,7 @@ from sqlmodel import Session
 from synthetic import generate
 
 from journey import store
-from journey.journey_map import build_map, flows, rollups, steps
+from journey.journey_map import build_map, emotion_days, flows, journey_days, rollups, steps
 from journey.journey_map.filters import resolve_period
 from journey.journey_map.flows import FlowOptions, build_flows
 from journey.journey_map.model import Filters, Period
@@ -54,7 +54,7 @@ def _snapshot(engine: Engine) -> list[list[Any]]:
 
     tables = []
     with engine.connect() as conn:
-        for table in (steps.S, steps.ST, rollups.D, rollups.DT):
+        for table in (steps.S, steps.ST, rollups.D, rollups.DT, journey_days.J, emotion_days.E):
             columns = [c for c in table.c if c.name != "id"]  # a rollup row's id is arbitrary
             rows = [rounded(r) for r in conn.execute(select(*columns))]
             tables.append(sorted(rows, key=repr))
