@@ -37,8 +37,8 @@ test-quality:
 demo: $(VENV)/.installed
 	$(BIN)/cjm demo
 
-# Type-checked: every package and the CLI (journey/journey_map/ is still exempt in pyproject.toml;
-# docs/CONTRACTS-internal.md, "Type checking").
+# Type-checked: every package and the CLI, no exemptions (docs/CONTRACTS-internal.md,
+# "Type checking").
 MYPY_PATHS ?= connectors miner simulator journey cli.py
 
 lint: $(VENV)/.installed-dev

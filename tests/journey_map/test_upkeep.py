@@ -9,7 +9,6 @@ must leave them equal to a rebuild from scratch.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,15 +110,17 @@ def test_a_sync_that_changes_only_tags_and_updated_at_writes_no_stored_row(db: E
 
 def test_re_mining_to_the_same_answer_writes_nothing_and_a_new_stage_does(db: Engine) -> None:
     recent = _prepared(db)
-    with db.connect() as conn:
-        stored = conn.execute(
+    with Session(db) as session:
+        rows = session.execute(
             text(
-                "SELECT conversation_id, stage, sentiment, themes FROM classification "
+                "SELECT conversation_id, stage, sentiment FROM classification "
                 "WHERE conversation_id IN (" + ",".join(map(str, recent[:10])) + ")"
             )
         ).all()
+        themes_by_id = store.themes_of(session, [int(r[0]) for r in rows])
+    stored = [(cid, stage, sentiment, themes_by_id[int(cid)]) for cid, stage, sentiment in rows]
     same = [
-        (int(cid), "h2", _prediction(stage, float(sentiment), tuple(_themes(themes))))
+        (int(cid), "h2", _prediction(stage, float(sentiment), tuple(themes)))
         for cid, stage, sentiment, themes in stored
     ]
     with _writes_to_stored_tables(db) as writes, Session(db) as session:
@@ -212,10 +213,6 @@ def test_refresh_counts_only_the_changed_conversations(db: Engine) -> None:
         assert upkeep.refresh(session, recent[:10], before) == upkeep.Refreshed(1, 2)
         session.commit()
     _assert_in_step(db)
-
-
-def _themes(value: Any) -> list[str]:
-    return json.loads(value) if isinstance(value, str) else list(value)
 
 
 # ---- quotes and key-phrase sample: index order gives the ranking's answer ----------------------

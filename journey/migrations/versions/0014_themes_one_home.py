@@ -1,7 +1,7 @@
 """themes in one home: drop `classification.themes`; `conversation_theme` is the source of truth
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 
 A conversation's themes were stored three times: the JSON list `classification.themes`, one
 `conversation_theme` row per theme (theme, score, evidence sentence: what the map, the views and
@@ -24,7 +24,7 @@ from journey.journey_views import create_journey_views, drop_journey_views
 from journey.views import create_views, drop_views
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
