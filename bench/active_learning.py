@@ -29,11 +29,23 @@ mean curve reaches 0.85 stage macro-F1.
 Ablations of the selection: ``--clusters-per-pick X``, ``--uncertainty-weight W``, ``--dims D``
 (SVD before clustering), ``--no-random``.
 
-``--prior``: both learners train the way ``cjm model train`` does by default — on
-``PriorFeatures`` (the shipped default model's features and scores under the labels, see
-``journey.modeling.label_features``) — and ``suggest`` starts from the default model instead of
-the taxonomy-only one. Caveat: the default model was trained on these same written files, so
-its absolute scores here are optimistic; the suggest-vs-random difference is what to read.
+``--prior`` (the fair run of what ``cjm model train`` / ``cjm label`` do by default): the
+learners start from a *default model that never saw the test domains*. The 12 written domains
+are dealt into ``--folds`` groups (default 4 groups of 3, ~1,000 messages); for each group the
+default model is fitted exactly as ``training/build_default_model.py`` fits it, on every other
+domain with the group's families left out (``bench/lodo.py``: ``left_out``, ``fold_model``; ~90 s
+a fold, cached under ``bench/results/fold_models/`` so a re-run reuses it). The group's messages
+are split per seed (stratified by stage) into a test set (``--test-share``, default 0.3) and
+the pool (~700). Both learners train the way ``cjm model train`` does — ``PriorFeatures`` on the
+fold's model — with the same seed; ``suggest`` picks its first labels with the fold's default
+model itself (what a team starts from) and later ones with the model trained so far; ``random``
+labels a seeded random prefix of the pool. Score: stage macro-F1 of the argmax stage (as in the
+leave-one-domain-out table) and, alongside, with abstention counted as wrong. "0 labels" is the
+fold's default model alone.
+
+    .venv/bin/python bench/active_learning.py --prior --fold 0 1 --json p01.json   # ~1 process
+    .venv/bin/python bench/active_learning.py --prior --fold 2 3 --json p23.json   # per core
+    .venv/bin/python bench/active_learning.py --report p01.json p23.json
 """
 
 from __future__ import annotations
@@ -60,6 +72,11 @@ from miner import (  # noqa: E402
     select_for_labelling,
 )
 from miner.evaluation import score  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lodo import fold_model, left_out  # noqa: E402
+
+from training import corpus  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent / "training" / "written"
@@ -155,30 +172,163 @@ def random_curve(
     return curve
 
 
+# ---- --prior: per-fold default models that never saw the test domains ----------------------
+
+
+def fold_groups(domains: list[str], folds: int) -> list[list[str]]:
+    """The domains dealt into ``folds`` groups (sorted, round robin: a fixed, documented split)."""
+    ordered = sorted(domains)
+    return [ordered[i::folds] for i in range(folds)]
+
+
+def stratified_split(rows: list[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """(pool, test): ``share`` of each stage's rows, drawn with ``seed``, is the test set."""
+    rng = np.random.default_rng(seed)
+    by_stage: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_stage.setdefault(str(r.stage), []).append(i)
+    test_ids = {
+        int(i) for ids in by_stage.values() for i in rng.permutation(ids)[: round(share * len(ids))]
+    }
+    pool = [r for i, r in enumerate(rows) if i not in test_ids]
+    return pool, [r for i, r in enumerate(rows) if i in test_ids]
+
+
+def both_macro_f1(model: Any, test: list[Any]) -> tuple[float, float]:
+    """Stage macro-F1 of the argmax stage, and with the model's abstention counted as wrong."""
+    stages, _, _, _, raw = model.decide([r.text for r in test])
+    names = default_taxonomy().stage_names
+    truth = [r.stage for r in test]
+    argmax = [str(model.stages_[i]) for i in raw.stage_proba.argmax(axis=1)]
+    return tuple(  # type: ignore[return-value]
+        float(
+            score(truth, pred, None, None, stage_names=names, theme_names=[])["stage"]["macro_f1"]
+        )
+        for pred in (argmax, stages)
+    )
+
+
+def fit_prior(rows: list[Any], prior: JourneyModel, seed: int) -> JourneyModel:
+    """A team's model on ``rows`` as ``cjm model train`` fits it: on the default model's
+    features and scores (here the fold's default model)."""
+    return JourneyModel(
+        taxonomy=default_taxonomy(),
+        mode="supervised",
+        features=PriorFeatures(prior=prior),
+        random_state=seed,
+    ).fit([r.text for r in rows], [r.stage for r in rows], themes=[list(r.themes) for r in rows])
+
+
+def prior_run(
+    prior: JourneyModel,
+    pool: list[Any],
+    test: list[Any],
+    steps: list[int],
+    seed: int,
+    no_random: bool = False,
+    **selection: Any,
+) -> dict[str, list[list[float]]]:
+    """Both learners on one fold and seed: per step, [argmax macro-F1, abstaining macro-F1]."""
+    base = list(both_macro_f1(prior, test))
+    curves: dict[str, list[list[float]]] = {"suggest": [base], "random": [base]}
+    texts = [r.text for r in pool]
+    labelled = np.zeros(len(pool), dtype=bool)
+    model = prior
+    for step in steps:
+        _, _, _, theme_scores, out = model.decide(texts)
+        picks = select_for_labelling(
+            out.stage_proba,
+            out.analysis.X_doc,
+            step - int(labelled.sum()),
+            theme_scores=theme_scores,
+            theme_thresholds=model.theme_thresholds_,
+            exclude=labelled,
+            seed=seed,
+            **selection,
+        )
+        labelled[[p.index for p in picks]] = True
+        model = fit_prior([pool[i] for i in np.flatnonzero(labelled)], prior, seed)
+        curves["suggest"].append(list(both_macro_f1(model, test)))
+        print(f"  seed {seed} suggest {step:4d}: {curves['suggest'][-1][0]:.3f}", flush=True)
+    order = np.random.default_rng(seed).permutation(len(pool))
+    for step in steps:
+        if no_random:
+            curves["random"].append([0.0, 0.0])
+            continue
+        model = fit_prior([pool[i] for i in order[:step]], prior, seed)
+        curves["random"].append(list(both_macro_f1(model, test)))
+        print(f"  seed {seed} random  {step:4d}: {curves['random'][-1][0]:.3f}", flush=True)
+    return curves
+
+
+def prior_runs(args: argparse.Namespace, steps: list[int], selection: dict[str, Any]) -> list:
+    rows = corpus.load()
+    written = [r for r in rows if r.source == "written"]
+    groups = fold_groups(sorted({r.domain for r in written}), args.folds)
+    runs: list[dict[str, Any]] = []
+    for f in args.fold if args.fold is not None else range(len(groups)):
+        group = groups[f]
+        prior = fold_model(rows, left_out(group))
+        held = [r for r in written if r.domain in group]
+        for seed in args.seeds:
+            pool, test = stratified_split(held, args.test_share, seed)
+            print(f"fold {f} ({', '.join(group)}) seed {seed}: pool {len(pool)}, test {len(test)}")
+            curves = prior_run(prior, pool, test, steps, seed, args.no_random, **selection)
+            runs.append(
+                {
+                    "seed": seed,
+                    "fold": f,
+                    "test_domains": group,
+                    "prior": "fold",
+                    "pool": len(pool),
+                    "test": len(test),
+                    "suggest": [c[0] for c in curves["suggest"]],
+                    "random": [c[0] for c in curves["random"]],
+                    "suggest_abstain": [c[1] for c in curves["suggest"]],
+                    "random_abstain": [c[1] for c in curves["random"]],
+                }
+            )
+    return runs
+
+
 def labels_to_reach(steps: list[int], curve: list[float], target: float = TARGET) -> int | None:
     return next((s for s, f in zip(steps, curve, strict=True) if f >= target), None)
 
 
 def print_table(runs: list[dict[str, Any]], steps: list[int], seconds: float) -> None:
-    """Mean stage macro-F1 over the runs (seeds) per step, and the labels to reach TARGET."""
-    mean = {
-        way: [float(np.mean([run[way][k] for run in runs])) for k in range(len(steps))]
-        for way in ("suggest", "random")
-    }
-    seeds = [run["seed"] for run in runs]
-    print(f"\nseeds {seeds}, held-out domains {[run['test_domains'] for run in runs]}"
+    """Mean ± sd stage macro-F1 over the runs (seeds × folds) per step, on how many runs
+    ``suggest`` won, and the labels each way needs to reach TARGET (first step of the mean curve,
+    and on how many runs)."""
+    print(f"\nruns (fold, seed, held-out domains): "
+          f"{[(run.get('fold'), run['seed'], run['test_domains']) for run in runs]}"
           + (f", {seconds:.0f} s" if seconds else ""))  # fmt: skip
-    print("| labels | suggest | random | difference | suggest wins (seeds) |")
-    print("|---:|---:|---:|---:|---:|")
-    for k, step in enumerate(steps):
-        s, r = mean["suggest"][k], mean["random"][k]
-        wins = sum(run["suggest"][k] > run["random"][k] for run in runs)
-        bold = "**" if step in REPORTED else ""
-        print(f"| {bold}{step}{bold} | {s:.3f} | {r:.3f} | {s - r:+.3f} | {wins}/{len(runs)} |")
-    for target in (TARGET, SECOND_TARGET):
-        for way in ("suggest", "random"):
-            reached = labels_to_reach(steps, mean[way], target)
-            print(f"labels to {target} stage macro-F1, {way}: {reached or f'> {steps[-1]}'}")
+    for suffix in ("", "_abstain"):
+        if f"suggest{suffix}" not in runs[0]:
+            continue
+        ways = (f"suggest{suffix}", f"random{suffix}")
+        curves = {w: np.array([run[w] for run in runs]) for w in ways}
+        mean = {w: curves[w].mean(axis=0) for w in ways}
+        sd = {w: curves[w].std(axis=0) for w in ways}
+        diff = curves[ways[0]] - curves[ways[1]]
+        print("\nstage macro-F1" + (", abstained = wrong" if suffix else ""))
+        print("| labels | suggest | random | difference | suggest wins (runs) |")
+        print("|---:|---:|---:|---:|---:|")
+        for k, step in enumerate(steps):
+            cells = [f"{mean[w][k]:.3f} ± {sd[w][k]:.3f}" for w in ways]
+            wins = int((diff[:, k] > 0).sum())
+            bold = "**" if step in REPORTED else ""
+            print(
+                f"| {bold}{step}{bold} | {cells[0]} | {cells[1]} | "
+                f"{diff[:, k].mean():+.3f} ± {diff[:, k].std():.3f} | {wins}/{len(runs)} |"
+            )
+        for target in (TARGET, SECOND_TARGET):
+            for way in ways:
+                reached = labels_to_reach(steps, list(mean[way]), target)
+                hit = sum(labels_to_reach(steps, list(c), target) is not None for c in curves[way])
+                print(
+                    f"labels to {target} stage macro-F1, {way}: {reached or f'> {steps[-1]}'}"
+                    f" (mean curve; {hit}/{len(runs)} runs reach it)"
+                )
 
 
 def main() -> None:
@@ -195,8 +345,13 @@ def main() -> None:
     )
     parser.add_argument("--no-random", action="store_true", help="only the suggest curve")
     parser.add_argument(
-        "--prior", action="store_true", help="train on PriorFeatures (the default model)"
+        "--prior",
+        action="store_true",
+        help="train on PriorFeatures over per-fold default models that never saw the test domains",
     )
+    parser.add_argument("--folds", type=int, default=4, help="--prior: domain groups")
+    parser.add_argument("--fold", type=int, nargs="+", default=None, help="--prior: only these")
+    parser.add_argument("--test-share", type=float, default=0.3, help="--prior: test split")
     args = parser.parse_args()
     selection = {
         k: v
@@ -214,6 +369,14 @@ def main() -> None:
         print_table(runs, steps, 0.0)
         return
     steps = sorted(set(args.steps))
+    if args.prior:
+        started = time.perf_counter()
+        runs = prior_runs(args, steps, selection)
+        print_table(runs, [0, *steps], time.perf_counter() - started)
+        if args.json:
+            payload = {"steps": [0, *steps], "runs": runs}
+            args.json.write_text(json.dumps(payload, indent=2), "utf-8")
+        return
     rows = load_rows(args.data)
     domains = sorted({r["domain"] for r in rows})
     started = time.perf_counter()
