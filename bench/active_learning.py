@@ -341,6 +341,12 @@ def main() -> None:
     parser.add_argument("--uncertainty-weight", type=float, default=None, help="ablation")
     parser.add_argument("--dims", type=int, default=None, help="ablation: SVD dims first")
     parser.add_argument(
+        "--balance-stages",
+        choices=("on", "off"),
+        default=None,
+        help="ablation: select_for_labelling(balance_stages=)",
+    )
+    parser.add_argument(
         "--report", type=Path, nargs="+", default=None, help="print the table of --json files"
     )
     parser.add_argument("--no-random", action="store_true", help="only the suggest curve")
@@ -363,6 +369,8 @@ def main() -> None:
     }
     if args.dims:
         selection["dims"] = args.dims
+    if args.balance_stages:
+        selection["balance_stages"] = args.balance_stages == "on"
     if args.report:
         runs = [run for path in args.report for run in json.loads(path.read_text())["runs"]]
         steps = json.loads(args.report[0].read_text())["steps"]
