@@ -295,6 +295,27 @@ def labels_to_reach(steps: list[int], curve: list[float], target: float = TARGET
     return next((s for s, f in zip(steps, curve, strict=True) if f >= target), None)
 
 
+def with_random_from(runs: list[dict[str, Any]], paths: list[Path]) -> list[dict[str, Any]]:
+    """``--no-random`` runs completed with the random curves of other runs on the same fold and
+    seed. The random learner does not depend on the selection, so with the same fold model,
+    split and seed its curve is the same numbers; the pool and test sizes are checked."""
+    other = {
+        (run.get("fold"), run["seed"]): run
+        for path in paths
+        for run in json.loads(path.read_text())["runs"]
+    }
+    out = []
+    for run in runs:
+        match = other.get((run.get("fold"), run["seed"]))
+        if match is None or (match.get("pool"), match.get("test")) != (
+            run.get("pool"),
+            run.get("test"),
+        ):
+            raise SystemExit(f"no random curve for fold {run.get('fold')} seed {run['seed']}")
+        out.append(run | {k: v for k, v in match.items() if k.startswith("random")})
+    return out
+
+
 def print_table(runs: list[dict[str, Any]], steps: list[int], seconds: float) -> None:
     """Mean ± sd stage macro-F1 over the runs (seeds × folds) per step, on how many runs
     ``suggest`` won, and the labels each way needs to reach TARGET (first step of the mean curve,
@@ -351,6 +372,13 @@ def main() -> None:
     )
     parser.add_argument("--no-random", action="store_true", help="only the suggest curve")
     parser.add_argument(
+        "--random-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="--report of --no-random runs: the random curves of these runs (same folds, seeds)",
+    )
+    parser.add_argument(
         "--prior",
         action="store_true",
         help="train on PriorFeatures over per-fold default models that never saw the test domains",
@@ -374,6 +402,8 @@ def main() -> None:
     if args.report:
         runs = [run for path in args.report for run in json.loads(path.read_text())["runs"]]
         steps = json.loads(args.report[0].read_text())["steps"]
+        if args.random_from:
+            runs = with_random_from(runs, args.random_from)
         print_table(runs, steps, 0.0)
         return
     steps = sorted(set(args.steps))
