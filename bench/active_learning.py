@@ -288,6 +288,9 @@ def prior_runs(args: argparse.Namespace, steps: list[int], selection: dict[str, 
                     "random_abstain": [c[1] for c in curves["random"]],
                 }
             )
+            if args.json:  # after every run: a long run stopped early keeps what it measured
+                payload = {"steps": [0, *steps], "runs": runs}
+                args.json.write_text(json.dumps(payload, indent=2), "utf-8")
     return runs
 
 
@@ -411,9 +414,6 @@ def main() -> None:
         started = time.perf_counter()
         runs = prior_runs(args, steps, selection)
         print_table(runs, [0, *steps], time.perf_counter() - started)
-        if args.json:
-            payload = {"steps": [0, *steps], "runs": runs}
-            args.json.write_text(json.dumps(payload, indent=2), "utf-8")
         return
     rows = load_rows(args.data)
     domains = sorted({r["domain"] for r in rows})
