@@ -403,6 +403,9 @@ def main() -> None:
     if args.balance_stages:
         selection["balance_stages"] = args.balance_stages == "on"
     if args.report:
+        missing = [p for p in args.report + (args.random_from or []) if not p.exists()]
+        if missing:
+            raise SystemExit(f"no such file: {missing[0]} (write it with --json first)")
         runs = [run for path in args.report for run in json.loads(path.read_text())["runs"]]
         steps = json.loads(args.report[0].read_text())["steps"]
         if args.random_from:
