@@ -349,8 +349,9 @@ def print_table(runs: list[dict[str, Any]], steps: list[int], seconds: float) ->
             for way in ways:
                 reached = labels_to_reach(steps, list(mean[way]), target)
                 hit = sum(labels_to_reach(steps, list(c), target) is not None for c in curves[way])
+                shown = f"> {steps[-1]}" if reached is None else str(reached)
                 print(
-                    f"labels to {target} stage macro-F1, {way}: {reached or f'> {steps[-1]}'}"
+                    f"labels to {target} stage macro-F1, {way}: {shown}"
                     f" (mean curve; {hit}/{len(runs)} runs reach it)"
                 )
 
