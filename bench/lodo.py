@@ -265,17 +265,42 @@ def _few_shot_split(truth: list[str], shots: int, seed: int) -> tuple[list[int],
     return chosen, sorted(set(range(len(truth))) - set(chosen))
 
 
+def _diverse_split(truth: list[str], X: Any, shots: int, seed: int) -> tuple[list[int], list[int]]:
+    """``shots`` rows per stage that are unlike each other: per stage, the row nearest each
+    centre of ``shots`` k-means clusters of that stage's feature rows ``X`` (unit length)."""
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import normalize
+
+    Z = normalize(X)
+    chosen: list[int] = []
+    for stage in sorted(set(truth)):
+        ids = np.array([i for i, s in enumerate(truth) if s == stage])
+        k = min(shots, len(ids))
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(Z[ids])
+        dist = km.transform(Z[ids])
+        for c in range(k):
+            chosen.append(int(ids[int(np.argmin(dist[:, c]))]))
+    chosen = sorted(set(chosen))
+    return chosen, sorted(set(range(len(truth))) - set(chosen))
+
+
 def run_few_shot(
     *,
     domains: list[str] | None = None,
     weights: tuple[float, ...] = (2.0, 1.0),
     seeds: tuple[int, ...] = (0, 1, 2),
     shots: int = 16,
+    diverse: bool = False,
 ) -> dict[str, Any]:
     """``shots`` labels per stage of each held-out written domain on top of its fold's default
     model, for each ``PriorFeatures`` weight, on the same labels and test rows (``seeds`` draws
     of the labels); the fold's default model alone on the same test rows is the baseline.
-    Stage macro-F1 of the argmax stage, as in the leave-one-domain-out table."""
+    Stage macro-F1 of the argmax stage, as in the leave-one-domain-out table.
+
+    ``diverse``: one more way, with the last weight: the labels per stage are the most typical
+    rows of ``shots`` k-means clusters of the stage's rows on the fold model's features (unlike
+    each other) instead of a random draw. Every way is then scored on the rows neither draw
+    picked, so all columns share their test rows."""
     rows = corpus.load()
     held_out = domains or sorted({r.domain for r in rows if r.source == "written"})
     tax = default_taxonomy()
@@ -286,13 +311,21 @@ def run_few_shot(
         test = [r for r in rows if r.domain == domain]
         truth = [str(r.stage) for r in test]
         res: dict[str, list[float]] = {"default": []} | {f"weight {w:g}": [] for w in weights}
+        X = model.decide([r.text for r in test])[4].analysis.X_doc if diverse else None
         for seed in seeds:
-            chosen, rest = _few_shot_split(truth, shots, seed)
+            picks = {f"weight {w:g}": (_few_shot_split(truth, shots, seed)[0], w) for w in weights}
+            if diverse:  # the last weight, on diverse picks; every way scored on the same rows
+                picks[f"diverse, weight {weights[-1]:g}"] = (
+                    _diverse_split(truth, X, shots, seed)[0],
+                    weights[-1],
+                )
+            used = {i for chosen, _ in picks.values() for i in chosen}
+            rest = [i for i in range(len(test)) if i not in used]
             rx, ry = [test[i].text for i in rest], [truth[i] for i in rest]
             raw = model.decide(rx)[4]
             argmax = [str(model.stages_[i]) for i in raw.stage_proba.argmax(axis=1)]
             res["default"].append(_scores(ry, argmax, None, None)["macro_f1"])
-            for w in weights:
+            for name, (chosen, w) in picks.items():
                 few = JourneyModel(
                     taxonomy=tax,
                     mode="supervised",
@@ -306,7 +339,7 @@ def run_few_shot(
                 )
                 f_raw = few.decide(rx)[4]
                 f_arg = [str(few.stages_[i]) for i in f_raw.stage_proba.argmax(axis=1)]
-                res[f"weight {w:g}"].append(_scores(ry, f_arg, None, None)["macro_f1"])
+                res.setdefault(name, []).append(_scores(ry, f_arg, None, None)["macro_f1"])
         out[domain] = {k: float(np.mean(v)) for k, v in res.items()} | {
             "seconds": round(time.time() - t0, 1)
         }

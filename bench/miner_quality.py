@@ -208,6 +208,9 @@ def main() -> None:
     )
     ap.add_argument("--weights", type=float, nargs="+", default=[2.0, 1.0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument(
+        "--diverse", action="store_true", help="--lodo-few-shot: k-means picks per stage"
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     if args.lodo_few_shot is not None:
@@ -217,6 +220,7 @@ def main() -> None:
             domains=args.lodo_few_shot or None,
             weights=tuple(args.weights),
             seeds=tuple(args.seeds),
+            diverse=args.diverse,
         )
         print()
         print(few_shot_table(few_results))
