@@ -301,7 +301,8 @@ def labels_to_reach(steps: list[int], curve: list[float], target: float = TARGET
 def with_random_from(runs: list[dict[str, Any]], paths: list[Path]) -> list[dict[str, Any]]:
     """``--no-random`` runs completed with the random curves of other runs on the same fold and
     seed. The random learner does not depend on the selection, so with the same fold model,
-    split and seed its curve is the same numbers; the pool and test sizes are checked."""
+    split and seed its curve is the same numbers; the pool and test sizes are checked, and the
+    steps must be the first steps of the other runs'."""
     other = {
         (run.get("fold"), run["seed"]): run
         for path in paths
@@ -315,7 +316,8 @@ def with_random_from(runs: list[dict[str, Any]], paths: list[Path]) -> list[dict
             run.get("test"),
         ):
             raise SystemExit(f"no random curve for fold {run.get('fold')} seed {run['seed']}")
-        out.append(run | {k: v for k, v in match.items() if k.startswith("random")})
+        n = len(run["suggest"])  # the other run may go on to more labels: same first steps
+        out.append(run | {k: v[:n] for k, v in match.items() if k.startswith("random")})
     return out
 
 
@@ -410,6 +412,9 @@ def main() -> None:
         runs = [run for path in args.report for run in json.loads(path.read_text())["runs"]]
         steps = json.loads(args.report[0].read_text())["steps"]
         if args.random_from:
+            theirs = json.loads(args.random_from[0].read_text())["steps"]
+            if theirs[: len(steps)] != steps:
+                raise SystemExit(f"--random-from has steps {theirs}, not starting with {steps}")
             runs = with_random_from(runs, args.random_from)
         print_table(runs, steps, 0.0)
         return
