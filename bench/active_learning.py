@@ -29,11 +29,23 @@ mean curve reaches 0.85 stage macro-F1.
 Ablations of the selection: ``--clusters-per-pick X``, ``--uncertainty-weight W``, ``--dims D``
 (SVD before clustering), ``--no-random``.
 
-``--prior``: both learners train the way ``cjm model train`` does by default — on
-``PriorFeatures`` (the shipped default model's features and scores under the labels, see
-``journey.modeling.label_features``) — and ``suggest`` starts from the default model instead of
-the taxonomy-only one. Caveat: the default model was trained on these same written files, so
-its absolute scores here are optimistic; the suggest-vs-random difference is what to read.
+``--prior`` (the fair run of what ``cjm model train`` / ``cjm label`` do by default): the
+learners start from a *default model that never saw the test domains*. The 12 written domains
+are dealt into ``--folds`` groups (default 4 groups of 3, ~1,000 messages); for each group the
+default model is fitted exactly as ``training/build_default_model.py`` fits it, on every other
+domain with the group's families left out (``bench/lodo.py``: ``left_out``, ``fold_model``; ~90 s
+a fold, cached under ``bench/results/fold_models/`` so a re-run reuses it). The group's messages
+are split per seed (stratified by stage) into a test set (``--test-share``, default 0.3) and
+the pool (~700). Both learners train the way ``cjm model train`` does — ``PriorFeatures`` on the
+fold's model — with the same seed; ``suggest`` picks its first labels with the fold's default
+model itself (what a team starts from) and later ones with the model trained so far; ``random``
+labels a seeded random prefix of the pool. Score: stage macro-F1 of the argmax stage (as in the
+leave-one-domain-out table) and, alongside, with abstention counted as wrong. "0 labels" is the
+fold's default model alone.
+
+    .venv/bin/python bench/active_learning.py --prior --fold 0 1 --json p01.json   # ~1 process
+    .venv/bin/python bench/active_learning.py --prior --fold 2 3 --json p23.json   # per core
+    .venv/bin/python bench/active_learning.py --report p01.json p23.json
 """
 
 from __future__ import annotations
@@ -60,6 +72,11 @@ from miner import (  # noqa: E402
     select_for_labelling,
 )
 from miner.evaluation import score  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lodo import fold_model, left_out  # noqa: E402
+
+from training import corpus  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent / "training" / "written"
@@ -155,30 +172,190 @@ def random_curve(
     return curve
 
 
+# ---- --prior: per-fold default models that never saw the test domains ----------------------
+
+
+def fold_groups(domains: list[str], folds: int) -> list[list[str]]:
+    """The domains dealt into ``folds`` groups (sorted, round robin: a fixed, documented split)."""
+    ordered = sorted(domains)
+    return [ordered[i::folds] for i in range(folds)]
+
+
+def stratified_split(rows: list[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """(pool, test): ``share`` of each stage's rows, drawn with ``seed``, is the test set."""
+    rng = np.random.default_rng(seed)
+    by_stage: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_stage.setdefault(str(r.stage), []).append(i)
+    test_ids = {
+        int(i) for ids in by_stage.values() for i in rng.permutation(ids)[: round(share * len(ids))]
+    }
+    pool = [r for i, r in enumerate(rows) if i not in test_ids]
+    return pool, [r for i, r in enumerate(rows) if i in test_ids]
+
+
+def both_macro_f1(model: Any, test: list[Any]) -> tuple[float, float]:
+    """Stage macro-F1 of the argmax stage, and with the model's abstention counted as wrong."""
+    stages, _, _, _, raw = model.decide([r.text for r in test])
+    names = default_taxonomy().stage_names
+    truth = [r.stage for r in test]
+    argmax = [str(model.stages_[i]) for i in raw.stage_proba.argmax(axis=1)]
+    return tuple(  # type: ignore[return-value]
+        float(
+            score(truth, pred, None, None, stage_names=names, theme_names=[])["stage"]["macro_f1"]
+        )
+        for pred in (argmax, stages)
+    )
+
+
+def fit_prior(rows: list[Any], prior: JourneyModel, seed: int) -> JourneyModel:
+    """A team's model on ``rows`` as ``cjm model train`` fits it: on the default model's
+    features and scores (here the fold's default model)."""
+    return JourneyModel(
+        taxonomy=default_taxonomy(),
+        mode="supervised",
+        features=PriorFeatures(prior=prior),
+        random_state=seed,
+    ).fit([r.text for r in rows], [r.stage for r in rows], themes=[list(r.themes) for r in rows])
+
+
+def prior_run(
+    prior: JourneyModel,
+    pool: list[Any],
+    test: list[Any],
+    steps: list[int],
+    seed: int,
+    no_random: bool = False,
+    **selection: Any,
+) -> dict[str, list[list[float]]]:
+    """Both learners on one fold and seed: per step, [argmax macro-F1, abstaining macro-F1]."""
+    base = list(both_macro_f1(prior, test))
+    curves: dict[str, list[list[float]]] = {"suggest": [base], "random": [base]}
+    texts = [r.text for r in pool]
+    labelled = np.zeros(len(pool), dtype=bool)
+    model = prior
+    for step in steps:
+        _, _, _, theme_scores, out = model.decide(texts)
+        picks = select_for_labelling(
+            out.stage_proba,
+            out.analysis.X_doc,
+            step - int(labelled.sum()),
+            theme_scores=theme_scores,
+            theme_thresholds=model.theme_thresholds_,
+            exclude=labelled,
+            seed=seed,
+            **selection,
+        )
+        labelled[[p.index for p in picks]] = True
+        model = fit_prior([pool[i] for i in np.flatnonzero(labelled)], prior, seed)
+        curves["suggest"].append(list(both_macro_f1(model, test)))
+        print(f"  seed {seed} suggest {step:4d}: {curves['suggest'][-1][0]:.3f}", flush=True)
+    order = np.random.default_rng(seed).permutation(len(pool))
+    for step in steps:
+        if no_random:
+            curves["random"].append([0.0, 0.0])
+            continue
+        model = fit_prior([pool[i] for i in order[:step]], prior, seed)
+        curves["random"].append(list(both_macro_f1(model, test)))
+        print(f"  seed {seed} random  {step:4d}: {curves['random'][-1][0]:.3f}", flush=True)
+    return curves
+
+
+def prior_runs(args: argparse.Namespace, steps: list[int], selection: dict[str, Any]) -> list:
+    rows = corpus.load()
+    written = [r for r in rows if r.source == "written"]
+    groups = fold_groups(sorted({r.domain for r in written}), args.folds)
+    runs: list[dict[str, Any]] = []
+    for f in args.fold if args.fold is not None else range(len(groups)):
+        group = groups[f]
+        prior = fold_model(rows, left_out(group))
+        held = [r for r in written if r.domain in group]
+        for seed in args.seeds:
+            pool, test = stratified_split(held, args.test_share, seed)
+            print(f"fold {f} ({', '.join(group)}) seed {seed}: pool {len(pool)}, test {len(test)}")
+            curves = prior_run(prior, pool, test, steps, seed, args.no_random, **selection)
+            runs.append(
+                {
+                    "seed": seed,
+                    "fold": f,
+                    "test_domains": group,
+                    "prior": "fold",
+                    "pool": len(pool),
+                    "test": len(test),
+                    "suggest": [c[0] for c in curves["suggest"]],
+                    "random": [c[0] for c in curves["random"]],
+                    "suggest_abstain": [c[1] for c in curves["suggest"]],
+                    "random_abstain": [c[1] for c in curves["random"]],
+                }
+            )
+            if args.json:  # after every run: a long run stopped early keeps what it measured
+                payload = {"steps": [0, *steps], "runs": runs}
+                args.json.write_text(json.dumps(payload, indent=2), "utf-8")
+    return runs
+
+
 def labels_to_reach(steps: list[int], curve: list[float], target: float = TARGET) -> int | None:
     return next((s for s, f in zip(steps, curve, strict=True) if f >= target), None)
 
 
-def print_table(runs: list[dict[str, Any]], steps: list[int], seconds: float) -> None:
-    """Mean stage macro-F1 over the runs (seeds) per step, and the labels to reach TARGET."""
-    mean = {
-        way: [float(np.mean([run[way][k] for run in runs])) for k in range(len(steps))]
-        for way in ("suggest", "random")
+def with_random_from(runs: list[dict[str, Any]], paths: list[Path]) -> list[dict[str, Any]]:
+    """``--no-random`` runs completed with the random curves of other runs on the same fold and
+    seed. The random learner does not depend on the selection, so with the same fold model,
+    split and seed its curve is the same numbers; the pool and test sizes are checked, and the
+    steps must be the first steps of the other runs'."""
+    other = {
+        (run.get("fold"), run["seed"]): run
+        for path in paths
+        for run in json.loads(path.read_text())["runs"]
     }
-    seeds = [run["seed"] for run in runs]
-    print(f"\nseeds {seeds}, held-out domains {[run['test_domains'] for run in runs]}"
+    out = []
+    for run in runs:
+        match = other.get((run.get("fold"), run["seed"]))
+        if match is None or (match.get("pool"), match.get("test")) != (
+            run.get("pool"),
+            run.get("test"),
+        ):
+            raise SystemExit(f"no random curve for fold {run.get('fold')} seed {run['seed']}")
+        n = len(run["suggest"])  # the other run may go on to more labels: same first steps
+        out.append(run | {k: v[:n] for k, v in match.items() if k.startswith("random")})
+    return out
+
+
+def print_table(runs: list[dict[str, Any]], steps: list[int], seconds: float) -> None:
+    """Mean ± sd stage macro-F1 over the runs (seeds × folds) per step, on how many runs
+    ``suggest`` won, and the labels each way needs to reach TARGET (first step of the mean curve,
+    and on how many runs)."""
+    print(f"\nruns (fold, seed, held-out domains): "
+          f"{[(run.get('fold'), run['seed'], run['test_domains']) for run in runs]}"
           + (f", {seconds:.0f} s" if seconds else ""))  # fmt: skip
-    print("| labels | suggest | random | difference | suggest wins (seeds) |")
-    print("|---:|---:|---:|---:|---:|")
-    for k, step in enumerate(steps):
-        s, r = mean["suggest"][k], mean["random"][k]
-        wins = sum(run["suggest"][k] > run["random"][k] for run in runs)
-        bold = "**" if step in REPORTED else ""
-        print(f"| {bold}{step}{bold} | {s:.3f} | {r:.3f} | {s - r:+.3f} | {wins}/{len(runs)} |")
-    for target in (TARGET, SECOND_TARGET):
-        for way in ("suggest", "random"):
-            reached = labels_to_reach(steps, mean[way], target)
-            print(f"labels to {target} stage macro-F1, {way}: {reached or f'> {steps[-1]}'}")
+    for suffix in ("", "_abstain"):
+        if f"suggest{suffix}" not in runs[0]:
+            continue
+        ways = (f"suggest{suffix}", f"random{suffix}")
+        curves = {w: np.array([run[w] for run in runs]) for w in ways}
+        mean = {w: curves[w].mean(axis=0) for w in ways}
+        sd = {w: curves[w].std(axis=0) for w in ways}
+        diff = curves[ways[0]] - curves[ways[1]]
+        print("\nstage macro-F1" + (", abstained = wrong" if suffix else ""))
+        print("| labels | suggest | random | difference | suggest wins (runs) |")
+        print("|---:|---:|---:|---:|---:|")
+        for k, step in enumerate(steps):
+            cells = [f"{mean[w][k]:.3f} ± {sd[w][k]:.3f}" for w in ways]
+            wins = int((diff[:, k] > 0).sum())
+            bold = "**" if step in REPORTED else ""
+            print(
+                f"| {bold}{step}{bold} | {cells[0]} | {cells[1]} | "
+                f"{diff[:, k].mean():+.3f} ± {diff[:, k].std():.3f} | {wins}/{len(runs)} |"
+            )
+        for target in (TARGET, SECOND_TARGET):
+            for way in ways:
+                reached = labels_to_reach(steps, list(mean[way]), target)
+                hit = sum(labels_to_reach(steps, list(c), target) is not None for c in curves[way])
+                shown = f"> {steps[-1]}" if reached is None else str(reached)
+                print(
+                    f"labels to {target} stage macro-F1, {way}: {shown}"
+                    f" (mean curve; {hit}/{len(runs)} runs reach it)"
+                )
 
 
 def main() -> None:
@@ -191,12 +368,30 @@ def main() -> None:
     parser.add_argument("--uncertainty-weight", type=float, default=None, help="ablation")
     parser.add_argument("--dims", type=int, default=None, help="ablation: SVD dims first")
     parser.add_argument(
+        "--balance-stages",
+        choices=("on", "off"),
+        default=None,
+        help="ablation: select_for_labelling(balance_stages=)",
+    )
+    parser.add_argument(
         "--report", type=Path, nargs="+", default=None, help="print the table of --json files"
     )
     parser.add_argument("--no-random", action="store_true", help="only the suggest curve")
     parser.add_argument(
-        "--prior", action="store_true", help="train on PriorFeatures (the default model)"
+        "--random-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="--report of --no-random runs: the random curves of these runs (same folds, seeds)",
     )
+    parser.add_argument(
+        "--prior",
+        action="store_true",
+        help="train on PriorFeatures over per-fold default models that never saw the test domains",
+    )
+    parser.add_argument("--folds", type=int, default=4, help="--prior: domain groups")
+    parser.add_argument("--fold", type=int, nargs="+", default=None, help="--prior: only these")
+    parser.add_argument("--test-share", type=float, default=0.3, help="--prior: test split")
     args = parser.parse_args()
     selection = {
         k: v
@@ -208,12 +403,27 @@ def main() -> None:
     }
     if args.dims:
         selection["dims"] = args.dims
+    if args.balance_stages:
+        selection["balance_stages"] = args.balance_stages == "on"
     if args.report:
+        missing = [p for p in args.report + (args.random_from or []) if not p.exists()]
+        if missing:
+            raise SystemExit(f"no such file: {missing[0]} (write it with --json first)")
         runs = [run for path in args.report for run in json.loads(path.read_text())["runs"]]
         steps = json.loads(args.report[0].read_text())["steps"]
+        if args.random_from:
+            theirs = json.loads(args.random_from[0].read_text())["steps"]
+            if theirs[: len(steps)] != steps:
+                raise SystemExit(f"--random-from has steps {theirs}, not starting with {steps}")
+            runs = with_random_from(runs, args.random_from)
         print_table(runs, steps, 0.0)
         return
     steps = sorted(set(args.steps))
+    if args.prior:
+        started = time.perf_counter()
+        runs = prior_runs(args, steps, selection)
+        print_table(runs, [0, *steps], time.perf_counter() - started)
+        return
     rows = load_rows(args.data)
     domains = sorted({r["domain"] for r in rows})
     started = time.perf_counter()

@@ -22,6 +22,9 @@ domain. In the same run, on the same rows:
 
 from __future__ import annotations
 
+import hashlib
+import json
+import pickle
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,10 +39,12 @@ from miner.classify import zero_shot_model
 from miner.evaluation import score
 from miner.taxonomy import parse_taxonomy
 from training import corpus
-from training.build_default_model import fit
+from training.build_default_model import FEATURES, PARAMS, SOURCE_WEIGHT, fit
 
 HERE = Path(__file__).resolve().parent
 TEAM_TAXONOMY = HERE / "data" / "team_taxonomy.toml"
+#: Fitted fold models (git-ignored): a fit takes ~90 s, and the same fold serves many runs.
+MODEL_CACHE = HERE / "results" / "fold_models"
 
 #: Domains that are the same business as a held-out one (left out of its training too).
 FAMILY = {
@@ -64,6 +69,38 @@ FAMILY = {
     "food_delivery": {"clinc150:kitchen_and_dining", "sgd:restaurants", "hwu64:restaurants"},
     "streaming_media": {"sgd:media", "sgd:events_movies"},
 }
+
+
+def left_out(domains: list[str] | set[str]) -> set[str]:
+    """The held-out domains and their families: what a fold's model must never see."""
+    return set(domains).union(*(FAMILY.get(d, set()) for d in domains))
+
+
+def fold_model(rows: list[corpus.Example], gone: set[str]) -> JourneyModel:
+    """The default model fitted (as the build fits it) on ``rows`` minus the domains ``gone``.
+
+    Cached under ``bench/results/fold_models/`` by a hash of the training rows and the build's
+    settings, so a changed corpus or setting refits and an unchanged one is read back: the
+    leave-one-domain-out, few-shot and active-learning benches share the folds.
+    """
+    train = [r for r in rows if r.domain not in gone]
+    seen = [[r.text, r.stage, r.themes, r.source] for r in train]
+    digest = hashlib.sha256(json.dumps([PARAMS, FEATURES, SOURCE_WEIGHT, seen]).encode())
+    key = digest.hexdigest()[:16]
+    path = MODEL_CACHE / f"{'+'.join(sorted(gone))[:80]}-{key}.pkl"
+    if path.exists():
+        with path.open("rb") as handle:
+            model: JourneyModel = pickle.load(handle)
+        return model
+    t0 = time.time()
+    model = fit(train)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as handle:
+        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+    print(f"  fitted fold model without {sorted(gone)} in {time.time() - t0:.0f} s", flush=True)
+    return model
 
 
 def _scores(
@@ -116,13 +153,13 @@ def run_lodo(*, domains: list[str] | None = None, shots: int = 16) -> dict[str, 
     out: dict[str, Any] = {}
     for domain in held_out:
         t0 = time.time()
-        gone = {domain} | FAMILY.get(domain, set())
+        gone = left_out([domain])
         train = [r for r in rows if r.domain not in gone]
         test = [r for r in rows if r.domain == domain]
         truth = [r.stage for r in test]
         gold_themes = [list(r.themes) for r in test]
         texts = [r.text for r in test]
-        model = fit(train)
+        model = fold_model(rows, gone)
         res: dict[str, Any] = {"n": len(test), "train_n": len(train)}
         majority = Counter(truth).most_common(1)[0][0]
         res["majority"] = _scores(truth, [majority] * len(test), None, None)
@@ -215,4 +252,114 @@ def table(results: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     mean = ["**mean**", ""] + [f"**{np.mean(sums[c]):.3f}**" if sums[c] else "" for c in cols]
     lines.append("| " + " | ".join(mean) + " |")
+    return "\n".join(lines)
+
+
+def _few_shot_split(truth: list[str], shots: int, seed: int) -> tuple[list[int], list[int]]:
+    """``shots`` rows per stage drawn with ``seed`` (the labels), and the rest (the test set)."""
+    rng = np.random.default_rng(seed)
+    by_stage: dict[str, list[int]] = {}
+    for i, s in enumerate(truth):
+        by_stage.setdefault(s, []).append(i)
+    chosen = sorted(int(i) for ids in by_stage.values() for i in rng.permutation(ids)[:shots])
+    return chosen, sorted(set(range(len(truth))) - set(chosen))
+
+
+def _diverse_split(truth: list[str], X: Any, shots: int, seed: int) -> tuple[list[int], list[int]]:
+    """``shots`` rows per stage that are unlike each other: per stage, the row nearest each
+    centre of ``shots`` k-means clusters of that stage's feature rows ``X`` (unit length)."""
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import normalize
+
+    Z = normalize(X)
+    chosen: list[int] = []
+    for stage in sorted(set(truth)):
+        ids = np.array([i for i, s in enumerate(truth) if s == stage])
+        k = min(shots, len(ids))
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(Z[ids])
+        dist = km.transform(Z[ids])
+        for c in range(k):
+            chosen.append(int(ids[int(np.argmin(dist[:, c]))]))
+    chosen = sorted(set(chosen))
+    return chosen, sorted(set(range(len(truth))) - set(chosen))
+
+
+def run_few_shot(
+    *,
+    domains: list[str] | None = None,
+    weights: tuple[float, ...] = (2.0, 1.0),
+    seeds: tuple[int, ...] = (0, 1, 2),
+    shots: int = 16,
+    diverse: bool = False,
+) -> dict[str, Any]:
+    """``shots`` labels per stage of each held-out written domain on top of its fold's default
+    model, for each ``PriorFeatures`` weight, on the same labels and test rows (``seeds`` draws
+    of the labels); the fold's default model alone on the same test rows is the baseline.
+    Stage macro-F1 of the argmax stage, as in the leave-one-domain-out table.
+
+    ``diverse``: one more way, with the last weight: the labels per stage are the most typical
+    rows of ``shots`` k-means clusters of the stage's rows on the fold model's features (unlike
+    each other) instead of a random draw. Every way is then scored on the rows neither draw
+    picked, so all columns share their test rows."""
+    rows = corpus.load()
+    held_out = domains or sorted({r.domain for r in rows if r.source == "written"})
+    tax = default_taxonomy()
+    out: dict[str, Any] = {}
+    for domain in held_out:
+        t0 = time.time()
+        model = fold_model(rows, left_out([domain]))
+        test = [r for r in rows if r.domain == domain]
+        truth = [str(r.stage) for r in test]
+        res: dict[str, list[float]] = {"default": []} | {f"weight {w:g}": [] for w in weights}
+        X = model.decide([r.text for r in test])[4].analysis.X_doc if diverse else None
+        for seed in seeds:
+            picks = {f"weight {w:g}": (_few_shot_split(truth, shots, seed)[0], w) for w in weights}
+            if diverse:  # the last weight, on diverse picks; every way scored on the same rows
+                picks[f"diverse, weight {weights[-1]:g}"] = (
+                    _diverse_split(truth, X, shots, seed)[0],
+                    weights[-1],
+                )
+            used = {i for chosen, _ in picks.values() for i in chosen}
+            rest = [i for i in range(len(test)) if i not in used]
+            rx, ry = [test[i].text for i in rest], [truth[i] for i in rest]
+            raw = model.decide(rx)[4]
+            argmax = [str(model.stages_[i]) for i in raw.stage_proba.argmax(axis=1)]
+            res["default"].append(_scores(ry, argmax, None, None)["macro_f1"])
+            for name, (chosen, w) in picks.items():
+                few = JourneyModel(
+                    taxonomy=tax,
+                    mode="supervised",
+                    features=PriorFeatures(prior=model, weight=w),
+                    random_state=seed,
+                )
+                few.fit(
+                    [test[i].text for i in chosen],
+                    [truth[i] for i in chosen],
+                    themes=[list(test[i].themes) for i in chosen],
+                )
+                f_raw = few.decide(rx)[4]
+                f_arg = [str(few.stages_[i]) for i in f_raw.stage_proba.argmax(axis=1)]
+                res.setdefault(name, []).append(_scores(ry, f_arg, None, None)["macro_f1"])
+        out[domain] = {k: float(np.mean(v)) for k, v in res.items()} | {
+            "seconds": round(time.time() - t0, 1)
+        }
+        print(
+            f"{domain:22s} "
+            + " ".join(f"{k}={v:.3f}" for k, v in out[domain].items() if k != "seconds"),
+            flush=True,
+        )
+    return out
+
+
+def few_shot_table(results: dict[str, Any]) -> str:
+    """Markdown: one row per held-out domain (mean over the label draws), and the mean."""
+    cols = [k for k in next(iter(results.values())) if k != "seconds"]
+    lines = [
+        "| held-out domain | " + " | ".join(cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
+    for domain, res in results.items():
+        lines.append(f"| {domain} | " + " | ".join(f"{res[c]:.3f}" for c in cols) + " |")
+    means = [float(np.mean([res[c] for res in results.values()])) for c in cols]
+    lines.append("| **mean** | " + " | ".join(f"**{m:.3f}**" for m in means) + " |")
     return "\n".join(lines)

@@ -117,3 +117,36 @@ def test_mismatched_shapes_are_errors() -> None:
         select_for_labelling(P, X[:5], 3)
     with pytest.raises(ValueError, match="mask"):
         select_for_labelling(P, X, 3, exclude=[True, False])
+
+
+def _an_easy_stage() -> tuple[np.ndarray, np.ndarray]:
+    """Rows 0-29: three crowds the model is unsure about, all predicted stage 0;
+    rows 30-39: a crowd it predicts as stage 1 with confidence (an easy stage)."""
+    rng = np.random.default_rng(3)
+    X = np.zeros((40, 8))
+    for crowd in range(4):
+        X[crowd * 10 : crowd * 10 + 10, crowd] = 1.0
+    X += 0.3 * rng.normal(size=X.shape)  # alike, not near-duplicates
+    P = np.zeros((40, 3))
+    P[:30] = [0.5, 0.45, 0.05]
+    P[30:] = [0.05, 0.9, 0.05]
+    return P, X
+
+
+def test_balanced_stages_give_an_easy_stage_its_share_of_labels() -> None:
+    P, X = _an_easy_stage()
+    unbalanced = [p.index for p in select_for_labelling(P, X, 4, balance_stages=False)]
+    assert all(i < 30 for i in unbalanced)  # uncertainty alone: the easy stage gets nothing
+    balanced = [p.index for p in select_for_labelling(P, X, 4, balance_stages=True)]
+    assert balanced[0] < 30 and balanced[1] >= 30  # the next pick comes from the other stage
+    assert sum(i >= 30 for i in balanced) == 2
+
+
+def test_balanced_stages_count_the_labelled_rows_and_never_pick_them() -> None:
+    P, X = _an_easy_stage()
+    exclude = np.zeros(40, dtype=bool)
+    exclude[30:33] = True  # the easy stage already has three labels
+    picks = [p.index for p in select_for_labelling(P, X, 6, exclude=exclude, balance_stages=True)]
+    assert not set(picks) & {30, 31, 32}
+    assert len(picks) == len(set(picks)) == 6
+    assert all(i < 30 for i in picks[:3])  # stage 0 catches up first
