@@ -63,6 +63,18 @@ def wait_for(port: int, timeout: float) -> None:
     raise SystemExit(f"the simulator did not start on port {port} within {timeout:.0f} s")
 
 
+def start_simulator(workdir: Path, port: int, tickets: int, seed: int) -> subprocess.Popen:
+    """`cjm simulate zendesk` in its own process (its memory is not cjm's)."""
+    return subprocess.Popen(
+        [*CJM, "simulate", "zendesk", "--port", str(port), "--tickets", str(tickets),
+         "--seed", str(seed)],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def run_cjm(workdir: Path, *args: str) -> tuple[float, int, float]:
     """Wall seconds, the child's own peak RSS in MiB (Linux reports ru_maxrss in KiB) and its
     CPU seconds (user + system: what cjm itself spent, whatever it waited for)."""
@@ -92,23 +104,7 @@ def one(tickets: int, seed: int) -> dict[str, float | int]:
     port = free_port()
     (workdir / "cjm.toml").write_text(CONFIG.format(port=port), encoding="utf-8")
     print(f"== {tickets:,} tickets in {workdir}", flush=True)
-    simulator = subprocess.Popen(
-        [
-            *CJM,
-            "simulate",
-            "zendesk",
-            "--port",
-            str(port),
-            "--tickets",
-            str(tickets),
-            "--seed",
-            str(seed),
-        ],
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    simulator = start_simulator(workdir, port, tickets, seed)
     try:
         started = time.monotonic()
         wait_for(port, timeout=1800)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import CJM, CONFIG, ROOT, free_port, run_cjm, wait_for  # noqa: E402
+from load import CJM, CONFIG, ROOT, free_port, run_cjm, start_simulator, wait_for  # noqa: E402
 
 
 def _tree_rss_mib(pid: int) -> float:
@@ -108,23 +108,7 @@ def main() -> None:
     port = free_port()
     config = CONFIG.format(port=port) + "processes = 1\n"
     (workdir / "cjm.toml").write_text(config, encoding="utf-8")
-    simulator = subprocess.Popen(
-        [
-            *CJM,
-            "simulate",
-            "zendesk",
-            "--port",
-            str(port),
-            "--tickets",
-            str(args.tickets),
-            "--seed",
-            str(args.seed),
-        ],
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    simulator = start_simulator(workdir, port, args.tickets, args.seed)
     try:
         wait_for(port, timeout=1800)
         run_cjm(workdir, "setup-fields")
