@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -92,6 +93,32 @@ def _acquire(
             told = True
         time.sleep(min(pause, left))
         pause = min(pause * 2, MAX_PAUSE_SECONDS)
+
+
+MAP_UPKEEP_KEY = 0x6D6170  # "map": the one advisory key of the map's derived tables
+
+
+def hold_map_upkeep(conn: Any) -> None:
+    """Serialise writers of the map's derived tables until this transaction ends (PostgreSQL).
+
+    The stored journeys and daily rollups are shared by every source (a day's rows, a customer
+    merged across helpdesks), and the store keeps them by read-recompute-write. Two transactions
+    doing that at once — `cjm serve`'s workers on two sources — would each miss the other's rows
+    (a duplicate day fact, or counts added twice). A transaction-scoped advisory lock taken just
+    before those writes makes the second wait for the first to commit; under READ COMMITTED its
+    next statements then see the first's rows. Nothing else takes it, so no deadlock: the
+    holder only touches the derived tables after it. SQLite has one writer at a time anyway.
+    `conn`: a Connection or a Session."""
+    if _dialect(conn) == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+            {"ns": LOCK_NAMESPACE, "key": MAP_UPKEEP_KEY},
+        )
+
+
+def _dialect(conn: Any) -> str:
+    bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
+    return str(bind.dialect.name)
 
 
 def _try_postgres(engine: Engine, source: str) -> Release | None:

@@ -17,6 +17,7 @@ from connectors.records import FieldIds, MessageRecord, Page
 from journey.identity import hashed_emails
 from journey.journey_map import steps as journey_steps
 from journey.journey_map import upkeep as map_upkeep
+from journey.lock import hold_map_upkeep
 from journey.models import (
     Classification,
     Conversation,
@@ -153,6 +154,7 @@ def set_email_hashes(session: Session, source_id: int, hashes: Mapping[str, str]
     changed = map_upkeep.changed_hashes(session, source_id, hashes)  # the same hash: no merge
     _upsert(session, table(Person), rows, ("source_id", "external_id"), ("email_hash",))
     if changed:
+        hold_map_upkeep(session)  # the derived rows are shared with other sources' writers
         journey_steps.refresh_people(session, source_id, changed)  # a merge moves journeys
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from journey.journey_map import rollups, steps
+from journey.lock import hold_map_upkeep
 from journey.models import Classification, Conversation, ConversationTheme, Message, Person, table
 
 C = table(Conversation)
@@ -127,6 +128,8 @@ def refresh(conn: Any, conversation_ids: Iterable[int], before: Snapshot) -> Ref
             step_ids.append(cid)
         if old.rollup_fields() != new.rollup_fields():
             rollup_ids.append(cid)
+    if step_ids or rollup_ids:
+        hold_map_upkeep(conn)  # other sources' writers wait: the derived rows are shared
     if step_ids:
         steps.refresh_conversations(conn, step_ids)
     if rollup_ids:

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from journey import events
 from journey.db import make_engine, migrate, session_scope
+from journey.journey_map import journey_days, rollups, steps
 from journey.models import Classification, Conversation, WebhookEvent
 from simulator import ZendeskSimulator, create_zendesk_app, serve_in_thread
 from tests.conftest import _postgres_engine
@@ -225,3 +226,7 @@ def test_two_worker_processes_on_postgres_never_process_one_event_twice(tmp_path
         ]
         assert sum(finished) == 2 * EVENTS, (finished, logs)
         assert all(finished), f"both workers should have taken work: {finished}"
+        # The map's derived rows, kept by both workers at once, still add up to every stored
+        # conversation (the two used to race: a duplicate day fact, a day's counts added twice).
+        with engine.connect() as conn:
+            assert steps.in_step(conn) and rollups.in_step(conn) and journey_days.in_step(conn)
