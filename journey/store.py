@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, update
 from sqlalchemy import select as core_select  # more than four columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -537,27 +537,39 @@ def unresolved_stubs(session: Session, source_id: int, limit: int) -> list[tuple
 
 
 def dirty_conversations(
-    session: Session, source_id: int, after_id: int, limit: int, model_version: str
+    session: Session,
+    source_id: int,
+    after_id: int,
+    limit: int,
+    model_version: str,
+    tickets: Sequence[str] | None = None,
 ) -> list[int]:
     """Ids of conversations to mine, in id order after `after_id`: marked for mining (new or
     changed customer text), or classified by another model version (history follows the model:
-    a new model, taxonomy, threshold or embeddings re-labels what is stored)."""
-    return list(
-        session.execute(
-            select(Conversation.id)
-            .outerjoin(Classification, col(Classification.conversation_id) == Conversation.id)
-            .where(
-                Conversation.source_id == source_id,
-                Conversation.id > after_id,  # type: ignore[operator]
-                Conversation.deleted.is_(False),  # type: ignore[attr-defined]
-                or_(
-                    col(Conversation.needs_mining),
-                    Classification.model_version != model_version,  # type: ignore[arg-type]
-                ),
-            )
-            .order_by(col(Conversation.id))
-            .limit(limit)
-        ).scalars()
+    a new model, taxonomy, threshold or embeddings re-labels what is stored). `tickets`: only
+    these external ids (a real-time batch mines its own tickets, not the source's history)."""
+    query = (
+        select(Conversation.id)
+        .outerjoin(Classification, col(Classification.conversation_id) == Conversation.id)
+        .where(
+            Conversation.source_id == source_id,
+            Conversation.id > after_id,  # type: ignore[operator]
+            _dirty(model_version),
+        )
+    )
+    if tickets is not None:
+        query = query.where(col(Conversation.external_id).in_(list(tickets)))
+    return list(session.execute(query.order_by(col(Conversation.id)).limit(limit)).scalars())
+
+
+def _dirty(model_version: str) -> Any:
+    """Live, and new/changed text or another model's labels."""
+    return and_(
+        col(Conversation.deleted).is_(False),
+        or_(
+            col(Conversation.needs_mining),
+            col(Classification.model_version) != model_version,
+        ),
     )
 
 
@@ -568,23 +580,19 @@ def last_run_started(session: Session, source_id: int) -> datetime | None:
     ).scalar_one()
 
 
-def count_dirty_conversations(session: Session, source_id: int, model_version: str) -> int:
+def count_dirty_conversations(
+    session: Session, source_id: int, model_version: str, tickets: Sequence[str] | None = None
+) -> int:
     """How many conversations `dirty_conversations` will walk (the mining bar's total)."""
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(Conversation)
-            .outerjoin(Classification, col(Classification.conversation_id) == Conversation.id)
-            .where(
-                Conversation.source_id == source_id,
-                Conversation.deleted.is_(False),  # type: ignore[attr-defined]
-                or_(
-                    col(Conversation.needs_mining),
-                    Classification.model_version != model_version,  # type: ignore[arg-type]
-                ),
-            )
-        ).scalar_one()
+    query = (
+        select(func.count())
+        .select_from(Conversation)
+        .outerjoin(Classification, col(Classification.conversation_id) == Conversation.id)
+        .where(Conversation.source_id == source_id, _dirty(model_version))
     )
+    if tickets is not None:
+        query = query.where(col(Conversation.external_id).in_(list(tickets)))
+    return int(session.execute(query).scalar_one())
 
 
 def outdated_classifications(session: Session, source_id: int, model_version: str) -> int:

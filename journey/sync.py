@@ -163,7 +163,7 @@ async def sync_source(
             elif options.pull:
                 await _pull_all(engine, source.id, connector, options, report, fields)
                 await _resolve_referenced(engine, source.id, connector, options, report, fields)
-            mined = _mine(engine, source.id, miner, options.progress)
+            mined = _mine(engine, source.id, miner, options.progress, options.tickets)
             report.mined, report.stage_changed, report.not_english = mined
             if report.not_english:
                 report.notes.append(
@@ -517,16 +517,25 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> tuple[int, int, int]:
+def _mine(
+    engine: Engine,
+    source_id: int,
+    miner: Miner,
+    progress: Progress,
+    tickets: Sequence[str] | None = None,
+) -> tuple[int, int, int]:
     """Classify conversations whose customer text or the model changed since last time (a
     conversation classified by another model version is mined again; the outbox then writes
     only tickets whose desired fields or tags changed, and agents' stages stay locked).
+    `tickets` (a real-time batch): only those tickets — re-labelling a whole history after a
+    model change is the nightly sync's or `cjm model apply`'s job, not a webhook's, which must
+    answer in seconds and not hold the source's lock for minutes.
 
     Returns (mined, stage changed, not in English): the last are stored with their language but
     get no stage or themes, and the summary says how many rather than dropping them silently."""
     with session_scope(engine) as session:
-        outdated = outdated_classifications(session, source_id, miner.version)
-        total = count_dirty_conversations(session, source_id, miner.version)
+        outdated = 0 if tickets else outdated_classifications(session, source_id, miner.version)
+        total = count_dirty_conversations(session, source_id, miner.version, tickets)
     if outdated:
         progress(
             f"mining: the model changed ({miner.version}); re-labelling {outdated} "
@@ -534,18 +543,23 @@ def _mine(engine: Engine, source_id: int, miner: Miner, progress: Progress) -> t
         )
     sharing = miner.share_work(total, progress) if isinstance(miner, SharesWork) else None
     with sharing or nullcontext(1):
-        return _mine_batches(engine, source_id, miner, progress, total)
+        return _mine_batches(engine, source_id, miner, progress, total, tickets)
 
 
 def _mine_batches(
-    engine: Engine, source_id: int, miner: Miner, progress: Progress, total: int
+    engine: Engine,
+    source_id: int,
+    miner: Miner,
+    progress: Progress,
+    total: int,
+    tickets: Sequence[str] | None,
 ) -> tuple[int, int, int]:
     mined = changed = walked = foreign = 0
     last_id = 0
     while True:
         with session_scope(engine) as session:
             conversations = dirty_conversations(
-                session, source_id, last_id, MINE_BATCH, miner.version
+                session, source_id, last_id, MINE_BATCH, miner.version, tickets
             )
             if not conversations:
                 return mined, changed, foreign

@@ -28,8 +28,8 @@ from journey.config import Settings, SourceConfig, load_settings
 from journey.db import make_engine, session_scope
 from journey.demo_live import ServeThread
 from journey.lock import sync_lock
-from journey.models import WebhookEvent
-from journey.runner import LazyMiner, build_serve_app, run_setup_fields
+from journey.models import Classification, Conversation, WebhookEvent
+from journey.runner import LazyMiner, build_serve_app, run_setup_fields, run_sync
 from journey.worker import Worker, WorkerOptions
 from simulator import (
     FreshdeskSimulator,
@@ -263,6 +263,37 @@ def test_a_running_sync_keeps_events_queued_until_it_ends(world: World) -> None:
         assert world.writes() == 0 and not world.stage(ticket)
     assert run(worker) == 1
     assert world.statuses() == ["done"] and world.stage(ticket)
+
+
+def test_after_a_model_change_a_batch_relabels_its_tickets_not_the_whole_history(
+    world: World,
+) -> None:
+    """A new model (here a new `abstain_below`) re-labels history in the nightly sync or
+    `cjm model apply`; a webhook batch mines only its own tickets, so it answers in seconds
+    and never holds the source for minutes."""
+    asyncio.run(run_sync(world.settings, connector_factory=world.factory, engine=world.engine))
+    with session_scope(world.engine) as session:
+        old = set(session.execute(select(Classification.model_version)).scalars())
+    assert len(old) == 1
+    ticket = customer_writes(world)
+    events.enqueue(world.engine, "acme", "inv-new-model", [str(ticket)])
+    stricter = world.settings.model_copy(
+        update={"miner": world.settings.miner.model_copy(update={"abstain_below": 0.37})}
+    )
+    miner = LazyMiner(stricter)
+    assert miner.version not in old
+    worker = Worker(world.engine, world.settings, world.factory, miner, WorkerOptions())
+    assert run(worker) == 1
+    with session_scope(world.engine) as session:
+        versions = dict(
+            session.execute(
+                select(Conversation.external_id, Classification.model_version).join(
+                    Classification, Classification.conversation_id == Conversation.id
+                )
+            ).all()
+        )
+    assert versions.pop(str(ticket)) == miner.version
+    assert set(versions.values()) == old  # the rest waits for the nightly sync
 
 
 def test_helpdesk_failures_back_off_and_nothing_is_lost(world: World) -> None:
