@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.pool import AsyncResult, Pool
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 POOL_MIN_BACKLOG = 10_000  # conversations to (re)mine before `processes = 0` (auto) starts a helper
 AUTO_PROCESSES = 2  # auto: this process + one helper (memory bound, see the docstring)
+HELPER_EXTRA = 0.1  # above an even share: this process also stores each batch
 
 
 class LocalMiner(Protocol):
@@ -79,31 +80,40 @@ class MiningPool:
         self._wait = wait_for_helpers
         self.helped = 0  # conversations the helpers predicted (the run's summary says so)
 
-    def predict(self, local: LocalMiner, texts: Sequence[str]) -> list[Prediction]:
-        """Predictions for `texts`, in order. Unless told to wait for the helpers (an explicit
-        `[miner].processes`), this process mines alone until a helper has its model loaded."""
+    def start(self, local: LocalMiner, texts: Sequence[str]) -> Callable[[], list[Prediction]]:
+        """Send the helpers their share of `texts` now; the returned call predicts this
+        process's share and gathers theirs, in order. The sync stores the previous batch in
+        between, so the helpers take a little more than an even share (HELPER_EXTRA). Unless
+        told to wait for the helpers (an explicit `[miner].processes`), this process mines
+        alone until a helper has its model loaded."""
         if len(texts) < 2:
-            return local.predict(texts)
+            return lambda: local.predict(texts)
         if self._wait:
             self._ready.wait()
         if not self._ready.ready():
-            return local.predict(texts)
-        share = len(texts) * self._helpers // (self._helpers + 1)
+            return lambda: local.predict(texts)
+        even = self._helpers / (self._helpers + 1)
+        share = min(len(texts) - 1, round(len(texts) * min(0.9, even + HELPER_EXTRA)))
         step = -(-share // self._helpers)
         parts = [list(texts[i : min(i + step, share)]) for i in range(0, share, step)]
         pending = [self._pool.apply_async(_predict, (part,)) for part in parts]
-        own = local.predict(texts[share:])
-        theirs: list[Prediction] = []
-        for result in pending:
-            version, predictions = result.get()
-            if version != local.version:
-                raise CjmError(
-                    f"the model changed during the run ({local.version} here, {version} in a "
-                    "mining helper): run the sync again"
-                )
-            theirs.extend(predictions)
-        self.helped += len(theirs)
-        return theirs + own
+        rest = texts[share:]
+
+        def finish() -> list[Prediction]:
+            own = local.predict(rest)
+            theirs: list[Prediction] = []
+            for result in pending:
+                version, predictions = result.get()
+                if version != local.version:
+                    raise CjmError(
+                        f"the model changed during the run ({local.version} here, {version} "
+                        "in a mining helper): run the sync again"
+                    )
+                theirs.extend(predictions)
+            self.helped += len(theirs)
+            return theirs + own
+
+        return finish
 
     def close(self) -> None:
         self._pool.close()

@@ -204,9 +204,13 @@ class LazyMiner:
         return self._get().version
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        return self.start_predicting(texts)()
+
+    def start_predicting(self, texts: Sequence[str]) -> Callable[[], list[Prediction]]:
         if self._pool is not None:
-            return self._pool.predict(self._get(), texts)
-        return self._get().predict(texts)
+            return self._pool.start(self._get(), texts)
+        miner = self._get()
+        return lambda: miner.predict(texts)
 
     @contextmanager
     def share_work(self, backlog: int, progress: Progress) -> Iterator[int]:

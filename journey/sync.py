@@ -15,7 +15,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -86,6 +86,11 @@ class SharesWork(Protocol):
     """A miner that can spread a large backlog over more processes (`runner.LazyMiner`)."""
 
     def share_work(self, backlog: int, progress: Progress) -> AbstractContextManager[int]: ...
+
+    def start_predicting(self, texts: Sequence[str]) -> Callable[[], list[Prediction]]:
+        """Start predicting `texts` (helpers begin their share now); call the result for the
+        predictions, in order."""
+        ...
 
 
 MINE_BATCH = 500
@@ -546,6 +551,44 @@ def _mine(
         return _mine_batches(engine, source_id, miner, progress, total, tickets)
 
 
+@dataclass
+class _Batch:
+    """One batch to mine: read in its own short transaction, its predictions already started
+    (a helper process works on its share while the previous batch is stored)."""
+
+    conversations: list[int]
+    todo: list[tuple[int, str]]  # (conversation id, text) whose text or model changed
+    previous: dict[int, tuple[str, str, str | None]]
+    predictions: Callable[[], list[Prediction]]
+
+
+def _next_batch(
+    engine: Engine, source_id: int, miner: Miner, after_id: int, tickets: Sequence[str] | None
+) -> _Batch | None:
+    with session_scope(engine) as session:
+        conversations = dirty_conversations(
+            session, source_id, after_id, MINE_BATCH, miner.version, tickets
+        )
+        if not conversations:
+            return None
+        texts = conversation_texts(session, conversations)
+        previous = classification_versions(session, conversations)
+    todo = [
+        (cid, text)
+        for cid, text in texts.items()
+        if text and previous.get(cid, (None, None, None))[:2] != (text_hash(text), miner.version)
+    ]
+    return _Batch(conversations, todo, previous, _start(miner, [text for _, text in todo]))
+
+
+def _start(miner: Miner, texts: list[str]) -> Callable[[], list[Prediction]]:
+    if not texts:
+        return list
+    if isinstance(miner, SharesWork):
+        return miner.start_predicting(texts)
+    return lambda: miner.predict(texts)
+
+
 def _mine_batches(
     engine: Engine,
     source_id: int,
@@ -554,29 +597,19 @@ def _mine_batches(
     total: int,
     tickets: Sequence[str] | None,
 ) -> tuple[int, int, int]:
+    """Batches in id order, each stored in one transaction with its outbox rows. The next
+    batch is read (and its helper share started) before this one is stored, so a helper
+    process predicts while this process writes."""
     mined = changed = walked = foreign = 0
-    last_id = 0
-    while True:
+    batch = _next_batch(engine, source_id, miner, 0, tickets)
+    while batch is not None:
+        todo, predictions = batch.todo, batch.predictions()
+        following = _next_batch(engine, source_id, miner, batch.conversations[-1], tickets)
         with session_scope(engine) as session:
-            conversations = dirty_conversations(
-                session, source_id, last_id, MINE_BATCH, miner.version, tickets
-            )
-            if not conversations:
-                return mined, changed, foreign
-            last_id = conversations[-1]
-            texts = conversation_texts(session, conversations)
-            previous = classification_versions(session, conversations)
-            todo = [
-                (cid, text)
-                for cid, text in texts.items()
-                if text
-                and previous.get(cid, (None, None, None))[:2] != (text_hash(text), miner.version)
-            ]
-            predictions = miner.predict([text for _, text in todo]) if todo else []
             changed += sum(
                 1
                 for (cid, _), p in zip(todo, predictions, strict=True)
-                if cid in previous and previous[cid][2] != p.stage
+                if cid in batch.previous and batch.previous[cid][2] != p.stage
             )
             foreign += sum(1 for p in predictions if p.language not in (None, ENGLISH))
             save_classifications(
@@ -587,7 +620,7 @@ def _mine_batches(
                     for (cid, text), prediction in zip(todo, predictions, strict=True)
                 ],
             )
-            mark_mined(session, conversations)
+            mark_mined(session, batch.conversations)
             if todo:
                 session.flush()
                 # The outbox rows commit with the classifications: when they were two
@@ -595,9 +628,11 @@ def _mine_batches(
                 # (tests/reliability/test_kill.py kills the process at this line).
                 progress(f"mining: storing {len(todo)} classifications and their outbox rows")
                 refresh_outbox(session, [cid for cid, _ in todo])
-            mined += len(todo)
-            walked += len(conversations)
+        mined += len(todo)
+        walked += len(batch.conversations)
         report_count(progress, "mining", walked, total, f"mined {mined} conversations")
+        batch = following
+    return mined, changed, foreign
 
 
 def _require_stage_field(connector: HelpdeskConnector, fields: FieldIds) -> None:
