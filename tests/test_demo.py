@@ -79,6 +79,10 @@ def test_the_live_part_tags_the_ticket_the_customer_wrote_on(tmp_path: Path) -> 
     assert 'credential_key_env = "CJM_DEMO_CREDENTIAL_KEY"' in config
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def serving_demo(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     """`cjm demo --serve` as a person runs it, in its own process: yields it and the URLs it
@@ -89,6 +93,9 @@ def serving_demo(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], dict[st
          "--tickets", "150", "--seed", "3", "--workdir", str(workdir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         cwd=Path(__file__).resolve().parents[1],
+        # A shell without job control starts background commands with SIGINT ignored, and
+        # the child would inherit that: give it the terminal's default, as a person's has.
+        preexec_fn=_interruptible,
     )  # fmt: skip
     urls: dict[str, str] = {}
     try:
