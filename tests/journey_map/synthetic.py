@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Engine
 
 from journey.models import Classification, Conversation, ConversationTheme, Message, Source
@@ -175,6 +175,12 @@ def generate(
     rows = _rows(rng, conversations, start, end, planted, sources, first_id)
     for chunk in _chunks(rows, batch):
         _insert(engine, chunk)
+    if engine.dialect.name == "postgresql":  # ids were written here: move the sequence on, so
+        with engine.begin() as conn:  # a later store of new conversations does not collide
+            conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('conversation', 'id'), max(id)) "
+                     "FROM conversation")
+            )  # fmt: skip
     return planted
 
 

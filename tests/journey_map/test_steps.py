@@ -146,12 +146,6 @@ def test_the_store_keeps_the_steps_through_sync_mining_deletion_and_merge(
     db: Engine, monkeypatch: Any
 ) -> None:
     generate(db, 3_000, seed=11)
-    if db.dialect.name == "postgresql":  # the generator writes ids itself: move the sequence on
-        with db.begin() as conn:
-            conn.execute(
-                text("SELECT setval(pg_get_serial_sequence('conversation', 'id'), max(id)) "
-                     "FROM conversation")
-            )  # fmt: skip
     steps.ensure(db)
     end = datetime(2024, 7, 1, tzinfo=UTC)
     periods = [resolve_period(db, None, None), Period(end - timedelta(weeks=27), end)]

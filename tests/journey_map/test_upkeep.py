@@ -69,12 +69,6 @@ def _synced_rows(engine: Engine, ids: list[int], **changes: Any) -> tuple[int, l
 
 def _prepared(db: Engine) -> list[int]:
     generate(db, 1_500, seed=13)
-    if db.dialect.name == "postgresql":  # the generator writes ids itself: move the sequence on
-        with db.begin() as conn:
-            conn.execute(
-                text("SELECT setval(pg_get_serial_sequence('conversation', 'id'), max(id)) "
-                     "FROM conversation")
-            )  # fmt: skip
     steps.ensure(db)  # what `cjm map` does after a bulk load
     rollups.ensure(db)
     with db.connect() as conn:
