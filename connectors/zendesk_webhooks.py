@@ -42,6 +42,8 @@ TRIGGER_CONDITIONS: dict[str, list[dict[str, Any]]] = {
         # A public comment is part of this update (a new ticket's first message counts) ...
         {"field": "comment_is_public", "operator": "is", "value": "true"},
         # ... and the user making the update is an end user: never cjm's integration user.
+        # ("Current user is (end user)" in the admin UI; `role` / `end_user` is the API's
+        # spelling in peers' trigger definitions, e.g. nukosuke/terraform-provider-zendesk.)
         {"field": "role", "operator": "is", "value": "end_user"},
     ],
     "any": [],
