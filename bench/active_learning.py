@@ -26,7 +26,8 @@ mean curve reaches 0.85 stage macro-F1.
     .venv/bin/python bench/active_learning.py --seeds 0 --json s0.json   # … s1, s2
     .venv/bin/python bench/active_learning.py --report s0.json s1.json s2.json
 
-Ablations of the selection: ``--clusters-per-pick X``, ``--uncertainty-weight W``, ``--dims D``
+Ablations of the selection: ``--strategy clusters`` (the earlier ranking; default ``density``),
+``--clusters-per-pick X``, ``--uncertainty-weight W``, ``--dims D``
 (SVD before clustering), ``--no-random``.
 
 ``--prior`` (the fair run of what ``cjm model train`` / ``cjm label`` do by default): the
@@ -75,6 +76,7 @@ from miner import (  # noqa: E402
 from miner.evaluation import score  # noqa: E402
 from miner.features import Analysis  # noqa: E402
 from miner.models import ModelOutput  # noqa: E402
+from miner.selection import STRATEGIES  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lodo import fold_model, left_out  # noqa: E402
@@ -421,6 +423,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, nargs="+", default=[25, 50, 100, 200, 400, 800])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=None,
+        help="ablation: select_for_labelling(strategy=)",
+    )
     parser.add_argument("--clusters-per-pick", type=float, default=None, help="ablation")
     parser.add_argument("--uncertainty-weight", type=float, default=None, help="ablation")
     parser.add_argument("--dims", type=int, default=None, help="ablation: SVD dims first")
@@ -460,6 +468,8 @@ def main() -> None:
     }
     if args.dims:
         selection["dims"] = args.dims
+    if args.strategy:
+        selection["strategy"] = args.strategy
     if args.balance_stages:
         selection["balance_stages"] = args.balance_stages == "on"
     if args.report:

@@ -1,21 +1,22 @@
-"""Which unlabelled conversations a person should label next: ones that stand for many others
-the model is unsure about, and not alike.
+"""Which unlabelled conversations a person should label next: ones the model is unsure about
+that stand for many tickets, and not alike.
 
-:func:`select_for_labelling` groups all rows, labelled and unlabelled, into clusters (k-means over
-the model's own feature rows), drops the clusters a labelled
-row already covers, ranks the others by *size × mean uncertainty* (how many tickets the model is
-unsure about there: the stage margin and how close theme scores sit to their thresholds) and
-picks each cluster's most typical row. Picking the single most uncertain rows instead (plain
-uncertainty sampling, or uncertainty with max-min distance) chose outliers and ambiguous
-one-offs and did worse than random picks on held-out domains (`bench/README.md`, *Active
-learning*). No two picks are near-duplicates (cosine distance below ``min_distance``): fifty copies
-of "where is my parcel?" teach the model one thing. Pure and deterministic: the same scores,
-features and ``seed`` give the same picks.
+:func:`select_for_labelling` ranks the unlabelled rows by *uncertainty × density* (information
+density): uncertainty is the stage margin blended with how close theme scores sit to their
+thresholds (:func:`label_uncertainty`); density is the row's cosine similarity to the mean of
+all rows, its mean similarity to every ticket, so a typical question the model is unsure about
+comes before an odd one-off it is just as unsure about. No pick is a near-duplicate (cosine
+distance below ``min_distance``) of a labelled row or of an earlier pick: fifty copies of "where
+is my parcel?" teach the model one thing. Pure and deterministic: the same scores, features and
+``seed`` give the same picks.
 
-On top of the default model (``PriorFeatures``, what ``cjm label`` trains) these picks tie with
-random ones at 50–400 labels on domains the default model never saw (``bench/README.md``,
-*Active learning … fairly*): there the learner, not the choice of rows, limits what few labels
-teach. ``balance_stages`` and a lower ``uncertainty_weight`` were measured there and did not help.
+Measured on domains the default model never saw, with the default model under the labels (what
+``cjm label`` trains; ``bench/active_learning.py --prior``, ``bench/README.md`` *Active
+learning*): the density ranking beats random picks at 50, 100, 200 and 400 labels, where the
+earlier ranking — k-means clusters not yet covered by a label, by size × mean uncertainty, each
+one's most typical row, still available as ``strategy="clusters"`` — tied with random ones.
+Plain uncertainty sampling and uncertainty with max-min distance chose outliers and did worse
+than random (from scratch, without the default model).
 
 ``cjm model suggest``, ``cjm label`` and the labelling page all call this one function.
 """
@@ -34,7 +35,10 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["LabelPick", "label_uncertainty", "select_for_labelling"]
+__all__ = ["LabelPick", "STRATEGIES", "label_uncertainty", "select_for_labelling"]
+
+#: How picks are ranked (see :func:`select_for_labelling`).
+STRATEGIES = ("density", "clusters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,7 @@ def select_for_labelling(
     min_distance: float = 0.05,
     dims: int | None = None,
     balance_stages: bool = False,
+    strategy: str = "density",
     seed: int = 0,
 ) -> list[LabelPick]:
     """Up to ``n`` rows to label next, best first.
@@ -108,22 +113,33 @@ def select_for_labelling(
     theme_scores, theme_thresholds : (rows × themes) scores and their per-theme thresholds.
     stage_names, theme_names : column names, for the ``reason`` of each pick.
     exclude : a boolean mask of rows never to pick: the labelled ones. Pass labelled rows
-        rather than leaving them out, so that their neighbourhoods count as covered.
-    clusters_per_pick : clusters beyond the labelled rows per pick (more = uncertainty decides
-        more of the choice, fewer = coverage does).
-    uncertainty_weight : 0 ranks clusters by size alone, 1 by size × mean uncertainty.
-    min_distance : rows within this cosine distance of an earlier pick are near-duplicates.
-    dims : reduce the feature rows to this many dimensions (truncated SVD) before clustering;
+        rather than leaving them out: they count in the density, their near-duplicates are
+        never picked, and (``"clusters"``) their neighbourhoods count as covered.
+    clusters_per_pick : (``"clusters"``) clusters beyond the labelled rows per pick (more =
+        uncertainty decides more of the choice, fewer = coverage does).
+    uncertainty_weight : (``"clusters"``) 0 ranks clusters by size alone, 1 by size × mean
+        uncertainty.
+    min_distance : rows within this cosine distance of a labelled row or an earlier pick are
+        near-duplicates.
+    dims : (``"clusters"``) reduce the feature rows to this many dimensions (truncated SVD)
+        before clustering;
         ``None`` (default) clusters the full rows: on the dev sets, 64 SVD dimensions chose
         worse first labels than random (stage macro-F1 at 25 / 50 labels 0.52 / 0.52 vs random
         0.53 / 0.59, 3 seeds) and full rows better (0.56 / 0.59).
-    balance_stages : take the ranked clusters stage by stage — next from the predicted stage
-        (argmax of ``stage_proba``) with the fewest labelled and chosen rows so far — so that
-        no stage is left with a handful of labels (see :func:`_by_stage`). Off by default: on a
-        held-out fold it left stage macro-F1 unchanged (0.851 vs 0.848 at 50 labels, 0.879 vs
-        0.874 at 400, 3 seeds; ``bench/active_learning.py --prior --balance-stages on``).
+    balance_stages : take the ranked rows (or clusters) stage by stage — next from the
+        predicted stage (argmax of ``stage_proba``) with the fewest labelled and chosen rows so
+        far — so that no stage is left with a handful of labels (see :func:`_by_stage`). Off by
+        default: with clusters on a held-out fold it left stage macro-F1 unchanged (0.851 vs
+        0.848 at 50 labels, 0.879 vs 0.874 at 400, 3 seeds; ``--balance-stages on``).
+    strategy : ``"density"`` (default): rows ranked by uncertainty × density, the row's cosine
+        similarity to the mean row of all rows (how typical it is of the tickets), skipping
+        near-duplicates of labelled and chosen rows; ``"clusters"``: k-means clusters not yet
+        covered by a labelled row, ranked by size × mean uncertainty, each one's most typical
+        row (``clusters_per_pick``, ``uncertainty_weight`` and ``dims`` apply to it only).
     seed : k-means, SVD and tie-breaking seed (deterministic).
     """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     P = np.asarray(stage_proba, dtype=np.float64)
     rows = P.shape[0]
     if features.shape[0] != rows:
@@ -138,6 +154,14 @@ def select_for_labelling(
         return []
     u = label_uncertainty(P, theme_scores, theme_thresholds)
     X = _unit_rows(features)
+    tiebreak = np.random.default_rng(seed).permutation(rows)
+    if strategy == "density":
+        ranked = _by_density(X, u, allowed, tiebreak)
+        if balance_stages and P.shape[1] >= 2:
+            ranked = _by_stage(ranked, P.argmax(axis=1), ~allowed)
+        labelled = [int(i) for i in np.flatnonzero(~allowed)]
+        chosen = _distinct(X, ranked, n, min_distance, covered=labelled)
+        return _picks(chosen, u, P, stage_names, theme_names, theme_scores, theme_thresholds)
     Z = _reduced(X, dims, seed)
     k = min(rows, int((~allowed).sum()) + math.ceil(n * clusters_per_pick))
     with warnings.catch_warnings():  # fewer distinct rows than clusters: duplicates share one
@@ -164,10 +188,35 @@ def select_for_labelling(
     picked = [i for _, i in ranked]
     if balance_stages and P.shape[1] >= 2:
         picked = _by_stage(picked, P.argmax(axis=1), ~allowed)
-    tiebreak = np.random.default_rng(seed).permutation(rows)
     rest = np.lexsort((tiebreak, -u))  # fill-up order when clusters run out: most uncertain
     order = picked + [int(i) for i in rest[allowed[rest]]]
     chosen = _distinct(X, order, n, min_distance)
+    return _picks(chosen, u, P, stage_names, theme_names, theme_scores, theme_thresholds)
+
+
+def _by_density(X: Any, u: np.ndarray, allowed: np.ndarray, tiebreak: np.ndarray) -> list[int]:
+    """The allowed rows, best first by uncertainty × density (information density).
+
+    Density is a row's cosine similarity to the mean of all unit rows, which equals its mean
+    similarity to every row (labelled ones included): how many tickets look like it. One
+    matrix-vector product, so it scales to a whole database, unlike k-means.
+    """
+    centre = np.asarray(X.mean(axis=0)).ravel()
+    density = np.clip(np.asarray(X @ centre).ravel(), 1e-6, None)
+    value = u * density
+    order = np.lexsort((tiebreak, -value))
+    return [int(i) for i in order[allowed[order]]]
+
+
+def _picks(
+    chosen: list[int],
+    u: np.ndarray,
+    P: np.ndarray,
+    stage_names: Sequence[str] | None,
+    theme_names: Sequence[str] | None,
+    theme_scores: np.ndarray | None,
+    theme_thresholds: np.ndarray | None,
+) -> list[LabelPick]:
     names_s = list(stage_names) if stage_names is not None else [str(j) for j in range(P.shape[1])]
     names_t = list(theme_names) if theme_names is not None else None
     return [
@@ -226,18 +275,23 @@ def _reduced(X: Any, dims: int | None, seed: int) -> Any:
     return np.asarray(_unit_rows(Z))
 
 
-def _distinct(X: Any, order: Sequence[int], n: int, min_distance: float) -> list[int]:
-    """The first ``n`` rows of ``order`` that are no near-duplicate of an earlier one."""
+def _distinct(
+    X: Any, order: Sequence[int], n: int, min_distance: float, covered: Sequence[int] = ()
+) -> list[int]:
+    """The first ``n`` rows of ``order`` that are no near-duplicate of an earlier one, nor of
+    a ``covered`` (labelled) row."""
     chosen: list[int] = []
+    seen = list(covered)
     for i in dict.fromkeys(order):
         if len(chosen) == n:
             break
-        if chosen:
-            sim = X[chosen] @ X[i].T
+        if seen:
+            sim = X[seen] @ X[i].T
             sim = np.asarray(sim.toarray() if sp.issparse(sim) else sim).ravel()
             if float(sim.max()) > 1.0 - min_distance:
                 continue
         chosen.append(i)
+        seen.append(i)
     return chosen
 
 
