@@ -139,10 +139,47 @@ _POLITE = re.compile(
     r"(?:time|attention|patience|consideration|understanding|cooperation|help in this matter))|"
     r"thx in advance|tia|please advise|please let me know|please help(?: me)?|"
     r"please(?: kindly)?|kindly|looking forward to (?:hearing from you|your (?:reply|response))|"
-    r"(?:kind|best|warm)(?:est)? regards|i (?:would )?appreciate (?:your|a) "
-    r"(?:prompt |quick |timely )?(?:reply|response|attention|help|assistance)"
+    r"(?:kind|best|warm)(?:est)? regards|(?:i|we)(?:'d| would)? (?:really |greatly |would )?"
+    r"appreciate (?:your|a|an|any) (?:prompt |quick |timely |fast |swift |speedy |early )?"
+    r"(?:reply|response|answer|update|attention|help|assistance|call ?back)"
     r"(?: (?:in|with|on) this matter)?|any help (?:would be|is) (?:greatly |much )?appreciated|"
+    r"(?:any|an?|a quick|your) (?:update|news|help|feedback|reply|response|answer|information|"
+    r"info|advice)s? (?:would be|is) (?:really |very |much |greatly |most |so )?(?:great|nice|"
+    r"helpful|appreciated|lovely|wonderful|good|awesome|brilliant|perfect|ideal)|"
+    r"it would be (?:really |very )?(?:great|nice|helpful|good|appreciated) if you could|"
+    r"(?:i )?hope (?:you|someone) (?:can|could|will) help(?: me)?(?: (?:with|on) (?:this|that))?|"
     r"hope (?:you are|you're|this finds you) (?:well|doing well))\b[,.!]?",
+    re.IGNORECASE,
+)
+# A name after a sign-off: up to two capitalised words or initials ("Tom", "C. Herrera").
+_NAME = r"(?-i:(?:[A-Z][^\W\d_]*\.?\s*){0,2})"
+# Greetings and sign-offs: how a letter opens and closes, not a feeling ("Dear Sir/Madam,",
+# "Good morning,", "Best wishes"; "Hi," and "Hello," read neutral already). A greeting counts
+# at the start of a sentence when a comma or the end of the sentence follows it; a sign-off
+# only as a whole sentence (with a name at most): "Best" closes a letter, "Best service ever"
+# is praise.
+_GREETING = re.compile(
+    r"^\W*(?:dear (?:sir|madam|sir/madam|sir or madam|all|team|support|customer (?:service|"
+    r"care|support)(?: team)?|[^\W\d_]+(?: team)?)|"
+    r"good (?:morning|afternoon|evening|day)(?: (?:team|all|everyone|there))?)"
+    r"(?:\s*,|\s*[.!]?\s*$)",
+    re.IGNORECASE,
+)
+_SIGN_OFF = re.compile(
+    r"^\W*(?:best(?: wishes)?|regards|all the best|yours(?: sincerely| faithfully| truly)?|"
+    r"sincerely|respectfully|take care|have a (?:nice|good|great|lovely) "
+    r"(?:day|weekend|evening|one))[\s,.!]*" + _NAME + "$",
+    re.IGNORECASE,
+)
+# Thanks and nothing else ("Thanks", "Thank you,", "Many thanks", "Cheers", "Thanks for getting
+# back to me"): gratitude when the customer is content, a courtesy when they report a problem
+# and praise nothing (decided per message in ``EmotionModel.analyse``, see ``_courtesy``).
+_THANKS_ONLY = re.compile(
+    r"^\W*(?:(?:many|big|huge|a (?:big|huge)) )?(?:thanks?|thank you|thx|ty|cheers|ta)"
+    r"(?: (?:so|very) much| a lot| a million| again| heaps| all)?"
+    r"(?: for (?:getting back to me|(?:your|the) (?:quick |fast |prompt )?(?:reply|response|"
+    r"answer|e-?mail|message|time|help|support|update)|reaching out|looking into (?:this|it)))?"
+    r"[\s,.!]*" + _NAME + "$",
     re.IGNORECASE,
 )
 _POSITIVE_WORDS = (
@@ -257,6 +294,7 @@ def _request_rules(sentence: str, pv: np.ndarray, pe: np.ndarray) -> None:
 
 _EMOTION_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
 _NEGATIVE_EMOTIONS = [_EMOTION_INDEX[e] for e in ("frustration_anger", "worry", "disappointment")]
+_POSITIVE_EMOTIONS = [_EMOTION_INDEX[e] for e in ("relief_satisfaction", "gratitude_delight")]
 _UPSET = 0.5
 
 
@@ -527,6 +565,76 @@ def aggregate_valence(pv: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return r / r.sum(axis=1, keepdims=True)
 
 
+def _courtesy(
+    pv: np.ndarray,
+    pe: np.ndarray,
+    sentences: Sequence[str],
+    starts: np.ndarray,
+    thresholds: np.ndarray,
+    own_line: np.ndarray,
+) -> None:
+    """Thanks that close a complaint or a request are a courtesy, and a message that reports
+    a problem shows gratitude or relief only when it praises something.
+
+    Customers sign complaints off with thanks ("I think my card was used fraudulently on your
+    site.\nThanks"), and every reply in a thread can open with "Thanks for getting back to
+    me": read as gratitude, the courtesy became the conversation's strongest emotion and made
+    its valence positive. Per message (sentences ``starts[i]`` up to the next start; the miner
+    passes a whole conversation as one message):
+
+    * a *problem* is a sentence read as negative or showing a negative emotion (≥ 0.5);
+      *praise* is a sentence read as positive with gratitude or relief over its threshold and
+      no problem; neither counts a bare thanks (``_THANKS_ONLY``);
+    * a closing thanks — a bare thanks on a line of its own (a sign-off) or a thanks for a
+      reply (``_ACK``) — in a message that reports a problem or asks for something (a question
+      or a request) and praises nothing is neutral, without emotion;
+    * in a message that reports a problem and praises nothing, no other sentence shows
+      gratitude or relief ("Return" and "Charged twice" as subject lines read as relief).
+
+    A bare thanks inside a line ("Thanks. I'm not ok with it", "It broke, but the new one
+    came in a day. Thank you!") is left to the model: outside letters that is how people
+    thank someone, and the model does not always see the praise in "…, but …".
+    ``own_line[k]``: sentence ``k`` is a whole line of its text. Changes ``pv`` and ``pe``
+    (sentence valence and emotion scores) in place.
+    """
+    if len(starts) == 0:
+        return
+    thanks = np.fromiter((_THANKS_ONLY.match(s) is not None for s in sentences), bool, len(pv))
+    if not thanks.any() and not (pe[:, _POSITIVE_EMOTIONS] > 0).any():
+        return
+    negative = pv[:, 0] > np.maximum(pv[:, 1], pv[:, 2])
+    upset = pe[:, _NEGATIVE_EMOTIONS].max(axis=1) >= _UPSET
+    problem = ~thanks & (negative | upset)
+    pleased = (pe[:, _POSITIVE_EMOTIONS] >= thresholds[_POSITIVE_EMOTIONS]).any(axis=1)
+    praise = ~thanks & ~problem & (pv[:, 2] >= np.maximum(pv[:, 0], pv[:, 1])) & pleased
+    asking = ~thanks & np.fromiter((_asks(s) for s in sentences), bool, len(pv))
+    has_problem = np.logical_or.reduceat(problem, starts)
+    has_praise = np.logical_or.reduceat(praise, starts)
+    sizes = np.diff(np.append(starts, len(pv)))
+    polite = np.repeat((has_problem | np.logical_or.reduceat(asking, starts)) & ~has_praise, sizes)
+    ack = thanks & np.fromiter((_ACK.search(s) is not None for s in sentences), bool, len(pv))
+    closing = polite & thanks & (own_line | ack)
+    pv[closing] = (0.0, 1.0, 0.0)
+    pe[closing] = 0.0
+    unpraised = np.repeat(has_problem & ~has_praise, sizes) & ~thanks
+    pe[np.ix_(unpraised, _POSITIVE_EMOTIONS)] = 0.0
+
+
+def _asks(sentence: str) -> bool:
+    """A question or a request ("Could you send them?", "Please cancel my order")."""
+    return sentence.rstrip().endswith("?") or _ASKING.match(sentence) is not None
+
+
+# A thanks for a reply: the opening of a follow-up ("Thanks for getting back to me. It still
+# doesn't work"), a courtesy wherever it stands.
+_ACK = re.compile(
+    r"\bthanks?(?: you)?(?: so much| very much| a lot)? for (?:getting back to me|(?:your|the) "
+    r"(?:quick |fast |prompt )?(?:reply|response|answer|e-?mail|message)|reaching out)",
+    re.IGNORECASE,
+)
+_ASKING = re.compile(_REQUEST_LEAD, re.IGNORECASE)
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
@@ -622,6 +730,7 @@ class EmotionModel:
         starts: list[int] = []
         langs: list[str | None] = []
         sentences: list[str] = []
+        own_line: list[bool] = []
         for i, text in enumerate(texts):
             text = "" if text is None else str(text)
             if not text.strip():
@@ -632,6 +741,8 @@ class EmotionModel:
                 out[i] = _unscored(lang)
                 continue
             parts = split_sentences(text)
+            lines = {line.strip() for line in text.split("\n")}
+            own_line.extend(p in lines for p in parts)
             owners.append(i)
             starts.append(len(sentences))
             langs.append(lang)
@@ -639,6 +750,8 @@ class EmotionModel:
         if owners:
             pv, pe = self.sentence_scores(sentences)
             first = np.asarray(starts)
+            if self.rules:
+                _courtesy(pv, pe, sentences, first, self.thresholds, np.asarray(own_line))
             valences = aggregate_valence(pv, first).tolist()
             scores = np.maximum.reduceat(pe, first, axis=0)
             hits = (scores >= self.thresholds).tolist()
@@ -709,9 +822,13 @@ def _feeling(
 
 
 def _strip_polite(sentence: str) -> str:
-    """The sentence without its politeness formulas (the same object when it has none)."""
-    stripped, n = _POLITE.subn(" ", sentence)
-    return stripped if n else sentence
+    """The sentence without its politeness formulas and its greeting (the same object when it
+    has none; ``""`` when it is a sign-off)."""
+    if _SIGN_OFF.match(sentence):
+        return ""
+    stripped, greeted = _GREETING.subn(" ", sentence, count=1)
+    stripped, n = _POLITE.subn(" ", stripped)
+    return stripped if n or greeted else sentence
 
 
 def _formula_only(stripped: str) -> bool:
