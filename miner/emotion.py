@@ -154,15 +154,16 @@ _POLITE = re.compile(
 # A name after a sign-off: up to two capitalised words or initials ("Tom", "C. Herrera").
 _NAME = r"(?-i:(?:[A-Z][^\W\d_]*\.?\s*){0,2})"
 # Greetings and sign-offs: how a letter opens and closes, not a feeling ("Dear Sir/Madam,",
-# "Good morning,", "Best wishes"; "Hi," and "Hello," read neutral already). A greeting counts
-# at the start of a sentence when a comma or the end of the sentence follows it; a sign-off
-# only as a whole sentence (with a name at most): "Best" closes a letter, "Best service ever"
-# is praise.
+# "Good morning,", "Best wishes"). A greeting counts at the start of a sentence when a comma
+# or the end of the sentence follows it ("Hi" and "Hello" only as a whole sentence: "Hey,
+# don't …" is not a letter); a sign-off only as a whole sentence (with a name at most): "Best"
+# closes a letter, "Best service ever" is praise.
 _GREETING = re.compile(
-    r"^\W*(?:dear (?:sir|madam|sir/madam|sir or madam|all|team|support|customer (?:service|"
+    r"^\W*(?:(?:dear (?:sir|madam|sir/madam|sir or madam|all|team|support|customer (?:service|"
     r"care|support)(?: team)?|[^\W\d_]+(?: team)?)|"
     r"good (?:morning|afternoon|evening|day)(?: (?:team|all|everyone|there))?)"
-    r"(?:\s*,|\s*[.!]?\s*$)",
+    r"(?:\s*,|\s*[.!]?\s*$)|(?:hi|hello|hey)(?: there| team| all| everyone| support)?"
+    r"[\s,.!]*" + _NAME + "$)",
     re.IGNORECASE,
 )
 _SIGN_OFF = re.compile(
@@ -548,19 +549,27 @@ def sentiment_lexicon() -> dict[str, float]:
     return {w: float(v) for w, v in _analyzer().lexicon.items() if " " not in w}
 
 
-def aggregate_valence(pv: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def aggregate_valence(
+    pv: np.ndarray, starts: np.ndarray, content: np.ndarray | None = None
+) -> np.ndarray:
     """Per message (sentences ``starts[i]`` up to the next start): the strongest negative
     sentence, the mean neutral, the strongest positive, renormalised. One negative sentence
-    makes a complaint; a polite closing does not dilute it."""
+    makes a complaint; a polite closing does not dilute it.
+
+    ``content`` (a mask over sentences): the neutral mean is taken over these only (a message
+    without any: over all its sentences). Greetings, sign-offs and closing thanks are neutral,
+    and counted in the mean they pulled "Hi,\nMy card was used fraudulently.\nThanks\nTom"
+    to neutral."""
     if len(starts) == 0:
         return np.zeros((0, 3))
     counts = np.diff(np.append(starts, len(pv)))
+    neutral = np.add.reduceat(pv[:, 1], starts) / counts
+    if content is not None:
+        kept = np.add.reduceat(content.astype(np.float64), starts)
+        sums = np.add.reduceat(np.where(content, pv[:, 1], 0.0), starts)
+        neutral = np.where(kept > 0, sums / np.maximum(kept, 1.0), neutral)
     r = np.column_stack(
-        [
-            np.maximum.reduceat(pv[:, 0], starts),
-            np.add.reduceat(pv[:, 1], starts) / counts,
-            np.maximum.reduceat(pv[:, 2], starts),
-        ]
+        [np.maximum.reduceat(pv[:, 0], starts), neutral, np.maximum.reduceat(pv[:, 2], starts)]
     )
     return r / r.sum(axis=1, keepdims=True)
 
@@ -572,7 +581,7 @@ def _courtesy(
     starts: np.ndarray,
     thresholds: np.ndarray,
     own_line: np.ndarray,
-) -> None:
+) -> np.ndarray:
     """Thanks that close a complaint or a request are a courtesy, and a message that reports
     a problem shows gratitude or relief only when it praises something.
 
@@ -595,13 +604,14 @@ def _courtesy(
     came in a day. Thank you!") is left to the model: outside letters that is how people
     thank someone, and the model does not always see the praise in "…, but …".
     ``own_line[k]``: sentence ``k`` is a whole line of its text. Changes ``pv`` and ``pe``
-    (sentence valence and emotion scores) in place.
+    (sentence valence and emotion scores) in place; returns the closing thanks (a mask).
     """
+    none = np.zeros(len(pv), dtype=bool)
     if len(starts) == 0:
-        return
+        return none
     thanks = np.fromiter((_THANKS_ONLY.match(s) is not None for s in sentences), bool, len(pv))
     if not thanks.any() and not (pe[:, _POSITIVE_EMOTIONS] > 0).any():
-        return
+        return none
     negative = pv[:, 0] > np.maximum(pv[:, 1], pv[:, 2])
     upset = pe[:, _NEGATIVE_EMOTIONS].max(axis=1) >= _UPSET
     problem = ~thanks & (negative | upset)
@@ -618,6 +628,23 @@ def _courtesy(
     pe[closing] = 0.0
     unpraised = np.repeat(has_problem & ~has_praise, sizes) & ~thanks
     pe[np.ix_(unpraised, _POSITIVE_EMOTIONS)] = 0.0
+    return closing
+
+
+def _signature(sentences: Sequence[str], closing: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sentences that are only a name ("Tom", "C. Berg") right after a sign-off or a closing
+    thanks of the same message: the sender's name, not a feeling (a name alone read as
+    gratitude or relief)."""
+    after = np.roll(closing, 1)
+    after[starts] = False
+    return after & np.fromiter(
+        (after[k] and _NAME_ONLY.match(s) is not None for k, s in enumerate(sentences)),
+        bool,
+        len(sentences),
+    )
+
+
+_NAME_ONLY = re.compile(r"^\W*" + _NAME + r"\W*$")
 
 
 def _asks(sentence: str) -> bool:
@@ -696,15 +723,25 @@ class EmotionModel:
 
     def sentence_scores(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Valence probabilities (n × 3) and emotion scores (n × 6) of sentences, rules applied."""
+        pv, pe, _ = self._sentence_scores(sentences)
+        return pv, pe
+
+    def _sentence_scores(
+        self, sentences: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``sentence_scores``, and which sentences are formulas only (greetings, sign-offs,
+        "thanks in advance": neutral without emotion, and no part of a message's content)."""
         stripped = [_strip_polite(s) for s in sentences] if self.rules else list(sentences)
         z = self.logits(stripped)
         pv = softmax(z[:, :3] + self.valence_offsets)
         pe = 1.0 / (1.0 + np.exp(-z[:, 3:]))
+        formula = np.zeros(len(sentences), dtype=bool)
         if self.rules:
             for i, (original, text) in enumerate(zip(sentences, stripped, strict=True)):
                 if text is not original and _formula_only(text):
                     pv[i] = (0.0, 1.0, 0.0)  # a politeness formula (and a name) only
                     pe[i] = 0.0
+                    formula[i] = True
                 else:
                     if _RULE_GATE.search(original):
                         _rules(original, pv[i], pe[i])
@@ -714,7 +751,7 @@ class EmotionModel:
             upset = pe[:, _NEGATIVE_EMOTIONS].max(axis=1) >= _UPSET
             for row in np.flatnonzero(upset & (pv[:, 2] > pv[:, 0])):
                 _floor(pv[row], 0, _RULE_FLOOR)
-        return pv, pe
+        return pv, pe, formula
 
     # -- public ------------------------------------------------------------------------------
 
@@ -748,11 +785,16 @@ class EmotionModel:
             langs.append(lang)
             sentences.extend(parts)
         if owners:
-            pv, pe = self.sentence_scores(sentences)
+            pv, pe, formula = self._sentence_scores(sentences)
             first = np.asarray(starts)
             if self.rules:
-                _courtesy(pv, pe, sentences, first, self.thresholds, np.asarray(own_line))
-            valences = aggregate_valence(pv, first).tolist()
+                closing = _courtesy(pv, pe, sentences, first, self.thresholds, np.array(own_line))
+                formula |= closing | _signature(sentences, formula | closing, first)
+                pv[formula] = (0.0, 1.0, 0.0)
+                pe[formula] = 0.0
+                valences = aggregate_valence(pv, first, content=~formula).tolist()
+            else:
+                valences = aggregate_valence(pv, first).tolist()
             scores = np.maximum.reduceat(pe, first, axis=0)
             hits = (scores >= self.thresholds).tolist()
             scores_l = scores.tolist()
