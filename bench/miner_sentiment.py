@@ -244,10 +244,11 @@ def main() -> None:
         + ", ".join(f"{len(t)} {k}" for k, t in complaints.items())
     )
     keys = list(rows["new"])
-    print(f"{'':34}" + "".join(f"{n:>16}" for n in rows))
+    width = max(map(len, keys)) + 2
+    print(f"{'':{width}}" + "".join(f"{n:>16}" for n in rows))
     for k in keys:
         cells = "".join(f"{rows[n].get(k, float('nan')):>16.3f}" for n in rows)
-        print(f"{k:34}{cells}")
+        print(f"{k:{width}}{cells}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

@@ -283,10 +283,21 @@ def _plain_request(sentence: str) -> bool:
     return not any(lexicon.get(t, 0.0) <= _STRONGLY_NEGATIVE for t in tokenize(sentence))
 
 
+# A reference given for the agent ("My order number is 12345.", "Order ref: A-1234") is
+# information, not a feeling; the model read it as negative (support objects appear in its
+# training data only in complaints), which was hidden while a sign-off after it diluted it.
+_REFERENCE = re.compile(
+    r"^\W*(?:(?:my|the|our|your) )?(?:order|account|ticket|case|reference|booking|customer|"
+    r"invoice|tracking|policy|membership|confirmation|contract|subscription)"
+    r"(?: (?:number|no\.?|id|ref(?:erence)?|code))?(?: is|:|#)\s*#?[\w-]*\d[\w-]*\W*$",
+    re.IGNORECASE,
+)
+
+
 def _request_rules(sentence: str, pv: np.ndarray, pe: np.ndarray) -> None:
-    """Plain requests are neutral without emotion; information questions are not confusion
-    unless the customer says they do not understand."""
-    if _plain_request(sentence):
+    """Plain requests and references are neutral without emotion; information questions are
+    not confusion unless the customer says they do not understand."""
+    if _plain_request(sentence) or _REFERENCE.match(sentence):
         _floor(pv, 1, _RULE_FLOOR)
         pe *= 0.2
     elif _INFO_QUESTION.search(sentence) and not _CONFUSION_CUE.search(sentence):
