@@ -63,7 +63,7 @@ def test_a_question_signed_off_with_thanks_is_neutral_without_emotion() -> None:
 
 def test_a_reference_before_a_sign_off_is_information() -> None:
     """Without the sign-off diluting it, the model read "My order number is 12345." as negative."""
-    for text in ("My order number is 12345. Kind regards.", "Order ref: #A-4482\nThanks"):
+    for text in ("My order number is 12345. Kind regards.", "Order ref: #A-4482\nBest,\nTom"):
         assert valence([text])[0].label == "neutral", text
         assert emotions([text])[0].labels == ("none",)
     assert valence(["My order number is 123 and it never arrived."])[0].label == "negative"
