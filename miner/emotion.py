@@ -620,25 +620,32 @@ def _courtesy(
     none = np.zeros(len(pv), dtype=bool)
     if len(starts) == 0:
         return none
-    thanks = np.fromiter((_THANKS_ONLY.match(s) is not None for s in sentences), bool, len(pv))
-    if not thanks.any() and not (pe[:, _POSITIVE_EMOTIONS] > 0).any():
-        return none
+    n = len(pv)
+    thanks = np.fromiter((_THANKS_ONLY.match(s) is not None for s in sentences), bool, n)
     negative = pv[:, 0] > np.maximum(pv[:, 1], pv[:, 2])
     upset = pe[:, _NEGATIVE_EMOTIONS].max(axis=1) >= _UPSET
     problem = ~thanks & (negative | upset)
     pleased = (pe[:, _POSITIVE_EMOTIONS] >= thresholds[_POSITIVE_EMOTIONS]).any(axis=1)
     praise = ~thanks & ~problem & (pv[:, 2] >= np.maximum(pv[:, 0], pv[:, 1])) & pleased
-    asking = ~thanks & np.fromiter((_asks(s) for s in sentences), bool, len(pv))
     has_problem = np.logical_or.reduceat(problem, starts)
     has_praise = np.logical_or.reduceat(praise, starts)
-    sizes = np.diff(np.append(starts, len(pv)))
-    polite = np.repeat((has_problem | np.logical_or.reduceat(asking, starts)) & ~has_praise, sizes)
-    ack = thanks & np.fromiter((_ACK.search(s) is not None for s in sentences), bool, len(pv))
-    closing = polite & thanks & (own_line | ack)
-    pv[closing] = (0.0, 1.0, 0.0)
-    pe[closing] = 0.0
+    sizes = np.diff(np.append(starts, n))
     unpraised = np.repeat(has_problem & ~has_praise, sizes) & ~thanks
     pe[np.ix_(unpraised, _POSITIVE_EMOTIONS)] = 0.0
+    closing = np.zeros(n, dtype=bool)
+    for k in np.flatnonzero(thanks):  # few sentences are bare thanks: the rest per candidate
+        if own_line[k] or _ACK.search(sentences[k]):
+            closing[k] = True
+    message = np.repeat(np.arange(len(starts)), sizes)
+    for k in np.flatnonzero(closing):
+        m = message[k]
+        if has_praise[m]:
+            closing[k] = False
+        elif not has_problem[m]:  # a question or a request, thanked in advance?
+            lo, hi = starts[m], starts[m] + sizes[m]
+            closing[k] = any(not thanks[j] and _asks(sentences[j]) for j in range(lo, hi))
+    pv[closing] = (0.0, 1.0, 0.0)
+    pe[closing] = 0.0
     return closing
 
 
