@@ -30,6 +30,7 @@ is given.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -71,6 +72,9 @@ EMOTIONS = (
 NONE = "none"
 _ENGLISH = frozenset({"en"})
 _ARTIFACT = "emotion_model.npz"
+# Bumped whenever the support rules change what a text gets (2: courtesy is not delight), so
+# that ``EmotionModel.version`` changes and stored conversations can be re-mined.
+RULES_REVISION = 2
 
 # ----------------------------------------------------------------------------- text → features
 
@@ -633,16 +637,16 @@ def _courtesy(
     unpraised = np.repeat(has_problem & ~has_praise, sizes) & ~thanks
     pe[np.ix_(unpraised, _POSITIVE_EMOTIONS)] = 0.0
     closing = np.zeros(n, dtype=bool)
-    for k in np.flatnonzero(thanks):  # few sentences are bare thanks: the rest per candidate
+    for k in np.flatnonzero(thanks).tolist():  # few sentences are bare thanks
         if own_line[k] or _ACK.search(sentences[k]):
             closing[k] = True
     message = np.repeat(np.arange(len(starts)), sizes)
-    for k in np.flatnonzero(closing):
-        m = message[k]
+    for k in np.flatnonzero(closing).tolist():
+        m = int(message[k])
         if has_praise[m]:
             closing[k] = False
         elif not has_problem[m]:  # a question or a request, thanked in advance?
-            lo, hi = starts[m], starts[m] + sizes[m]
+            lo, hi = int(starts[m]), int(starts[m] + sizes[m])
             closing[k] = any(not thanks[j] and _asks(sentences[j]) for j in range(lo, hi))
     pv[closing] = (0.0, 1.0, 0.0)
     pe[closing] = 0.0
@@ -725,6 +729,13 @@ class EmotionModel:
         self.languages = languages
         self.rules = rules
         self._vectors: WordVectors | None = None
+
+    @property
+    def version(self) -> str:
+        """The weights' build (metadata digest) and the support rules' revision: what a stored
+        emotion depends on, for deciding when to re-mine."""
+        digest = hashlib.sha256(json.dumps(self.metadata, sort_keys=True).encode()).hexdigest()
+        return f"{digest[:10]}-r{RULES_REVISION if self.rules else 0}"
 
     # -- raw scores (also used by the build script) -----------------------------------------
 

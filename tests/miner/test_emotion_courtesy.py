@@ -118,3 +118,11 @@ def test_simulated_fraud_tickets_seldom_show_a_positive_emotion(
     assert sum(e in POSITIVE for e in first) <= 3, first
     shown = [p for p in predictions if POSITIVE & {e.emotion for e in p.emotions}]
     assert len(shown) <= 3, [p.emotions for p in shown]
+
+
+def test_the_emotion_version_changes_with_the_rules() -> None:
+    """Stored emotions depend on the rules too: their revision is part of the version."""
+    shipped = load_emotion_model()
+    bare = EmotionModel.from_arrays(shipped.to_arrays(), rules=False)
+    assert shipped.version.endswith("-r2") and bare.version != shipped.version
+    assert EmotionModel.from_arrays(shipped.to_arrays()).version == shipped.version
