@@ -669,6 +669,35 @@ def _signature(sentences: Sequence[str], closing: np.ndarray, starts: np.ndarray
 _NAME_ONLY = re.compile(r"^\W*" + _NAME + r"\W*$")
 
 
+# Words of the courtesy formulas, and each one's adjacent-letter swaps (the commonest typo:
+# "upadte", "qucik", "getitng"), so that a formula typed in a hurry is still a formula.
+_FORMULA_WORDS = """thanks thank advance update would great appreciate appreciated quick reply
+response answer getting regards please advise looking forward hearing helpful morning
+afternoon evening wishes sincerely faithfully cheers assistance attention prompt message
+reaching""".split()
+_TYPOS = {
+    w[:i] + w[i + 1] + w[i] + w[i + 2 :]: w
+    for w in _FORMULA_WORDS
+    for i in range(len(w) - 1)
+    if w[i] != w[i + 1]
+}
+_TYPO_WORD = re.compile(r"\b(?:" + "|".join(sorted(_TYPOS, key=len, reverse=True)) + r")\b", re.I)
+
+
+def _untypo(sentence: str) -> str:
+    """The sentence with swapped letters in formula words put back ("upadte" → "update")."""
+    return _TYPO_WORD.sub(lambda m: _TYPOS[m.group().lower()], sentence)
+
+
+def _is_formula(sentence: str) -> bool:
+    """The sentence holds a politeness formula, a greeting or sign-off, or is a bare thanks."""
+    return (
+        _strip_polite(sentence) is not sentence
+        or _THANKS_ONLY.match(sentence) is not None
+        or _ACK.search(sentence) is not None
+    )
+
+
 def _asks(sentence: str) -> bool:
     """A question or a request ("Could you send them?", "Please cancel my order")."""
     return sentence.rstrip().endswith("?") or _ASKING.match(sentence) is not None
@@ -782,6 +811,28 @@ class EmotionModel:
                 _floor(pv[row], 0, _RULE_FLOOR)
         return pv, pe, formula
 
+    def _formulas_with_typos(
+        self, sentences: list[str], pv: np.ndarray, pe: np.ndarray, formula: np.ndarray
+    ) -> list[str]:
+        """The sentences, with a formula's typo fixed where that makes it a formula ("Any
+        upadte would be great", "Thanks for getitng back to me"); those are scored again
+        (``pv``, ``pe``, ``formula`` change in place). Only sentences showing gratitude or
+        relief are looked at: a formula that the model does not read as either is harmless."""
+        shown = (pe[:, _POSITIVE_EMOTIONS] >= self.thresholds[_POSITIVE_EMOTIONS]).any(axis=1)
+        rows, fixed = [], []
+        for k in np.flatnonzero(shown & ~formula).tolist():
+            text = _untypo(sentences[k])
+            if text != sentences[k] and _is_formula(text):
+                rows.append(k)
+                fixed.append(text)
+        if not rows:
+            return sentences
+        pv[rows], pe[rows], formula[rows] = self._sentence_scores(fixed)
+        plain = list(sentences)
+        for k, text in zip(rows, fixed, strict=True):
+            plain[k] = text
+        return plain
+
     # -- public ------------------------------------------------------------------------------
 
     def analyse(
@@ -817,7 +868,8 @@ class EmotionModel:
             pv, pe, formula = self._sentence_scores(sentences)
             first = np.asarray(starts)
             if self.rules:
-                closing = _courtesy(pv, pe, sentences, first, self.thresholds, np.array(own_line))
+                plain = self._formulas_with_typos(sentences, pv, pe, formula)
+                closing = _courtesy(pv, pe, plain, first, self.thresholds, np.array(own_line))
                 formula |= closing | _signature(sentences, formula | closing, first)
                 pv[formula] = (0.0, 1.0, 0.0)
                 pe[formula] = 0.0

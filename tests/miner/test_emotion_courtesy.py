@@ -61,6 +61,19 @@ def test_a_question_signed_off_with_thanks_is_neutral_without_emotion() -> None:
     assert emotions([text])[0].labels == ("none",)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My card was stolen. Any upadte would be great.",
+        "Thanks for getitng back to me. The app still crashes.",
+        "My order is late. I'd appreciate a qucik reply.",
+    ],
+)
+def test_a_formula_with_swapped_letters_is_still_a_formula(text: str) -> None:
+    assert not POSITIVE & set(emotions([text])[0].labels)
+    assert valence([text])[0].label == "negative"
+
+
 def test_a_reference_before_a_sign_off_is_information() -> None:
     """Without the sign-off diluting it, the model read "My order number is 12345." as negative."""
     for text in ("My order number is 12345. Kind regards.", "Order ref: #A-4482\nBest,\nTom"):
@@ -109,8 +122,8 @@ def test_simulated_fraud_tickets_seldom_show_a_positive_emotion(
     zero_shot_miner: ConversationMiner,
 ) -> None:
     """The screenshot's ticket kind, through the miner the sidebar reads: before the fix 10 of
-    these 60 tickets showed a positive emotion first (11 at all), now none does; a typo in a
-    courtesy formula ("Any upadte would be great") can still slip through, hence the slack."""
+    these 60 tickets showed a positive emotion first (11 at all), now none does; the slack is
+    for neutral sentences the model reads as praise ("the smart thermostat arrived today")."""
     texts = simulated_fraud_tickets(60)
     assert any("fraudulently" in t for t in texts)
     predictions = zero_shot_miner.predict(texts)
