@@ -681,12 +681,14 @@ _TYPOS = {
     for i in range(len(w) - 1)
     if w[i] != w[i + 1]
 }
-_TYPO_WORD = re.compile(r"\b(?:" + "|".join(sorted(_TYPOS, key=len, reverse=True)) + r")\b", re.I)
+_LETTERS = re.compile(r"[a-z]+")
 
 
 def _untypo(sentence: str) -> str:
     """The sentence with swapped letters in formula words put back ("upadte" → "update")."""
-    return _TYPO_WORD.sub(lambda m: _TYPOS[m.group().lower()], sentence)
+    if _TYPOS.keys().isdisjoint(_LETTERS.findall(sentence.lower())):
+        return sentence
+    return _LETTERS.sub(lambda m: _TYPOS.get(m.group(), m.group()), sentence.lower())
 
 
 def _is_formula(sentence: str) -> bool:
