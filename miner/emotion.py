@@ -860,8 +860,11 @@ class EmotionModel:
                 out[i] = _unscored(lang)
                 continue
             parts = split_sentences(text)
-            lines = {line.strip() for line in text.split("\n")}
-            own_line.extend(p in lines for p in parts)
+            if "\n" in text:
+                lines = {line.strip() for line in text.split("\n")}
+                own_line.extend([p in lines for p in parts])
+            else:  # one line: a sentence is a line of its own only when it is the whole text
+                own_line.extend([len(parts) == 1] * len(parts))
             owners.append(i)
             starts.append(len(sentences))
             langs.append(lang)
@@ -951,9 +954,10 @@ def _strip_polite(sentence: str) -> str:
     has none; ``""`` when it is a sign-off)."""
     if _SIGN_OFF.match(sentence):
         return ""
-    stripped, greeted = _GREETING.subn(" ", sentence, count=1)
+    greeting = _GREETING.match(sentence)
+    stripped = " " + sentence[greeting.end() :] if greeting else sentence
     stripped, n = _POLITE.subn(" ", stripped)
-    return stripped if n or greeted else sentence
+    return stripped if n or greeting else sentence
 
 
 def _formula_only(stripped: str) -> bool:
