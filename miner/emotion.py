@@ -21,9 +21,14 @@ are frustration, a negated positive ("not happy") is negative, sarcasm markers (
 request with no sign of a problem ("Please cancel my subscription") is neutral without emotion,
 and an information question ("How do I reset my password?") is not confusion unless the
 customer says they do not understand.
-A message's valence weighs its strongest negative sentence, the mean neutral and its
-strongest positive sentence (one complaint sentence is not diluted by a polite closing); an
-emotion's score is its best sentence's, and that sentence is the evidence. Non-English text
+Courtesy is not delight: greetings, sign-offs and "any update would be great" are formulas
+(also with two letters swapped), a thanks that closes a complaint or a request is neutral,
+and a message that reports a problem shows gratitude or relief only when it praises
+something (``_courtesy``).
+A message's valence weighs its strongest negative sentence, the mean neutral of its content
+(formulas left out) and its strongest positive sentence (one complaint sentence is not
+diluted by a polite closing); an emotion's score is its best sentence's, and that sentence is
+the evidence. Non-English text
 is flagged (``language``) and not scored as English: ``Valence.label`` is None and no emotion
 is given.
 """
