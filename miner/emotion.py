@@ -21,15 +21,21 @@ are frustration, a negated positive ("not happy") is negative, sarcasm markers (
 request with no sign of a problem ("Please cancel my subscription") is neutral without emotion,
 and an information question ("How do I reset my password?") is not confusion unless the
 customer says they do not understand.
-A message's valence weighs its strongest negative sentence, the mean neutral and its
-strongest positive sentence (one complaint sentence is not diluted by a polite closing); an
-emotion's score is its best sentence's, and that sentence is the evidence. Non-English text
+Courtesy is not delight: greetings, sign-offs and "any update would be great" are formulas
+(also with two letters swapped), a thanks that closes a complaint or a request is neutral,
+and a message that reports a problem shows gratitude or relief only when it praises
+something (``_courtesy``).
+A message's valence weighs its strongest negative sentence, the mean neutral of its content
+(formulas left out) and its strongest positive sentence (one complaint sentence is not
+diluted by a polite closing); an emotion's score is its best sentence's, and that sentence is
+the evidence. Non-English text
 is flagged (``language``) and not scored as English: ``Valence.label`` is None and no emotion
 is given.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -71,6 +77,9 @@ EMOTIONS = (
 NONE = "none"
 _ENGLISH = frozenset({"en"})
 _ARTIFACT = "emotion_model.npz"
+# Bumped whenever the support rules change what a text gets (2: courtesy is not delight), so
+# that ``EmotionModel.version`` changes and stored conversations can be re-mined.
+RULES_REVISION = 2
 
 # ----------------------------------------------------------------------------- text → features
 
@@ -139,10 +148,48 @@ _POLITE = re.compile(
     r"(?:time|attention|patience|consideration|understanding|cooperation|help in this matter))|"
     r"thx in advance|tia|please advise|please let me know|please help(?: me)?|"
     r"please(?: kindly)?|kindly|looking forward to (?:hearing from you|your (?:reply|response))|"
-    r"(?:kind|best|warm)(?:est)? regards|i (?:would )?appreciate (?:your|a) "
-    r"(?:prompt |quick |timely )?(?:reply|response|attention|help|assistance)"
+    r"(?:kind|best|warm)(?:est)? regards|(?:i|we)(?:'d| would)? (?:really |greatly |would )?"
+    r"appreciate (?:your|a|an|any) (?:prompt |quick |timely |fast |swift |speedy |early )?"
+    r"(?:reply|response|answer|update|attention|help|assistance|call ?back)"
     r"(?: (?:in|with|on) this matter)?|any help (?:would be|is) (?:greatly |much )?appreciated|"
+    r"(?:any|an?|a quick|your) (?:update|news|help|feedback|reply|response|answer|information|"
+    r"info|advice)s? (?:would be|is) (?:really |very |much |greatly |most |so )?(?:great|nice|"
+    r"helpful|appreciated|lovely|wonderful|good|awesome|brilliant|perfect|ideal)|"
+    r"it would be (?:really |very )?(?:great|nice|helpful|good|appreciated) if you could|"
+    r"(?:i )?hope (?:you|someone) (?:can|could|will) help(?: me)?(?: (?:with|on) (?:this|that))?|"
     r"hope (?:you are|you're|this finds you) (?:well|doing well))\b[,.!]?",
+    re.IGNORECASE,
+)
+# A name after a sign-off: up to two capitalised words or initials ("Tom", "C. Herrera").
+_NAME = r"(?-i:(?:[A-Z][^\W\d_]*\.?\s*){0,2})"
+# Greetings and sign-offs: how a letter opens and closes, not a feeling ("Dear Sir/Madam,",
+# "Good morning,", "Best wishes"). A greeting counts at the start of a sentence when a comma
+# or the end of the sentence follows it ("Hi" and "Hello" only as a whole sentence: "Hey,
+# don't …" is not a letter); a sign-off only as a whole sentence (with a name at most): "Best"
+# closes a letter, "Best service ever" is praise.
+_GREETING = re.compile(
+    r"^\W*(?:(?:dear (?:sir|madam|sir/madam|sir or madam|all|team|support|customer (?:service|"
+    r"care|support)(?: team)?|[^\W\d_]+(?: team)?)|"
+    r"good (?:morning|afternoon|evening|day)(?: (?:team|all|everyone|there))?)"
+    r"(?:\s*,|\s*[.!]?\s*$)|(?:hi|hello|hey)(?: there| team| all| everyone| support)?"
+    r"[\s,.!]*" + _NAME + "$)",
+    re.IGNORECASE,
+)
+_SIGN_OFF = re.compile(
+    r"^\W*(?:best(?: wishes)?|regards|all the best|yours(?: sincerely| faithfully| truly)?|"
+    r"sincerely|respectfully|take care|have a (?:nice|good|great|lovely) "
+    r"(?:day|weekend|evening|one))[\s,.!]*" + _NAME + "$",
+    re.IGNORECASE,
+)
+# Thanks and nothing else ("Thanks", "Thank you,", "Many thanks", "Cheers", "Thanks for getting
+# back to me"): gratitude when the customer is content, a courtesy when they report a problem
+# and praise nothing (decided per message in ``EmotionModel.analyse``, see ``_courtesy``).
+_THANKS_ONLY = re.compile(
+    r"^\W*(?:(?:many|big|huge|a (?:big|huge)) )?(?:thanks?|thank you|thx|ty|cheers|ta)"
+    r"(?: (?:so|very) much| a lot| a million| again| heaps| all)?"
+    r"(?: for (?:getting back to me|(?:your|the) (?:quick |fast |prompt )?(?:reply|response|"
+    r"answer|e-?mail|message|time|help|support|update)|reaching out|looking into (?:this|it)))?"
+    r"[\s,.!]*" + _NAME + "$",
     re.IGNORECASE,
 )
 _POSITIVE_WORDS = (
@@ -245,10 +292,21 @@ def _plain_request(sentence: str) -> bool:
     return not any(lexicon.get(t, 0.0) <= _STRONGLY_NEGATIVE for t in tokenize(sentence))
 
 
+# A reference given for the agent ("My order number is 12345.", "Order ref: A-1234") is
+# information, not a feeling; the model read it as negative (support objects appear in its
+# training data only in complaints), which was hidden while a sign-off after it diluted it.
+_REFERENCE = re.compile(
+    r"^\W*(?:(?:my|the|our|your) )?(?:order|account|ticket|case|reference|booking|customer|"
+    r"invoice|tracking|policy|membership|confirmation|contract|subscription)"
+    r"(?: (?:number|no\.?|id|ref(?:erence)?|code))?(?: is|:|#)\s*#?[\w-]*\d[\w-]*\W*$",
+    re.IGNORECASE,
+)
+
+
 def _request_rules(sentence: str, pv: np.ndarray, pe: np.ndarray) -> None:
-    """Plain requests are neutral without emotion; information questions are not confusion
-    unless the customer says they do not understand."""
-    if _plain_request(sentence):
+    """Plain requests and references are neutral without emotion; information questions are
+    not confusion unless the customer says they do not understand."""
+    if _plain_request(sentence) or _REFERENCE.match(sentence):
         _floor(pv, 1, _RULE_FLOOR)
         pe *= 0.2
     elif _INFO_QUESTION.search(sentence) and not _CONFUSION_CUE.search(sentence):
@@ -257,6 +315,7 @@ def _request_rules(sentence: str, pv: np.ndarray, pe: np.ndarray) -> None:
 
 _EMOTION_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
 _NEGATIVE_EMOTIONS = [_EMOTION_INDEX[e] for e in ("frustration_anger", "worry", "disappointment")]
+_POSITIVE_EMOTIONS = [_EMOTION_INDEX[e] for e in ("relief_satisfaction", "gratitude_delight")]
 _UPSET = 0.5
 
 
@@ -510,21 +569,155 @@ def sentiment_lexicon() -> dict[str, float]:
     return {w: float(v) for w, v in _analyzer().lexicon.items() if " " not in w}
 
 
-def aggregate_valence(pv: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def aggregate_valence(
+    pv: np.ndarray, starts: np.ndarray, content: np.ndarray | None = None
+) -> np.ndarray:
     """Per message (sentences ``starts[i]`` up to the next start): the strongest negative
     sentence, the mean neutral, the strongest positive, renormalised. One negative sentence
-    makes a complaint; a polite closing does not dilute it."""
+    makes a complaint; a polite closing does not dilute it.
+
+    ``content`` (a mask over sentences): the neutral mean is taken over these only (a message
+    without any: over all its sentences). Greetings, sign-offs and closing thanks are neutral,
+    and counted in the mean they pulled "Hi,\nMy card was used fraudulently.\nThanks\nTom"
+    to neutral."""
     if len(starts) == 0:
         return np.zeros((0, 3))
     counts = np.diff(np.append(starts, len(pv)))
+    neutral = np.add.reduceat(pv[:, 1], starts) / counts
+    if content is not None:
+        kept = np.add.reduceat(content.astype(np.float64), starts)
+        sums = np.add.reduceat(np.where(content, pv[:, 1], 0.0), starts)
+        neutral = np.where(kept > 0, sums / np.maximum(kept, 1.0), neutral)
     r = np.column_stack(
-        [
-            np.maximum.reduceat(pv[:, 0], starts),
-            np.add.reduceat(pv[:, 1], starts) / counts,
-            np.maximum.reduceat(pv[:, 2], starts),
-        ]
+        [np.maximum.reduceat(pv[:, 0], starts), neutral, np.maximum.reduceat(pv[:, 2], starts)]
     )
     return r / r.sum(axis=1, keepdims=True)
+
+
+def _courtesy(
+    pv: np.ndarray,
+    pe: np.ndarray,
+    sentences: Sequence[str],
+    starts: np.ndarray,
+    thresholds: np.ndarray,
+    own_line: np.ndarray,
+) -> np.ndarray:
+    """Thanks that close a complaint or a request are a courtesy, and a message that reports
+    a problem shows gratitude or relief only when it praises something.
+
+    Customers sign complaints off with thanks ("I think my card was used fraudulently on your
+    site.\nThanks"), and every reply in a thread can open with "Thanks for getting back to
+    me": read as gratitude, the courtesy became the conversation's strongest emotion and made
+    its valence positive. Per message (sentences ``starts[i]`` up to the next start; the miner
+    passes a whole conversation as one message):
+
+    * a *problem* is a sentence read as negative or showing a negative emotion (≥ 0.5);
+      *praise* is a sentence read as positive with gratitude or relief over its threshold and
+      no problem; neither counts a bare thanks (``_THANKS_ONLY``);
+    * a closing thanks — a bare thanks on a line of its own (a sign-off) or a thanks for a
+      reply (``_ACK``) — in a message that reports a problem or asks for something (a question
+      or a request) and praises nothing is neutral, without emotion;
+    * in a message that reports a problem and praises nothing, no other sentence shows
+      gratitude or relief ("Return" and "Charged twice" as subject lines read as relief).
+
+    A bare thanks inside a line ("Thanks. I'm not ok with it", "It broke, but the new one
+    came in a day. Thank you!") is left to the model: outside letters that is how people
+    thank someone, and the model does not always see the praise in "…, but …".
+    ``own_line[k]``: sentence ``k`` is a whole line of its text. Changes ``pv`` and ``pe``
+    (sentence valence and emotion scores) in place; returns the closing thanks (a mask).
+    """
+    none = np.zeros(len(pv), dtype=bool)
+    if len(starts) == 0:
+        return none
+    n = len(pv)
+    thanks = np.fromiter((_THANKS_ONLY.match(s) is not None for s in sentences), bool, n)
+    negative = pv[:, 0] > np.maximum(pv[:, 1], pv[:, 2])
+    upset = pe[:, _NEGATIVE_EMOTIONS].max(axis=1) >= _UPSET
+    problem = ~thanks & (negative | upset)
+    pleased = (pe[:, _POSITIVE_EMOTIONS] >= thresholds[_POSITIVE_EMOTIONS]).any(axis=1)
+    praise = ~thanks & ~problem & (pv[:, 2] >= np.maximum(pv[:, 0], pv[:, 1])) & pleased
+    has_problem = np.logical_or.reduceat(problem, starts)
+    has_praise = np.logical_or.reduceat(praise, starts)
+    sizes = np.diff(np.append(starts, n))
+    unpraised = np.repeat(has_problem & ~has_praise, sizes) & ~thanks
+    pe[np.ix_(unpraised, _POSITIVE_EMOTIONS)] = 0.0
+    closing = np.zeros(n, dtype=bool)
+    for k in np.flatnonzero(thanks).tolist():  # few sentences are bare thanks
+        if own_line[k] or _ACK.search(sentences[k]):
+            closing[k] = True
+    message = np.repeat(np.arange(len(starts)), sizes)
+    for k in np.flatnonzero(closing).tolist():
+        m = int(message[k])
+        if has_praise[m]:
+            closing[k] = False
+        elif not has_problem[m]:  # a question or a request, thanked in advance?
+            lo, hi = int(starts[m]), int(starts[m] + sizes[m])
+            closing[k] = any(not thanks[j] and _asks(sentences[j]) for j in range(lo, hi))
+    pv[closing] = (0.0, 1.0, 0.0)
+    pe[closing] = 0.0
+    return closing
+
+
+def _signature(sentences: Sequence[str], closing: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sentences that are only a name ("Tom", "C. Berg") right after a sign-off or a closing
+    thanks of the same message: the sender's name, not a feeling (a name alone read as
+    gratitude or relief)."""
+    after = np.roll(closing, 1)
+    after[starts] = False
+    return after & np.fromiter(
+        (after[k] and _NAME_ONLY.match(s) is not None for k, s in enumerate(sentences)),
+        bool,
+        len(sentences),
+    )
+
+
+_NAME_ONLY = re.compile(r"^\W*" + _NAME + r"\W*$")
+
+
+# Words of the courtesy formulas, and each one's adjacent-letter swaps (the commonest typo:
+# "upadte", "qucik", "getitng"), so that a formula typed in a hurry is still a formula.
+_FORMULA_WORDS = """thanks thank advance update would great appreciate appreciated quick reply
+response answer getting regards please advise looking forward hearing helpful morning
+afternoon evening wishes sincerely faithfully cheers assistance attention prompt message
+reaching""".split()
+_TYPOS = {
+    w[:i] + w[i + 1] + w[i] + w[i + 2 :]: w
+    for w in _FORMULA_WORDS
+    for i in range(len(w) - 1)
+    if w[i] != w[i + 1]
+}
+_LETTERS = re.compile(r"[a-z]+")
+
+
+def _untypo(sentence: str) -> str:
+    """The sentence with swapped letters in formula words put back ("upadte" → "update")."""
+    if _TYPOS.keys().isdisjoint(_LETTERS.findall(sentence.lower())):
+        return sentence
+    return _LETTERS.sub(lambda m: _TYPOS.get(m.group(), m.group()), sentence.lower())
+
+
+def _is_formula(sentence: str) -> bool:
+    """The sentence holds a politeness formula, a greeting or sign-off, or is a bare thanks."""
+    return (
+        _strip_polite(sentence) is not sentence
+        or _THANKS_ONLY.match(sentence) is not None
+        or _ACK.search(sentence) is not None
+    )
+
+
+def _asks(sentence: str) -> bool:
+    """A question or a request ("Could you send them?", "Please cancel my order")."""
+    return sentence.rstrip().endswith("?") or _ASKING.match(sentence) is not None
+
+
+# A thanks for a reply: the opening of a follow-up ("Thanks for getting back to me. It still
+# doesn't work"), a courtesy wherever it stands.
+_ACK = re.compile(
+    r"\bthanks?(?: you)?(?: so much| very much| a lot)? for (?:getting back to me|(?:your|the) "
+    r"(?:quick |fast |prompt )?(?:reply|response|answer|e-?mail|message)|reaching out)",
+    re.IGNORECASE,
+)
+_ASKING = re.compile(_REQUEST_LEAD, re.IGNORECASE)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -573,6 +766,13 @@ class EmotionModel:
         self.rules = rules
         self._vectors: WordVectors | None = None
 
+    @property
+    def version(self) -> str:
+        """The weights' build (metadata digest) and the support rules' revision: what a stored
+        emotion depends on, for deciding when to re-mine."""
+        digest = hashlib.sha256(json.dumps(self.metadata, sort_keys=True).encode()).hexdigest()
+        return f"{digest[:10]}-r{RULES_REVISION if self.rules else 0}"
+
     # -- raw scores (also used by the build script) -----------------------------------------
 
     def logits(self, sentences: Sequence[str]) -> np.ndarray:
@@ -588,15 +788,25 @@ class EmotionModel:
 
     def sentence_scores(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Valence probabilities (n × 3) and emotion scores (n × 6) of sentences, rules applied."""
+        pv, pe, _ = self._sentence_scores(sentences)
+        return pv, pe
+
+    def _sentence_scores(
+        self, sentences: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``sentence_scores``, and which sentences are formulas only (greetings, sign-offs,
+        "thanks in advance": neutral without emotion, and no part of a message's content)."""
         stripped = [_strip_polite(s) for s in sentences] if self.rules else list(sentences)
         z = self.logits(stripped)
         pv = softmax(z[:, :3] + self.valence_offsets)
         pe = 1.0 / (1.0 + np.exp(-z[:, 3:]))
+        formula = np.zeros(len(sentences), dtype=bool)
         if self.rules:
             for i, (original, text) in enumerate(zip(sentences, stripped, strict=True)):
                 if text is not original and _formula_only(text):
                     pv[i] = (0.0, 1.0, 0.0)  # a politeness formula (and a name) only
                     pe[i] = 0.0
+                    formula[i] = True
                 else:
                     if _RULE_GATE.search(original):
                         _rules(original, pv[i], pe[i])
@@ -606,7 +816,29 @@ class EmotionModel:
             upset = pe[:, _NEGATIVE_EMOTIONS].max(axis=1) >= _UPSET
             for row in np.flatnonzero(upset & (pv[:, 2] > pv[:, 0])):
                 _floor(pv[row], 0, _RULE_FLOOR)
-        return pv, pe
+        return pv, pe, formula
+
+    def _formulas_with_typos(
+        self, sentences: list[str], pv: np.ndarray, pe: np.ndarray, formula: np.ndarray
+    ) -> list[str]:
+        """The sentences, with a formula's typo fixed where that makes it a formula ("Any
+        upadte would be great", "Thanks for getitng back to me"); those are scored again
+        (``pv``, ``pe``, ``formula`` change in place). Only sentences showing gratitude or
+        relief are looked at: a formula that the model does not read as either is harmless."""
+        shown = (pe[:, _POSITIVE_EMOTIONS] >= self.thresholds[_POSITIVE_EMOTIONS]).any(axis=1)
+        rows, fixed = [], []
+        for k in np.flatnonzero(shown & ~formula).tolist():
+            text = _untypo(sentences[k])
+            if text != sentences[k] and _is_formula(text):
+                rows.append(k)
+                fixed.append(text)
+        if not rows:
+            return sentences
+        pv[rows], pe[rows], formula[rows] = self._sentence_scores(fixed)
+        plain = list(sentences)
+        for k, text in zip(rows, fixed, strict=True):
+            plain[k] = text
+        return plain
 
     # -- public ------------------------------------------------------------------------------
 
@@ -622,6 +854,7 @@ class EmotionModel:
         starts: list[int] = []
         langs: list[str | None] = []
         sentences: list[str] = []
+        own_line: list[bool] = []
         for i, text in enumerate(texts):
             text = "" if text is None else str(text)
             if not text.strip():
@@ -632,14 +865,27 @@ class EmotionModel:
                 out[i] = _unscored(lang)
                 continue
             parts = split_sentences(text)
+            if "\n" in text:
+                lines = {line.strip() for line in text.split("\n")}
+                own_line.extend([p in lines for p in parts])
+            else:  # one line: a sentence is a line of its own only when it is the whole text
+                own_line.extend([len(parts) == 1] * len(parts))
             owners.append(i)
             starts.append(len(sentences))
             langs.append(lang)
             sentences.extend(parts)
         if owners:
-            pv, pe = self.sentence_scores(sentences)
+            pv, pe, formula = self._sentence_scores(sentences)
             first = np.asarray(starts)
-            valences = aggregate_valence(pv, first).tolist()
+            if self.rules:
+                plain = self._formulas_with_typos(sentences, pv, pe, formula)
+                closing = _courtesy(pv, pe, plain, first, self.thresholds, np.array(own_line))
+                formula |= closing | _signature(sentences, formula | closing, first)
+                pv[formula] = (0.0, 1.0, 0.0)
+                pe[formula] = 0.0
+                valences = aggregate_valence(pv, first, content=~formula).tolist()
+            else:
+                valences = aggregate_valence(pv, first).tolist()
             scores = np.maximum.reduceat(pe, first, axis=0)
             hits = (scores >= self.thresholds).tolist()
             scores_l = scores.tolist()
@@ -709,9 +955,14 @@ def _feeling(
 
 
 def _strip_polite(sentence: str) -> str:
-    """The sentence without its politeness formulas (the same object when it has none)."""
-    stripped, n = _POLITE.subn(" ", sentence)
-    return stripped if n else sentence
+    """The sentence without its politeness formulas and its greeting (the same object when it
+    has none; ``""`` when it is a sign-off)."""
+    if _SIGN_OFF.match(sentence):
+        return ""
+    greeting = _GREETING.match(sentence)
+    stripped = " " + sentence[greeting.end() :] if greeting else sentence
+    stripped, n = _POLITE.subn(" ", stripped)
+    return stripped if n or greeting else sentence
 
 
 def _formula_only(stripped: str) -> bool:
