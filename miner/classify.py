@@ -147,8 +147,11 @@ class ConversationMiner:
         self.languages = languages
         self.theme_min_score = theme_min_score
         self.abstain_below = abstain_below
+        # The emotion model (weights and rules) is part of what a stored prediction says, so a
+        # new one re-mines history like a new stage model.
+        emotion = load_emotion_model().version
         digest = hashlib.sha256(
-            repr((model.metadata_, sorted(languages), abstain_below)).encode("utf-8")
+            repr((model.metadata_, sorted(languages), abstain_below, emotion)).encode("utf-8")
         ).hexdigest()[:10]
         self.version = f"{model.mode}-{taxonomy.fingerprint[:8]}-{digest}"
 
