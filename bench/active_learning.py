@@ -429,6 +429,7 @@ def main() -> None:
         default=None,
         help="ablation: select_for_labelling(strategy=)",
     )
+    parser.add_argument("--density-weight", type=float, default=None, help="ablation")
     parser.add_argument("--clusters-per-pick", type=float, default=None, help="ablation")
     parser.add_argument("--uncertainty-weight", type=float, default=None, help="ablation")
     parser.add_argument("--dims", type=int, default=None, help="ablation: SVD dims first")
@@ -470,6 +471,8 @@ def main() -> None:
         selection["dims"] = args.dims
     if args.strategy:
         selection["strategy"] = args.strategy
+    if args.density_weight is not None:
+        selection["density_weight"] = args.density_weight
     if args.balance_stages:
         selection["balance_stages"] = args.balance_stages == "on"
     if args.report:

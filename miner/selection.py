@@ -101,6 +101,7 @@ def select_for_labelling(
     dims: int | None = None,
     balance_stages: bool = False,
     strategy: str = "density",
+    density_weight: float = 1.0,
     seed: int = 0,
 ) -> list[LabelPick]:
     """Up to ``n`` rows to label next, best first.
@@ -136,6 +137,8 @@ def select_for_labelling(
         near-duplicates of labelled and chosen rows; ``"clusters"``: k-means clusters not yet
         covered by a labelled row, ranked by size × mean uncertainty, each one's most typical
         row (``clusters_per_pick``, ``uncertainty_weight`` and ``dims`` apply to it only).
+    density_weight : (``"density"``) the exponent of density in the ranking (0 = uncertainty
+        alone, higher = typical rows first).
     seed : k-means, SVD and tie-breaking seed (deterministic).
     """
     if strategy not in STRATEGIES:
@@ -156,7 +159,7 @@ def select_for_labelling(
     X = _unit_rows(features)
     tiebreak = np.random.default_rng(seed).permutation(rows)
     if strategy == "density":
-        ranked = _by_density(X, u, allowed, tiebreak)
+        ranked = _by_density(X, u, allowed, tiebreak, density_weight)
         if balance_stages and P.shape[1] >= 2:
             ranked = _by_stage(ranked, P.argmax(axis=1), ~allowed)
         labelled = [int(i) for i in np.flatnonzero(~allowed)]
@@ -194,7 +197,9 @@ def select_for_labelling(
     return _picks(chosen, u, P, stage_names, theme_names, theme_scores, theme_thresholds)
 
 
-def _by_density(X: Any, u: np.ndarray, allowed: np.ndarray, tiebreak: np.ndarray) -> list[int]:
+def _by_density(
+    X: Any, u: np.ndarray, allowed: np.ndarray, tiebreak: np.ndarray, weight: float = 1.0
+) -> list[int]:
     """The allowed rows, best first by uncertainty × density (information density).
 
     Density is a row's cosine similarity to the mean of all unit rows, which equals its mean
@@ -203,7 +208,7 @@ def _by_density(X: Any, u: np.ndarray, allowed: np.ndarray, tiebreak: np.ndarray
     """
     centre = np.asarray(X.mean(axis=0)).ravel()
     density = np.clip(np.asarray(X @ centre).ravel(), 1e-6, None)
-    value = u * density
+    value = u * density**weight
     order = np.lexsort((tiebreak, -value))
     return [int(i) for i in order[allowed[order]]]
 
