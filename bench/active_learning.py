@@ -72,6 +72,7 @@ from miner import (  # noqa: E402
     default_model,
     default_taxonomy,
     select_for_labelling,
+    strategy_for,
 )
 from miner.evaluation import score  # noqa: E402
 from miner.features import Analysis  # noqa: E402
@@ -152,7 +153,7 @@ def active_curve(
             theme_thresholds=model.theme_thresholds_,
             exclude=labelled,
             seed=seed,
-            **selection,
+            **{"strategy": strategy_for(model), **selection},
         )
         labelled[[p.index for p in picks]] = True
         model = fit([pool[i] for i in np.flatnonzero(labelled)], seed, prior)
@@ -302,7 +303,7 @@ def prior_run(
             theme_thresholds=model.theme_thresholds_,
             exclude=labelled,
             seed=seed,
-            **selection,
+            **{"strategy": strategy_for(model), **selection},
         )
         labelled[[p.index for p in picks]] = True
         model = fit_prior([pool[i] for i in np.flatnonzero(labelled)], under, seed)

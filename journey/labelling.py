@@ -48,6 +48,7 @@ from miner import (
     cross_validate,
     detect_language,
     select_for_labelling,
+    strategy_for,
     train,
 )
 
@@ -194,6 +195,7 @@ def suggest(
         stage_names=[str(s) for s in model.stages_],
         theme_names=[str(t) for t in model.themes_],
         exclude=np.arange(len(scored)) >= len(pool),
+        strategy=strategy_for(model),
         seed=seed,
     )
     predictions = miner.predict([pool[p.index].text for p in picks])

@@ -39,7 +39,7 @@ from .features import (
 from .language import detect_language
 from .models import JourneyModel
 from .redact import Redactor, redact
-from .selection import LabelPick, label_uncertainty, select_for_labelling
+from .selection import LabelPick, label_uncertainty, select_for_labelling, strategy_for
 from .sentiment import conversation_sentiment, effort_signals, message_sentiment
 from .taxonomy import Taxonomy, TaxonomyError, default_taxonomy, load_taxonomy
 from .text import MessageIn, clean_message, customer_text
@@ -92,6 +92,7 @@ __all__ = [
     "score",
     "score_redaction",
     "select_for_labelling",
+    "strategy_for",
     "train",
     "valence",
 ]

@@ -35,10 +35,42 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["LabelPick", "STRATEGIES", "label_uncertainty", "select_for_labelling"]
+__all__ = [
+    "LabelPick",
+    "STRATEGIES",
+    "label_uncertainty",
+    "labels_behind",
+    "select_for_labelling",
+    "strategy_for",
+]
 
 #: How picks are ranked (see :func:`select_for_labelling`).
 STRATEGIES = ("density", "clusters")
+#: :func:`strategy_for`: a model standing on at least this many labelled messages ranks by
+#: density. Measured on either side: models learnt from the taxonomy plus 25–800 labels (the
+#: clusters won, density lost to random picks) and models on the default model (~7,700
+#: messages; density won, the clusters tied). The threshold sits in that gap, not tuned.
+DENSITY_FROM_LABELS = 2000
+
+
+def labels_behind(model: Any) -> int:
+    """How many labelled messages a model's uncertainty rests on: its own stage labels, plus
+    those of the model under it (an adapted default model's base, ``PriorFeatures``' prior)."""
+    own = getattr(model, "label_counts_", {}).get("stage", {})
+    count = int(sum(own.values())) if isinstance(own, dict) else 0
+    under = getattr(model, "base", None)
+    if under is None:
+        under = getattr(getattr(model, "features_", None), "prior_", None)
+    return count + (labels_behind(under) if under is not None else 0)
+
+
+def strategy_for(model: Any) -> str:
+    """The ranking for picks scored by ``model``: ``"density"`` when its uncertainty rests on
+    thousands of labelled messages (the default model, or a team's model on top of it), where
+    the tickets it is unsure about are worth a person's time; ``"clusters"`` when it has only
+    the taxonomy and a few hundred labels, where covering the kinds of tickets matters more
+    than its uncertainty (``bench/README.md``, *Active learning*)."""
+    return "density" if labels_behind(model) >= DENSITY_FROM_LABELS else "clusters"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,16 +211,16 @@ def select_for_labelling(
         else np.einsum("ij,ij->i", Z, km.cluster_centers_[cluster])
     )
     typical = -typical  # closest to its centre = the largest dot product (unit rows)
-    ranked: list[tuple[float, int]] = []
+    by_value: list[tuple[float, int]] = []
     for c in np.flatnonzero(~covered):
         members = np.flatnonzero(allowed & (cluster == c))
         if len(members):
             value = len(members) * (
                 1.0 - uncertainty_weight + uncertainty_weight * u[members].mean()
             )
-            ranked.append((-value, int(members[np.argmin(typical[members])])))
-    ranked.sort()
-    picked = [i for _, i in ranked]
+            by_value.append((-value, int(members[np.argmin(typical[members])])))
+    by_value.sort()
+    picked = [i for _, i in by_value]
     if balance_stages and P.shape[1] >= 2:
         picked = _by_stage(picked, P.argmax(axis=1), ~allowed)
     rest = np.lexsort((tiebreak, -u))  # fill-up order when clusters run out: most uncertain

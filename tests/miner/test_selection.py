@@ -199,3 +199,34 @@ def test_an_unknown_strategy_is_an_error() -> None:
     P, X = _scores(10)
     with pytest.raises(ValueError, match="strategy"):
         select_for_labelling(P, X, 3, strategy="nearest")
+
+
+def test_the_default_model_and_models_on_top_of_it_rank_by_density() -> None:
+    from miner import PriorFeatures, default_model, strategy_for, train
+    from miner.classify import zero_shot_model
+    from miner.default_model import model_for
+    from miner.taxonomy import default_taxonomy, parse_taxonomy
+
+    assert strategy_for(default_model()) == "density"  # ~7,700 labelled messages behind it
+    texts = ["where is my parcel", "I want to buy the yearly plan", "my invoice is wrong"] * 4
+    stages = ["delivery", "purchase", "support"] * 4
+    on_top = train(texts, stages, features=PriorFeatures())
+    assert strategy_for(on_top) == "density"  # twelve labels, but on the default model
+    # a team's edited taxonomy (a stage renamed): the default model adapted to it
+    raw = default_taxonomy().to_toml()
+    team = parse_taxonomy(raw.replace('name = "awareness"', 'name = "discovery"', 1))
+    adapted = model_for(team, lambda: zero_shot_model(team))
+    assert adapted is not default_model()
+    assert strategy_for(adapted) == "density"
+
+
+def test_a_model_from_the_taxonomy_and_a_few_labels_ranks_by_clusters() -> None:
+    from miner import TextFeatures, strategy_for, train
+    from miner.classify import zero_shot_model
+    from miner.taxonomy import default_taxonomy
+
+    assert strategy_for(zero_shot_model(default_taxonomy())) == "clusters"
+    texts = ["where is my parcel", "I want to buy the yearly plan", "my invoice is wrong"] * 4
+    stages = ["delivery", "purchase", "support"] * 4
+    scratch = train(texts, stages, features=TextFeatures(embeddings=None))
+    assert strategy_for(scratch) == "clusters"
