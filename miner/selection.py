@@ -15,8 +15,11 @@ Measured on domains the default model never saw, with the default model under th
 learning*): the density ranking beats random picks at 50, 100, 200 and 400 labels, where the
 earlier ranking — k-means clusters not yet covered by a label, by size × mean uncertainty, each
 one's most typical row, still available as ``strategy="clusters"`` — tied with random ones.
-Plain uncertainty sampling and uncertainty with max-min distance chose outliers and did worse
-than random (from scratch, without the default model).
+From the taxonomy alone (no default model under the labels) it is the other way round: the
+model's uncertainty says little yet, the cluster ranking beats random picks at 100–400 labels
+and the density ranking loses to them. :func:`strategy_for` picks the ranking from the model
+that scores the picks. Plain uncertainty sampling and uncertainty with max-min distance chose
+outliers and did worse than random (from scratch).
 
 ``cjm model suggest``, ``cjm label`` and the labelling page all call this one function.
 """
