@@ -3,8 +3,8 @@ that stand for many tickets, and not alike.
 
 :func:`select_for_labelling` ranks the unlabelled rows by *uncertainty × density* (information
 density): uncertainty is the stage margin blended with how close theme scores sit to their
-thresholds (:func:`label_uncertainty`); density is the row's cosine similarity to the mean of
-all rows, its mean similarity to every ticket, so a typical question the model is unsure about
+thresholds (:func:`label_uncertainty`); density is the row's mean cosine similarity to all rows
+(one dot product with their mean), so a typical question the model is unsure about
 comes before an odd one-off it is just as unsure about. No pick is a near-duplicate (cosine
 distance below ``min_distance``) of a labelled row or of an earlier pick: fifty copies of "where
 is my parcel?" teach the model one thing. Pure and deterministic: the same scores, features and
@@ -167,8 +167,8 @@ def select_for_labelling(
         far — so that no stage is left with a handful of labels (see :func:`_by_stage`). Off by
         default: with clusters on a held-out fold it left stage macro-F1 unchanged (0.851 vs
         0.848 at 50 labels, 0.879 vs 0.874 at 400, 3 seeds; ``--balance-stages on``).
-    strategy : ``"density"`` (default): rows ranked by uncertainty × density, the row's cosine
-        similarity to the mean row of all rows (how typical it is of the tickets), skipping
+    strategy : ``"density"`` (default): rows ranked by uncertainty × density, the row's mean
+        cosine similarity to all rows (how typical it is of the tickets), skipping
         near-duplicates of labelled and chosen rows; ``"clusters"``: k-means clusters not yet
         covered by a labelled row, ranked by size × mean uncertainty, each one's most typical
         row (``clusters_per_pick``, ``uncertainty_weight`` and ``dims`` apply to it only).
@@ -237,8 +237,8 @@ def _by_density(
 ) -> list[int]:
     """The allowed rows, best first by uncertainty × density (information density).
 
-    Density is a row's cosine similarity to the mean of all unit rows, which equals its mean
-    similarity to every row (labelled ones included): how many tickets look like it. One
+    Density is a row's mean cosine similarity to every row (labelled ones included), which is
+    its dot product with the mean of the unit rows: how many tickets look like it. One
     matrix-vector product, so it scales to a whole database, unlike k-means.
     """
     centre = np.asarray(X.mean(axis=0)).ravel()
