@@ -123,6 +123,31 @@ def stage_macro_f1(model: JourneyModel, test: list[dict[str, Any]]) -> float:
     return float(scores["stage"]["macro_f1"])
 
 
+def label_up_to(
+    step: int,
+    model: Any,
+    texts: list[str],
+    labelled: np.ndarray,
+    seed: int,
+    selection: dict[str, Any],
+) -> None:
+    """Mark as labelled (in place) the rows ``model`` asks for, up to ``step`` labelled rows:
+    what `cjm label` does, with the ranking ``strategy_for(model)`` picks unless ``selection``
+    names one (an ablation)."""
+    _, _, _, theme_scores, out = model.decide(texts)
+    picks = select_for_labelling(
+        out.stage_proba,
+        out.analysis.X_doc,
+        step - int(labelled.sum()),
+        theme_scores=theme_scores,
+        theme_thresholds=model.theme_thresholds_,
+        exclude=labelled,
+        seed=seed,
+        **{"strategy": strategy_for(model), **selection},
+    )
+    labelled[[p.index for p in picks]] = True
+
+
 def active_curve(
     pool: list[dict[str, Any]],
     test: list[dict[str, Any]],
@@ -143,19 +168,7 @@ def active_curve(
     labelled = np.zeros(len(pool), dtype=bool)
     curve: list[float] = []
     for step in steps:
-        need = step - int(labelled.sum())
-        _, _, _, theme_scores, out = model.decide(texts)
-        picks = select_for_labelling(
-            out.stage_proba,
-            out.analysis.X_doc,
-            need,
-            theme_scores=theme_scores,
-            theme_thresholds=model.theme_thresholds_,
-            exclude=labelled,
-            seed=seed,
-            **{"strategy": strategy_for(model), **selection},
-        )
-        labelled[[p.index for p in picks]] = True
+        label_up_to(step, model, texts, labelled, seed, selection)
         model = fit([pool[i] for i in np.flatnonzero(labelled)], seed, prior)
         curve.append(stage_macro_f1(model, test))
         print(f"  seed {seed} suggest {step:4d} labels: {curve[-1]:.3f}", flush=True)
@@ -294,18 +307,7 @@ def prior_run(
     labelled = np.zeros(len(pool), dtype=bool)
     model = prior
     for step in steps:
-        _, _, _, theme_scores, out = model.decide(texts)
-        picks = select_for_labelling(
-            out.stage_proba,
-            out.analysis.X_doc,
-            step - int(labelled.sum()),
-            theme_scores=theme_scores,
-            theme_thresholds=model.theme_thresholds_,
-            exclude=labelled,
-            seed=seed,
-            **{"strategy": strategy_for(model), **selection},
-        )
-        labelled[[p.index for p in picks]] = True
+        label_up_to(step, model, texts, labelled, seed, selection)
         model = fit_prior([pool[i] for i in np.flatnonzero(labelled)], under, seed)
         curves["suggest"].append(list(both_macro_f1(model, test)))
         print(f"  seed {seed} suggest {step:4d}: {curves['suggest'][-1][0]:.3f}", flush=True)
